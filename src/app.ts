@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { systemClock, type Clock } from './clock.js';
+import type { ControlPlaneConfig } from './config.js';
+import { NatsControlServer, NatsTransitionPublisher, connectNats } from './events/nats-bus.js';
+import { HttpServer } from './inspector/http-server.js';
+import { Metrics } from './inspector/metrics.js';
+import { createKeys, type Keys } from './keys.js';
+import { HeartbeatTokens } from './lease/heartbeat-tokens.js';
+import { Reaper } from './lease/reaper.js';
+import { RedisLeases } from './lease/redis-leases.js';
+import type { Logger } from './log.js';
+import { Intake } from './queue/intake.js';
+import { createRuntimes } from './runtime/factory.js';
+import { TypeRouter } from './runtime/router.js';
+import type { WorkloadRuntime } from './runtime/runtime.js';
+import { RedisWorkloadStore } from './store/redis-store.js';
+import { Supervisor } from './supervisor/supervisor.js';
+
+export interface ControlPlane {
+  readonly supervisor: Supervisor;
+  readonly keys: Keys;
+  readonly httpPort: number;
+  readonly metrics: Metrics;
+  readonly reaper: Reaper;
+  /** Stops intake, then the actors (after persisting them), then the connections. Workloads keep running. */
+  stop(): Promise<void>;
+}
+
+export interface ControlPlaneDeps {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Replaces the configured runtimes (the benchmark's instant runtime, test doubles). */
+  readonly runtimes?: { trusted: WorkloadRuntime | null; untrusted: WorkloadRuntime | null };
+}
+
+/** Wires the parts together; every adapter is created here and nowhere else. */
+export async function startControlPlane(config: ControlPlaneConfig, deps: ControlPlaneDeps): Promise<ControlPlane> {
+  const { log } = deps;
+  const clock = deps.clock ?? systemClock;
+  const keys = createKeys(config.keyPrefix);
+  const redisOptions = { maxRetriesPerRequest: null, lazyConnect: true, connectionName: `leasehold:${config.consumer}` };
+  // Auto-pipelining turns the many small writes of one tick into one round trip.
+  const redis = new Redis(config.redisUrl, { ...redisOptions, enableAutoPipelining: true });
+  const blocking = new Redis(config.redisUrl, redisOptions);
+  redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
+  blocking.on('error', (error) => log.warn({ err: error }, 'redis (intake) connection error'));
+  await Promise.all([redis.connect(), blocking.connect()]);
+
+  const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
+  let natsConnected = true;
+  void watchNatsStatus(nc, log, (connected) => (natsConnected = connected));
+
+  const secret = await heartbeatSecret(redis, keys);
+  const tokens = new HeartbeatTokens(secret);
+  const store = new RedisWorkloadStore(redis, keys, log);
+  const leases = new RedisLeases(redis, keys);
+  const runtimes = deps.runtimes ?? createRuntimes(config, log);
+  const router = new TypeRouter(runtimes);
+  for (const runtime of router.all()) await runtime.start();
+
+  // Known once the HTTP server is bound; workloads are only provisioned after that.
+  let publicUrl = config.publicUrl ?? '';
+  const sup = new Supervisor(
+    {
+      maxConcurrent: config.maxConcurrent,
+      maxPending: config.maxPending,
+      retentionSeconds: config.retentionSeconds,
+      policy: config.policy,
+      renewTickMs: config.renewTickMs,
+    },
+    {
+      store,
+      leases,
+      publisher: new NatsTransitionPublisher(nc, log),
+      router,
+      clock,
+      log,
+      heartbeat: {
+        envFor: (id) => ({
+          LEASEHOLD_HEARTBEAT_URL: `${publicUrl}/v1/workloads/${id}/heartbeat`,
+          LEASEHOLD_HEARTBEAT_TOKEN: tokens.tokenFor(id),
+        }),
+      },
+      observers: [],
+    },
+  );
+  const metrics = new Metrics({ counts: () => sup.counts(), queueDepth: () => redis.llen(keys.queue) });
+  sup.observe(metrics);
+  const reaper = new Reaper(
+    leases,
+    clock,
+    { intervalMs: config.reaperIntervalMs, batch: 1_000, defaultTtlMs: 30_000 },
+    (ids) => sup.onLeasesLapsed(ids),
+    log,
+  );
+  const intake = new Intake(
+    blocking,
+    redis,
+    keys,
+    {
+      consumer: config.consumer,
+      batch: config.intakeBatch,
+      blockTimeoutSeconds: config.blockTimeoutSeconds,
+      maxPayloadBytes: config.maxPayloadBytes,
+    },
+    {
+      accepted: (specs) => sup.accept(specs),
+      rejected: (letters) => {
+        for (const letter of letters) {
+          metrics.deadLetter(letter.reason);
+          log.warn({ reason: letter.reason, raw: letter.raw.slice(0, 200) }, 'queue entry refused; see the dead-letter list');
+        }
+      },
+      capacity: () => sup.capacity(),
+    },
+    clock,
+    log,
+  );
+  const http = new HttpServer({
+    metrics,
+    tokens,
+    ready: () => {
+      const checks = { redis: redis.status === 'ready', nats: natsConnected && !nc.isClosed(), intake: intake.isRunning };
+      return { ready: Object.values(checks).every(Boolean), checks };
+    },
+    heartbeat: (id) => sup.heartbeat(id),
+    status: (id) => sup.status(id),
+    log,
+  });
+  const httpPort = await http.listen(config.httpPort, config.httpHost);
+  publicUrl ||= `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
+  sup.onCapacity(() => intake.resume());
+  const control = new NatsControlServer(nc, sup, log);
+
+  sup.start();
+  const { restored, orphans } = await sup.restore();
+  if (restored + orphans > 0) log.info({ restored, orphans }, 'restored unfinished workloads');
+  control.start();
+  reaper.start();
+  await intake.start();
+  log.info({ redis: config.redisUrl, nats: config.natsUrl, http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
+
+  return {
+    supervisor: sup,
+    keys,
+    httpPort,
+    metrics,
+    reaper,
+    async stop() {
+      await intake.stop();
+      reaper.stop();
+      control.stop();
+      await sup.stop();
+      for (const runtime of router.all()) await runtime.close();
+      await http.close();
+      await nc.drain().catch(() => nc.close());
+      await redis.quit().catch(() => redis.disconnect());
+      blocking.disconnect();
+    },
+  };
+}
+
+async function heartbeatSecret(redis: Redis, keys: Keys): Promise<string> {
+  await redis.set(keys.secret, randomBytes(32).toString('base64url'), 'NX');
+  return (await redis.get(keys.secret))!;
+}
+
+async function watchNatsStatus(nc: NatsConnection, log: Logger, set: (connected: boolean) => void): Promise<void> {
+  for await (const status of nc.status()) {
+    if (status.type === 'disconnect') {
+      set(false);
+      log.warn('NATS disconnected; transitions are buffered until it is back');
+    } else if (status.type === 'reconnect') {
+      set(true);
+      log.info('NATS reconnected');
+    }
+  }
+}

@@ -1,0 +1,139 @@
+import { Option, type Command } from 'commander';
+import { startControlPlane, type ControlPlane } from '../../app.js';
+import { DEFAULT_CONFIG, parseConcurrency, parseRuntime, type ControlPlaneConfig } from '../../config.js';
+import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
+import { createLogger } from '../../log.js';
+import { positiveInt, withConnection, type ConnectionOptions } from '../options.js';
+
+interface StartOptions extends ConnectionOptions {
+  runtime: string;
+  httpHost: string;
+  httpPort: number;
+  publicUrl?: string;
+  stateDir: string;
+  consumer: string;
+  maxConcurrent: string;
+  maxPending: number;
+  retention: number;
+  grace: number;
+}
+
+function withControlPlaneOptions(command: Command): Command {
+  return withConnection(command)
+    .addOption(new Option('--runtime <name>', 'where trusted workloads run').env('LEASEHOLD_RUNTIME').default(DEFAULT_CONFIG.runtime))
+    .addOption(new Option('--http-host <host>', 'address of the HTTP endpoint').env('LEASEHOLD_HTTP_HOST').default(DEFAULT_CONFIG.httpHost))
+    .addOption(
+      new Option('--http-port <port>', 'port of the HTTP endpoint (probes, metrics, heartbeats); 0 picks one')
+        .env('LEASEHOLD_HTTP_PORT')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.httpPort),
+    )
+    .addOption(new Option('--public-url <url>', 'the URL workloads use to reach the heartbeat endpoint').env('LEASEHOLD_PUBLIC_URL'))
+    .addOption(new Option('--state-dir <dir>', 'pid files and work dirs of local workloads').env('LEASEHOLD_STATE_DIR').default(DEFAULT_CONFIG.stateDir))
+    .addOption(new Option('--consumer <name>', 'names this instance\'s processing list; keep it stable').env('LEASEHOLD_CONSUMER').default(DEFAULT_CONFIG.consumer))
+    .addOption(
+      new Option('--max-concurrent <limits>', 'admitted workloads per type, e.g. trusted=64,untrusted=16')
+        .env('LEASEHOLD_MAX_CONCURRENT')
+        .default('trusted=64,untrusted=16'),
+    )
+    .addOption(
+      new Option('--max-pending <n>', 'workloads held waiting for admission before intake pauses')
+        .env('LEASEHOLD_MAX_PENDING')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.maxPending),
+    )
+    .addOption(
+      new Option('--retention <seconds>', 'how long a finished workload stays queryable (and its id taken)')
+        .env('LEASEHOLD_RETENTION_SECONDS')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.retentionSeconds),
+    )
+    .addOption(
+      new Option('--grace <ms>', 'SIGTERM to SIGKILL on teardown').env('LEASEHOLD_GRACE_MS').argParser(positiveInt).default(DEFAULT_CONFIG.teardownGraceMs),
+    );
+}
+
+function toConfig(options: StartOptions): ControlPlaneConfig {
+  return {
+    ...DEFAULT_CONFIG,
+    redisUrl: options.redis,
+    natsUrl: options.nats,
+    keyPrefix: options.keyPrefix,
+    runtime: parseRuntime(options.runtime),
+    httpHost: options.httpHost,
+    httpPort: options.httpPort,
+    publicUrl: options.publicUrl ?? null,
+    stateDir: options.stateDir,
+    consumer: options.consumer,
+    maxConcurrent: parseConcurrency(options.maxConcurrent),
+    maxPending: options.maxPending,
+    retentionSeconds: options.retention,
+    teardownGraceMs: options.grace,
+  };
+}
+
+/** Runs until SIGTERM or SIGINT, then stops intake and exits with every workload's state persisted. */
+async function runUntilSignalled(plane: ControlPlane, cleanup: () => Promise<void> = async () => undefined): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await plane.stop();
+  await cleanup();
+}
+
+export function registerStart(program: Command): void {
+  withControlPlaneOptions(program.command('start').description('run the control plane against existing Redis and NATS')).action(
+    async (options: StartOptions) => {
+      const log = createLogger();
+      const plane = await startControlPlane(toConfig(options), { log });
+      await runUntilSignalled(plane);
+      log.info('control plane stopped');
+      log.flush();
+    },
+  );
+
+  withControlPlaneOptions(
+    program
+      .command('dev')
+      .description('the embedded default: start redis-server and nats-server on free ports unless URLs are given, then the control plane'),
+  ).action(async (options: StartOptions, command: Command) => {
+    const log = createLogger();
+    const owned: OwnedServer[] = [];
+    const given = (name: string) => command.getOptionValueSource(name) !== 'default';
+    if (!given('redis')) {
+      const redis = await startRedis();
+      owned.push(redis);
+      options.redis = redis.url;
+    }
+    if (!given('nats')) {
+      const nats = await startNats();
+      owned.push(nats);
+      options.nats = nats.url;
+    }
+    const plane = await startControlPlane(toConfig(options), { log });
+    const redisPort = new URL(options.redis).port || '6379';
+    process.stdout.write(
+      [
+        '',
+        'Leasehold is running.',
+        `  Redis  ${options.redis}`,
+        `  NATS   ${options.nats}`,
+        `  HTTP   http://${options.httpHost}:${plane.httpPort}  (/readyz, /metrics)`,
+        '',
+        'Submit the sample workload:',
+        `  redis-cli -p ${redisPort} LPUSH ${plane.keys.queue} '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}'`,
+        'Watch it (in another terminal):',
+        `  npx leasehold watch --nats ${options.nats}`,
+        '',
+        'Ctrl-C stops the control plane and the servers it started.',
+        '',
+      ].join('\n'),
+    );
+    await runUntilSignalled(plane, async () => {
+      for (const server of owned) await server.stop();
+    });
+    log.flush();
+  });
+}

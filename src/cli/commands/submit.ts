@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { SUBJECTS, type TransitionMessage } from '../../events/transition.js';
+import { createKeys } from '../../keys.js';
+import { parseSubmission } from '../../spec/index.js';
+import { CliError } from '../cli-error.js';
+import { openNats, openRedis } from '../clients.js';
+import { formatTransition } from '../format.js';
+import { positiveInt, withConnection, withOutput, type ConnectionOptions } from '../options.js';
+
+interface SubmitOptions extends ConnectionOptions {
+  id?: string;
+  type: string;
+  image: string;
+  cmd?: string;
+  env: string[];
+  label: string[];
+  leaseSeconds?: number;
+  maxLifetime?: number;
+  heartbeat?: string;
+  wait: boolean;
+  timeout: number;
+  output: 'text' | 'json';
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function pairs(values: string[], what: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const value of values) {
+    const at = value.indexOf('=');
+    if (at < 1) throw new CliError(`${what} takes NAME=value, not "${value}"`, 2);
+    result[value.slice(0, at)] = value.slice(at + 1);
+  }
+  return result;
+}
+
+function fromFlags(options: SubmitOptions, args: string[]): Record<string, unknown> {
+  const cmd = args.length > 0 ? args : options.cmd;
+  if (!cmd) throw new CliError('give the command after --, or --cmd "a shell line", or a JSON file', 2);
+  return {
+    id: options.id ?? `wl-${randomBytes(4).toString('hex')}`,
+    type: options.type,
+    image: options.image,
+    cmd,
+    ...(options.env.length ? { env: pairs(options.env, '--env') } : {}),
+    ...(options.label.length ? { labels: pairs(options.label, '--label') } : {}),
+    ...(options.leaseSeconds !== undefined ? { leaseSeconds: options.leaseSeconds } : {}),
+    ...(options.maxLifetime !== undefined ? { maxLifetimeSeconds: options.maxLifetime } : {}),
+    ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
+  };
+}
+
+export function registerSubmit(program: Command): void {
+  withOutput(
+    withConnection(
+      program
+        .command('submit')
+        .description('submit a workload (the same LPUSH a producer does), from flags or a JSON file')
+        .argument('[command...]', 'the program and its arguments (after --)')
+        .option('-f, --file <path>', 'a JSON payload; - reads standard input')
+        .option('--id <id>', 'workload id (a DNS-1123 label); generated when omitted')
+        .option('--type <type>', 'trusted or untrusted', 'trusted')
+        .option('--image <image>', 'container image (used by the Kubernetes runtime)', 'alpine')
+        .option('--cmd <line>', 'a shell line, run by /bin/sh -c')
+        .option('-e, --env <NAME=value>', 'environment variable (repeatable)', collect, [])
+        .option('-l, --label <key=value>', 'label (repeatable)', collect, [])
+        .option('--lease-seconds <s>', 'lease TTL', positiveInt)
+        .option('--max-lifetime <s>', 'maximum lifetime in seconds', positiveInt)
+        .option('--heartbeat <who>', 'runtime (default) or self')
+        .option('-w, --wait', 'follow the workload to its end; exit non-zero unless it completed', false)
+        .option('--timeout <s>', 'with --wait: give up after this many seconds', positiveInt, 3600),
+    ),
+  ).action(async (args: string[], options: SubmitOptions & { file?: string }) => {
+    const raw = options.file
+      ? readFileSync(options.file === '-' ? 0 : options.file, 'utf8').trim()
+      : JSON.stringify(fromFlags(options, args));
+    // The control plane would dead-letter it; saying so here is kinder.
+    const parsed = parseSubmission(raw);
+    if (!parsed.ok) throw new CliError(`not submitted: ${parsed.reason}`, 2);
+    const { id } = parsed.spec;
+    const keys = createKeys(options.keyPrefix);
+    const redis = await openRedis(options.redis);
+    try {
+      if (await redis.exists(keys.workload(id))) throw new CliError(`not submitted: duplicate id ${id}`, 2);
+      if (!options.wait) {
+        await redis.lpush(keys.queue, raw);
+        process.stdout.write(options.output === 'json' ? `${JSON.stringify({ id, queue: keys.queue })}\n` : `submitted ${id}\n`);
+        return;
+      }
+      const nc = await openNats(options.nats);
+      try {
+        // Subscribe before pushing, so not even the first transition can be missed.
+        const subscription = nc.subscribe(SUBJECTS.watch(id), { timeout: options.timeout * 1000 });
+        await nc.flush();
+        await redis.lpush(keys.queue, raw);
+        for await (const msg of subscription) {
+          const t = msg.json<TransitionMessage>();
+          process.stdout.write(options.output === 'json' ? `${JSON.stringify(t)}\n` : `${formatTransition(t)}\n`);
+          if (t.to === 'tornDown') {
+            if (t.reason !== 'completed') process.exitCode = 1;
+            break;
+          }
+        }
+      } catch (error) {
+        throw new CliError(`stopped waiting for ${id}: ${String(error)}`);
+      } finally {
+        await nc.close();
+      }
+    } finally {
+      redis.disconnect();
+    }
+  });
+}

@@ -1,0 +1,77 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LifecyclePolicy, WorkloadType } from '../machines/index.js';
+import { ConfigError } from './errors.js';
+
+export const RUNTIMES = ['process'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
+export interface ControlPlaneConfig {
+  readonly redisUrl: string;
+  readonly natsUrl: string;
+  /** Prepended to every Redis key; empty by default so the seed's `LPUSH workload_queue` works. */
+  readonly keyPrefix: string;
+  /** Names this instance's processing list; stable across restarts so a restart recovers it. */
+  readonly consumer: string;
+  readonly runtime: RuntimeName;
+  /** Pid files and working directories of local workloads. */
+  readonly stateDir: string;
+  readonly httpHost: string;
+  /** 0 picks a free port. */
+  readonly httpPort: number;
+  /** The base URL workloads use to reach the heartbeat endpoint; defaults to the bound address. */
+  readonly publicUrl: string | null;
+  readonly maxConcurrent: Readonly<Record<WorkloadType, number>>;
+  readonly maxPending: number;
+  readonly retentionSeconds: number;
+  readonly intakeBatch: number;
+  readonly blockTimeoutSeconds: number;
+  readonly maxPayloadBytes: number;
+  readonly reaperIntervalMs: number;
+  readonly renewTickMs: number;
+  readonly teardownGraceMs: number;
+  readonly policy: Partial<LifecyclePolicy>;
+}
+
+export const DEFAULT_CONFIG: ControlPlaneConfig = {
+  redisUrl: 'redis://127.0.0.1:6379',
+  natsUrl: 'nats://127.0.0.1:4222',
+  keyPrefix: '',
+  consumer: 'default',
+  runtime: 'process',
+  stateDir: join(tmpdir(), 'leasehold'),
+  httpHost: '127.0.0.1',
+  httpPort: 8080,
+  publicUrl: null,
+  maxConcurrent: { trusted: 64, untrusted: 16 },
+  maxPending: 100_000,
+  retentionSeconds: 24 * 3600,
+  intakeBatch: 500,
+  blockTimeoutSeconds: 2,
+  maxPayloadBytes: 64 * 1024,
+  reaperIntervalMs: 1_000,
+  renewTickMs: 1_000,
+  teardownGraceMs: 5_000,
+  policy: {},
+};
+
+/** `trusted=64,untrusted=16` → limits; a missing type keeps its default. */
+export function parseConcurrency(text: string, base = DEFAULT_CONFIG.maxConcurrent): Record<WorkloadType, number> {
+  const limits = { ...base };
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [type, value] = part.split('=');
+    const n = Number(value);
+    if ((type !== 'trusted' && type !== 'untrusted') || !Number.isInteger(n) || n < 1) {
+      throw new ConfigError(`--max-concurrent takes type=N pairs such as trusted=64,untrusted=16, not "${part}"`);
+    }
+    limits[type] = n;
+  }
+  return limits;
+}
+
+export function parseRuntime(name: string): RuntimeName {
+  if (!(RUNTIMES as readonly string[]).includes(name)) {
+    throw new ConfigError(`unknown runtime "${name}"; available: ${RUNTIMES.join(', ')}`);
+  }
+  return name as RuntimeName;
+}

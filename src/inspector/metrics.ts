@@ -1,0 +1,71 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LifecycleState, Timings, WorkloadType } from '../../machines/index.js';
+import type { TransitionMessage } from '../events/transition.js';
+import type { SupervisorObserver } from '../supervisor/ports.js';
+
+/** Prometheus metrics; the supervisor reports through the observer port, gauges are read on scrape. */
+export class Metrics implements SupervisorObserver {
+  readonly registry = new Registry();
+  private readonly transitions: Counter<'from' | 'to'>;
+  private readonly timeInState: Histogram<'state' | 'type'>;
+  private readonly submitToRunning: Histogram<'type'>;
+  private readonly leaseExpirations: Counter<'type'>;
+  readonly deadLetters: Counter<'reason'>;
+  readonly runtimeErrors: Counter<'runtime'>;
+
+  constructor(source: {
+    counts(): Record<LifecycleState, Record<WorkloadType, number>>;
+    queueDepth(): Promise<number>;
+  }) {
+    collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+    new Gauge({
+      name: 'leasehold_workloads',
+      help: 'Live workloads by state and type',
+      labelNames: ['state', 'type'],
+      registers,
+      collect() {
+        for (const [state, byType] of Object.entries(source.counts())) {
+          for (const [type, n] of Object.entries(byType)) this.set({ state, type }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'leasehold_queue_depth',
+      help: 'Entries waiting in workload_queue',
+      registers,
+      async collect() {
+        this.set(await source.queueDepth());
+      },
+    });
+    this.transitions = new Counter({ name: 'leasehold_transitions_total', help: 'State transitions', labelNames: ['from', 'to'], registers });
+    const buckets = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800];
+    this.timeInState = new Histogram({ name: 'leasehold_state_seconds', help: 'Time spent in each state', labelNames: ['state', 'type'], buckets, registers });
+    this.submitToRunning = new Histogram({ name: 'leasehold_submit_to_running_seconds', help: 'From queued to running', labelNames: ['type'], buckets, registers });
+    this.leaseExpirations = new Counter({ name: 'leasehold_lease_expirations_total', help: 'Leases that lapsed while running', labelNames: ['type'], registers });
+    this.deadLetters = new Counter({ name: 'leasehold_dead_letters_total', help: 'Queue entries refused', labelNames: ['reason'], registers });
+    this.runtimeErrors = new Counter({ name: 'leasehold_runtime_errors_total', help: 'Errors from runtimes', labelNames: ['runtime'], registers });
+  }
+
+  transition(message: TransitionMessage, timings: Timings): void {
+    this.transitions.inc({ from: message.from ?? 'none', to: message.to });
+    const entered = timings[message.to];
+    const left = message.from ? timings[message.from] : undefined;
+    if (message.from && entered !== undefined && left !== undefined) {
+      this.timeInState.observe({ state: message.from, type: message.type }, (entered - left) / 1000);
+    }
+    if (message.to === 'running' && entered !== undefined && timings.queued !== undefined) {
+      this.submitToRunning.observe({ type: message.type }, (entered - timings.queued) / 1000);
+    }
+  }
+
+  leaseExpired(_id: string, type: WorkloadType): void {
+    this.leaseExpirations.inc({ type });
+  }
+
+  /** Dead-letter reasons carry ids and positions; the label keeps only their kind. */
+  deadLetter(reason: string): void {
+    const kind = reason.startsWith('duplicate id') ? 'duplicate' : reason.startsWith('invalid JSON') ? 'invalidJson' : reason.includes('over the limit') ? 'oversized' : 'invalidSpec';
+    this.deadLetters.inc({ reason: kind });
+  }
+}

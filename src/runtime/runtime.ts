@@ -1,0 +1,40 @@
+import type { ObservedStatus, ProvisionResult, WorkloadEvent } from '../../machines/index.js';
+import type { WorkloadSpec } from '../spec/index.js';
+
+/** What a runtime tells the control plane on its own, without being asked. */
+export type RuntimeEvent = Extract<WorkloadEvent, { type: `runtime.${string}` }>;
+export type RuntimeListener = (id: string, event: RuntimeEvent) => void;
+
+/** What the control plane hands a workload besides its spec: how to reach its heartbeat endpoint. */
+export interface ProvisionContext {
+  readonly signal?: AbortSignal;
+  /** Extra environment for the workload (heartbeat URL and token); never the control plane's own. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The one port every place a workload can run implements. Adapters live beside this file.
+ *
+ * Contract, checked by test/runtime/conformance.ts for every adapter:
+ * - `provision` is idempotent per id: a second call for a live workload starts nothing new.
+ * - `teardown` is idempotent: tearing down what is not there succeeds.
+ * - changes (started, exited, vanished) are pushed to `watch` listeners; nobody polls `status`
+ *   per workload. `status` is for reconciliation after a restart.
+ */
+export interface WorkloadRuntime {
+  readonly name: string;
+  /** Whether this runtime isolates its workloads well enough for `untrusted` work. */
+  readonly isolated: boolean;
+  /** Why this runtime cannot be used now (for example: bubblewrap missing), or null when it can. */
+  unavailableReason(): string | null;
+  start(): Promise<void>;
+  provision(id: string, spec: WorkloadSpec, context?: ProvisionContext): Promise<ProvisionResult>;
+  status(id: string): Promise<ObservedStatus>;
+  teardown(id: string): Promise<void>;
+  watch(listener: RuntimeListener): () => void;
+  /** Ids of every workload this runtime holds, live or finished-but-not-torn-down; for orphan collection. */
+  list(): Promise<string[]>;
+  /** The tail of the workload's output, where the runtime keeps one. */
+  logs(id: string): Promise<string | null>;
+  close(): Promise<void>;
+}

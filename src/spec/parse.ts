@@ -1,0 +1,42 @@
+import type { z } from 'zod';
+import { jsonErrorPosition } from './json-error.js';
+import { workloadSpecSchema, type WorkloadSpec } from './schema.js';
+
+export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
+
+export type ParseResult = { ok: true; spec: WorkloadSpec } | { ok: false; reason: string; id?: string };
+
+/**
+ * Turns one raw queue entry into a spec, or into a reason a person can act on. Never throws: the
+ * intake loop must go on to the next entry whatever this one holds.
+ */
+export function parseSubmission(raw: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES): ParseResult {
+  const bytes = Buffer.byteLength(raw);
+  if (bytes > maxBytes) return { ok: false, reason: `payload of ${bytes} bytes is over the limit of ${maxBytes} bytes` };
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: `invalid JSON at position ${Math.max(0, jsonErrorPosition(raw))}` };
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return { ok: false, reason: 'payload must be a JSON object' };
+  }
+  const result = workloadSpecSchema.safeParse(json);
+  if (result.success) return { ok: true, spec: result.data };
+  const id = (json as { id?: unknown }).id;
+  return { ok: false, reason: describeIssues(result.error.issues, json as Record<string, unknown>), ...(typeof id === 'string' ? { id } : {}) };
+}
+
+/** `id: must be a DNS-1123 label; cmd: is required` — one clause per problem, field first. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], input: Record<string, unknown>): string {
+  return issues
+    .map((issue) => {
+      if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+      const path = issue.path.join('.');
+      const missing = issue.path.length === 1 && !Object.hasOwn(input, issue.path[0] as string);
+      const message = missing ? 'is required' : issue.message;
+      return path ? `${path}: ${message}` : message;
+    })
+    .join('; ');
+}

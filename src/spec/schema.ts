@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { WORKLOAD_TYPES } from '../../machines/index.js';
+
+/** Pods are named `job-<id>`, and a Pod name must be a DNS-1123 label of at most 63 characters. */
+export const MAX_ID_LENGTH = 63 - 'job-'.length;
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Kubernetes resource quantities: `500m`, `1`, `0.5`, `256Mi`, `1G`. */
+const QUANTITY = /^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+const quantity = z
+  .union([z.string(), z.number().positive()])
+  .transform(String)
+  .pipe(z.string().regex(QUANTITY, { error: 'must be a Kubernetes quantity such as 500m, 1, 256Mi or 1Gi' }));
+
+export const workloadSpecSchema = z.strictObject({
+  id: z
+    .string({ error: 'is required and must be a string' })
+    .max(MAX_ID_LENGTH, { error: `must be at most ${MAX_ID_LENGTH} characters, so that job-<id> is a valid Pod name` })
+    .regex(DNS1123_LABEL, {
+      error: "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
+    }),
+  type: z.enum(WORKLOAD_TYPES, { error: `must be one of ${WORKLOAD_TYPES.join(', ')}` }),
+  image: z.string({ error: 'is required and must be a string' }).min(1, { error: 'must not be empty' }).max(512),
+  cmd: z.union(
+    [
+      z.string().min(1, { error: 'must not be empty' }),
+      z.array(z.string()).min(1, { error: 'must hold at least the program to run' }),
+    ],
+    { error: 'must be an array of strings (exec) or a string (run by /bin/sh -c)' },
+  ),
+  env: z
+    .record(z.string().regex(ENV_NAME, { error: 'names must look like VAR_NAME' }), z.string(), {
+      error: 'must be an object of string values',
+    })
+    .default({}),
+  resources: z
+    .strictObject({ cpu: quantity.optional(), memory: quantity.optional() })
+    .default({}),
+  leaseSeconds: z.int({ error: 'must be a whole number of seconds' }).min(1).max(3600).default(30),
+  maxLifetimeSeconds: z.int({ error: 'must be a whole number of seconds' }).min(1).max(7 * 24 * 3600).default(3600),
+  labels: z
+    .record(
+      z.string().regex(LABEL_KEY, { error: 'keys must be valid Kubernetes label keys' }),
+      z.string().regex(LABEL_VALUE, { error: 'values must be valid Kubernetes label values' }),
+    )
+    .default({}),
+  /**
+   * `runtime`: the control plane renews the lease while the runtime reports the workload alive.
+   * `self`: the workload must heartbeat itself (see README, "Heartbeats").
+   */
+  heartbeat: z.enum(['runtime', 'self'], { error: 'must be runtime or self' }).default('runtime'),
+});
+
+export type WorkloadSpec = z.output<typeof workloadSpecSchema>;
+export type WorkloadSubmission = z.input<typeof workloadSpecSchema>;

@@ -1,0 +1,129 @@
+import type { Redis } from 'ioredis';
+import type { LifecycleState } from '../../machines/index.js';
+import type { Keys } from '../keys.js';
+import type { Logger } from '../log.js';
+import type { WorkloadSpec } from '../spec/index.js';
+
+export interface StoredWorkload {
+  readonly id: string;
+  readonly spec: WorkloadSpec;
+  readonly state: LifecycleState;
+  /** `actor.getPersistedSnapshot()` as JSON; absent until the supervisor first wrote it. */
+  readonly snapshot: unknown;
+}
+
+interface Pending {
+  state: LifecycleState;
+  snapshot: string;
+  finishSeconds: number | null;
+}
+
+/**
+ * Persisted workload snapshots, one Redis hash per workload. Writes are coalesced: transitions of
+ * the same workload within one tick become one HSET, and all writes of a tick travel in one
+ * pipeline. `whenDurable()` lets a caller wait until what it wrote is in Redis, which provisioning
+ * does so that a crash can never leave a started workload that the store still calls queued.
+ */
+export class RedisWorkloadStore {
+  private pending = new Map<string, Pending>();
+  private flushScheduled: Promise<void> | null = null;
+  private inFlight: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly log: Logger,
+  ) {}
+
+  save(id: string, state: LifecycleState, snapshot: unknown): void {
+    this.pending.set(id, { state, snapshot: JSON.stringify(snapshot), finishSeconds: null });
+    this.scheduleFlush();
+  }
+
+  /** The last write for a workload: keeps its record for `retentionSeconds` (for status and dedupe). */
+  finish(id: string, snapshot: unknown, retentionSeconds: number): void {
+    this.pending.set(id, { state: 'tornDown', snapshot: JSON.stringify(snapshot), finishSeconds: retentionSeconds });
+    this.scheduleFlush();
+  }
+
+  /** Resolves once everything saved so far is in Redis. */
+  whenDurable(): Promise<void> {
+    return Promise.all([this.inFlight, this.flushScheduled]).then(() => undefined);
+  }
+
+  async load(id: string): Promise<StoredWorkload | null> {
+    const hash = await this.redis.hgetall(this.keys.workload(id));
+    return toStored(id, hash);
+  }
+
+  /** Every workload not yet torn down, in pages so a large set does not block Redis. */
+  async *loadActive(pageSize = 1_000): AsyncGenerator<StoredWorkload[]> {
+    let cursor = '0';
+    do {
+      const [next, ids] = await this.redis.sscan(this.keys.active, cursor, 'COUNT', pageSize);
+      cursor = next;
+      if (ids.length === 0) continue;
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.hgetall(this.keys.workload(id));
+      const replies = (await pipeline.exec()) ?? [];
+      const page: StoredWorkload[] = [];
+      ids.forEach((id, i) => {
+        const stored = toStored(id, (replies[i]?.[1] ?? {}) as Record<string, string>);
+        if (stored) page.push(stored);
+        else void this.redis.srem(this.keys.active, id); // a record that expired or was deleted by hand
+      });
+      yield page;
+    } while (cursor !== '0');
+  }
+
+  async activeCount(): Promise<number> {
+    return this.redis.scard(this.keys.active);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.inFlight = this.flush();
+      return this.inFlight;
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = new Map();
+    this.flushScheduled = null;
+    const pipeline = this.redis.pipeline();
+    const finished: string[] = [];
+    for (const [id, write] of batch) {
+      const key = this.keys.workload(id);
+      pipeline.hset(key, 'state', write.state, 'snapshot', write.snapshot);
+      if (write.finishSeconds !== null) {
+        pipeline.expire(key, write.finishSeconds);
+        finished.push(id);
+      }
+    }
+    if (finished.length > 0) pipeline.srem(this.keys.active, ...finished);
+    try {
+      const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([error]) => error);
+      if (failed) throw failed[0];
+    } catch (error) {
+      // Put back what did not land, unless a newer write for the same workload arrived meanwhile.
+      for (const [id, write] of batch) if (!this.pending.has(id)) this.pending.set(id, write);
+      this.log.error({ err: error, count: batch.size }, 'persisting snapshots failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      this.scheduleFlush();
+      await this.flushScheduled;
+    }
+  }
+}
+
+function toStored(id: string, hash: Record<string, string>): StoredWorkload | null {
+  if (!hash.spec) return null;
+  return {
+    id,
+    spec: JSON.parse(hash.spec) as WorkloadSpec,
+    state: (hash.state ?? 'queued') as LifecycleState,
+    snapshot: hash.snapshot ? (JSON.parse(hash.snapshot) as unknown) : null,
+  };
+}

@@ -1,0 +1,40 @@
+import type { LifecycleState, Timings, WorkloadType } from '../../machines/index.js';
+import type { TransitionMessage } from '../events/transition.js';
+import type { LeaseGrant } from '../lease/redis-leases.js';
+import type { WorkloadRuntime } from '../runtime/runtime.js';
+import type { WorkloadSpec } from '../spec/index.js';
+import type { StoredWorkload } from '../store/redis-store.js';
+
+/**
+ * What the supervisor needs from the outside, as interfaces: it never imports ioredis, nats or
+ * client-node. The Redis and NATS adapters satisfy these structurally.
+ */
+export interface SnapshotStore {
+  save(id: string, state: LifecycleState, snapshot: unknown): void;
+  finish(id: string, snapshot: unknown, retentionSeconds: number): void;
+  whenDurable(): Promise<void>;
+  load(id: string): Promise<StoredWorkload | null>;
+  loadActive(): AsyncIterable<StoredWorkload[]>;
+}
+
+export interface LeaseStore {
+  grant(grants: readonly LeaseGrant[], now: number): Promise<unknown>;
+  release(ids: readonly string[]): Promise<unknown>;
+}
+
+/** Picks the runtime for a spec, or says why there is none (untrusted work with no sandbox). */
+export interface RuntimeRouter {
+  route(spec: WorkloadSpec): { runtime: WorkloadRuntime } | { rejection: string };
+  all(): WorkloadRuntime[];
+}
+
+/** Where a self-heartbeating workload sends its heartbeats; null when the HTTP endpoint is off. */
+export interface HeartbeatEndpoint {
+  envFor(id: string): Record<string, string>;
+}
+
+/** Told about everything that happens; metrics and the inspector listen here. */
+export interface SupervisorObserver {
+  transition?(message: TransitionMessage, timings: Timings): void;
+  leaseExpired?(id: string, type: WorkloadType): void;
+}

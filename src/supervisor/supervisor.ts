@@ -1,0 +1,424 @@
+import { createActor, fromPromise, type Actor, type Subscription } from 'xstate';
+import {
+  WORKLOAD_TYPES,
+  createWorkloadMachine,
+  toOutput,
+  type LifecyclePolicy,
+  type LifecycleState,
+  type ProvisionInput,
+  type ProvisionResult,
+  type TeardownInput,
+  type WorkloadContext,
+  type WorkloadMachine,
+  type WorkloadType,
+} from '../../machines/index.js';
+import type { Clock } from '../clock.js';
+import type { TransitionMessage, TransitionPublisher, WorkloadStatus } from '../events/transition.js';
+import type { Logger } from '../log.js';
+import type { RuntimeEvent, WorkloadRuntime } from '../runtime/runtime.js';
+import type { WorkloadSpec } from '../spec/index.js';
+import { AdmissionQueue } from './admission.js';
+import type { HeartbeatEndpoint, LeaseStore, RuntimeRouter, SnapshotStore, SupervisorObserver } from './ports.js';
+
+export interface SupervisorOptions {
+  readonly maxConcurrent: Readonly<Record<WorkloadType, number>>;
+  /** Workloads held but not yet admitted; past this, intake pauses (backpressure). */
+  readonly maxPending: number;
+  /** How long a finished workload's record is kept for status queries and duplicate detection. */
+  readonly retentionSeconds: number;
+  readonly policy?: Partial<LifecyclePolicy>;
+  /** How often leases of running workloads are checked for renewal. */
+  readonly renewTickMs: number;
+}
+
+export interface SupervisorDeps {
+  readonly store: SnapshotStore;
+  readonly leases: LeaseStore;
+  readonly publisher: TransitionPublisher;
+  readonly router: RuntimeRouter;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly heartbeat?: HeartbeatEndpoint | null;
+  readonly observers?: readonly SupervisorObserver[];
+  readonly random?: () => number;
+}
+
+type WorkloadActor = Actor<WorkloadMachine>;
+
+interface Entry {
+  readonly spec: WorkloadSpec;
+  readonly actor: WorkloadActor;
+  runtime: WorkloadRuntime | null;
+  state: LifecycleState | null;
+  admitted: boolean;
+  lastRenewAt: number;
+  subscription: Subscription | null;
+}
+
+/**
+ * The actor system: one XState actor per workload, each processing one event at a time. The
+ * supervisor spawns and restores actors, admits them within per-type limits, routes runtime and
+ * lease events to them, and turns every top-level transition into a publish, a persisted
+ * snapshot and lease work — batched per tick, never awaited one by one on the hot path.
+ */
+export class Supervisor {
+  private readonly entries = new Map<string, Entry>();
+  private readonly admission: AdmissionQueue;
+  private readonly machine: WorkloadMachine;
+  /** Running workloads whose lease the control plane renews on the runtime's word. */
+  private readonly renewable = new Map<string, Entry>();
+  private pendingGrants: { id: string; ttlMs: number }[] = [];
+  private pendingReleases: string[] = [];
+  private leaseFlushScheduled = false;
+  private renewTimer: unknown = null;
+  private readonly unwatch: (() => void)[] = [];
+  private capacityListener: (() => void) | null = null;
+  private readonly observers: SupervisorObserver[];
+
+  constructor(
+    private readonly options: SupervisorOptions,
+    private readonly deps: SupervisorDeps,
+  ) {
+    this.admission = new AdmissionQueue(options.maxConcurrent);
+    this.observers = [...(deps.observers ?? [])];
+    const { clock } = deps;
+    this.machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
+      actors: {
+        provision: fromPromise<ProvisionResult, ProvisionInput>(async ({ input, signal }) => {
+          // Provisioning must be on record before anything starts: a crash here must never be
+          // followed by a restart that believes the workload is still queued and starts it again.
+          await deps.store.whenDurable();
+          const entry = this.entries.get(input.id);
+          if (!entry?.runtime) throw new Error(`workload ${input.id} has no runtime`);
+          return entry.runtime.provision(input.id, entry.spec, { signal, env: this.heartbeatEnv(entry.spec) });
+        }),
+        teardown: fromPromise<void, TeardownInput>(async ({ input }) => {
+          const entry = this.entries.get(input.id);
+          await entry?.runtime?.teardown(input.id);
+        }),
+      },
+    });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** How many more workloads intake may hand over now. */
+  capacity(): number {
+    return this.options.maxPending - this.admission.waiting;
+  }
+
+  observe(observer: SupervisorObserver): void {
+    this.observers.push(observer);
+  }
+
+  onCapacity(listener: () => void): void {
+    this.capacityListener = listener;
+  }
+
+  start(): void {
+    for (const runtime of this.deps.router.all()) {
+      this.unwatch.push(runtime.watch((id, event) => this.onRuntimeEvent(id, event)));
+    }
+    this.scheduleRenewals();
+  }
+
+  /** New workloads from intake, already recorded durably. */
+  accept(specs: readonly WorkloadSpec[]): void {
+    for (const spec of specs) {
+      if (this.entries.has(spec.id)) continue;
+      const entry = this.spawn(spec, null);
+      this.route(entry);
+    }
+    this.pumpAll();
+  }
+
+  /**
+   * Brings back every unfinished workload after a restart and reconciles it with what its runtime
+   * reports; then tears down whatever the runtimes hold that no workload claims (orphans).
+   */
+  async restore(): Promise<{ restored: number; orphans: number }> {
+    let restored = 0;
+    const reconciling: Promise<void>[] = [];
+    for await (const page of this.deps.store.loadActive()) {
+      for (const stored of page) {
+        if (this.entries.has(stored.id)) continue;
+        const snapshot = stored.snapshot as { status?: string; children?: unknown; context?: WorkloadContext } | null;
+        if (snapshot?.status === 'done' && snapshot.context) {
+          this.deps.store.finish(stored.id, snapshot, this.options.retentionSeconds);
+          continue;
+        }
+        restored++;
+        if (!snapshot?.context) {
+          this.route(this.spawn(stored.spec, null));
+          continue;
+        }
+        // In-flight invocations are not resumed from a snapshot: reconciliation decides instead.
+        const entry = this.spawn(stored.spec, { ...snapshot, children: {} });
+        const phase = snapshot.context.phase;
+        if (phase === 'queued' || phase === null) {
+          this.route(entry);
+          continue;
+        }
+        const routed = this.deps.router.route(stored.spec);
+        entry.runtime = 'runtime' in routed ? routed.runtime : null;
+        entry.admitted = true;
+        this.admission.take(stored.spec.type);
+        reconciling.push(this.reconcile(entry));
+      }
+    }
+    await Promise.all(reconciling);
+    this.pumpAll();
+    let orphans = 0;
+    for (const runtime of this.deps.router.all()) {
+      for (const id of await runtime.list()) {
+        if (this.entries.has(id)) continue;
+        orphans++;
+        this.deps.log.warn({ workload: id, runtime: runtime.name }, 'tearing down an orphan no workload claims');
+        await runtime.teardown(id).catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'orphan teardown failed'));
+      }
+    }
+    return { restored, orphans };
+  }
+
+  onLeasesLapsed(ids: readonly string[]): void {
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      if (!entry) continue;
+      if (entry.state === 'running') {
+        for (const observer of this.observers) observer.leaseExpired?.(id, entry.spec.type);
+      }
+      entry.actor.send({ type: 'lease.expired' });
+    }
+  }
+
+  /** A heartbeat from the workload itself (HTTP endpoint); false when it is not running. */
+  heartbeat(id: string): boolean {
+    const entry = this.entries.get(id);
+    if (!entry || entry.state !== 'running') return false;
+    this.queueGrant(entry);
+    return true;
+  }
+
+  async cancel(id: string): Promise<{ ok: boolean; state?: LifecycleState; error?: string }> {
+    const entry = this.entries.get(id);
+    if (!entry) {
+      const stored = await this.deps.store.load(id);
+      return { ok: false, error: stored ? `workload ${id} has already ended` : `no workload ${id}`, ...(stored ? { state: stored.state } : {}) };
+    }
+    entry.actor.send({ type: 'workload.cancel' });
+    return { ok: true, state: entry.actor.getSnapshot().context.phase ?? 'queued' };
+  }
+
+  async status(id: string): Promise<WorkloadStatus | null> {
+    const entry = this.entries.get(id);
+    if (entry) return toStatus(entry.actor.getSnapshot().context);
+    const stored = await this.deps.store.load(id);
+    if (!stored) return null;
+    const context = (stored.snapshot as { context?: WorkloadContext } | null)?.context;
+    if (context) return toStatus(context);
+    return { id, type: stored.spec.type, state: stored.state, seq: 0, timings: {} };
+  }
+
+  async logs(id: string): Promise<string | null> {
+    const entry = this.entries.get(id);
+    if (entry?.runtime) return entry.runtime.logs(id);
+    for (const runtime of this.deps.router.all()) {
+      const text = await runtime.logs(id);
+      if (text !== null) return text;
+    }
+    return null;
+  }
+
+  /** Counts of live workloads by state and type, for metrics and the inspector. */
+  counts(): Record<LifecycleState, Record<WorkloadType, number>> {
+    const counts = {} as Record<LifecycleState, Record<WorkloadType, number>>;
+    for (const state of ['queued', 'provisioning', 'running', 'expiring', 'tornDown'] as const) {
+      counts[state] = { trusted: 0, untrusted: 0 };
+    }
+    for (const entry of this.entries.values()) if (entry.state) counts[entry.state][entry.spec.type]++;
+    return counts;
+  }
+
+  /**
+   * Stops every actor after writing its last snapshot. Nothing is torn down: workloads keep
+   * running, and the next start reconciles them.
+   */
+  async stop(): Promise<void> {
+    if (this.renewTimer !== null) this.deps.clock.clearTimeout(this.renewTimer);
+    this.renewTimer = null;
+    for (const unwatch of this.unwatch.splice(0)) unwatch();
+    for (const [id, entry] of this.entries) {
+      entry.subscription?.unsubscribe();
+      const snapshot = entry.actor.getPersistedSnapshot();
+      entry.actor.stop();
+      if (entry.state) this.deps.store.save(id, entry.state, snapshot);
+    }
+    this.entries.clear();
+    this.renewable.clear();
+    await this.deps.store.whenDurable();
+  }
+
+  private spawn(spec: WorkloadSpec, snapshot: unknown): Entry {
+    const actor = createActor(this.machine, {
+      input: { spec, ...(this.options.policy ? { policy: this.options.policy } : {}) },
+      clock: this.deps.clock,
+      ...(snapshot ? { snapshot: snapshot as never } : {}),
+    });
+    const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
+    const entry: Entry = { spec, actor, runtime: null, state: restoredPhase, admitted: false, lastRenewAt: 0, subscription: null };
+    this.entries.set(spec.id, entry);
+    entry.subscription = actor.subscribe({
+      next: (snap) => {
+        const phase = snap.context.phase;
+        if (phase !== null && phase !== entry.state) this.onTransition(entry, entry.state, phase, snap.context);
+      },
+      error: (error) => this.deps.log.error({ err: error, workload: spec.id }, 'workload actor failed'),
+    });
+    actor.start();
+    return entry;
+  }
+
+  /** Picks the runtime; a workload that has none is rejected at once, with the reason. */
+  private route(entry: Entry): void {
+    const routed = this.deps.router.route(entry.spec);
+    if ('rejection' in routed) {
+      entry.actor.send({ type: 'workload.reject', reason: routed.rejection });
+      return;
+    }
+    entry.runtime = routed.runtime;
+    this.admission.enqueue(entry.spec.type, entry.spec.id);
+  }
+
+  private async reconcile(entry: Entry): Promise<void> {
+    const { id } = entry.spec;
+    try {
+      const observed = entry.runtime ? await entry.runtime.status(id) : ({ state: 'notFound' } as const);
+      entry.actor.send({ type: 'workload.reconcile', observed });
+      if (entry.state === 'running' && entry.spec.heartbeat === 'runtime') this.queueGrant(entry);
+    } catch (error) {
+      this.deps.log.error({ err: error, workload: id }, 'could not reconcile; treating the workload as lost');
+      entry.actor.send({ type: 'runtime.lost', detail: `reconciliation failed: ${String(error)}` });
+    }
+  }
+
+  private onTransition(entry: Entry, from: LifecycleState | null, to: LifecycleState, context: WorkloadContext): void {
+    entry.state = to;
+    const { id, type } = entry.spec;
+    const at = context.timings[to] ?? this.deps.clock.now();
+    const ending = to === 'expiring' || to === 'tornDown';
+    const message: TransitionMessage = {
+      id,
+      type,
+      from,
+      to,
+      event: context.lastEvent,
+      ...(ending && context.reason ? { reason: context.reason } : {}),
+      ...(ending && context.exitCode !== null ? { exitCode: context.exitCode } : {}),
+      ...(ending && context.error ? { error: context.error } : {}),
+      at: new Date(at).toISOString(),
+      seq: context.seq,
+    };
+    this.deps.publisher.publish(message);
+    for (const observer of this.observers) observer.transition?.(message, context.timings);
+
+    if (to === 'running') {
+      this.queueGrant(entry);
+      if (entry.spec.heartbeat === 'runtime') this.renewable.set(id, entry);
+    }
+    if (from === 'running') {
+      this.renewable.delete(id);
+      this.pendingReleases.push(id);
+      this.scheduleLeaseFlush();
+    }
+    if (to === 'tornDown') {
+      this.deps.store.finish(id, entry.actor.getPersistedSnapshot(), this.options.retentionSeconds);
+      entry.subscription?.unsubscribe();
+      this.entries.delete(id);
+      if (entry.admitted) {
+        this.admission.release(type);
+        this.pump(type);
+      }
+      if (this.capacity() > 0) this.capacityListener?.();
+      if (context.reason === 'failed' || context.reason === 'rejected') {
+        this.deps.log.info({ workload: id, reason: context.reason, error: context.error, exitCode: context.exitCode }, 'workload ended');
+      }
+    } else {
+      this.deps.store.save(id, to, entry.actor.getPersistedSnapshot());
+    }
+  }
+
+  private onRuntimeEvent(id: string, event: RuntimeEvent): void {
+    this.entries.get(id)?.actor.send(event);
+  }
+
+  private pumpAll(): void {
+    for (const type of WORKLOAD_TYPES) this.pump(type);
+  }
+
+  private pump(type: WorkloadType): void {
+    for (let id = this.admission.next(type); id !== null; id = this.admission.next(type)) {
+      const entry = this.entries.get(id);
+      if (!entry || entry.state !== 'queued') {
+        this.admission.release(type); // cancelled while waiting: give the slot back
+        continue;
+      }
+      entry.admitted = true;
+      entry.actor.send({ type: 'workload.admit' });
+    }
+  }
+
+  private heartbeatEnv(spec: WorkloadSpec): Record<string, string> {
+    return spec.heartbeat === 'self' && this.deps.heartbeat ? this.deps.heartbeat.envFor(spec.id) : {};
+  }
+
+  private queueGrant(entry: Entry): void {
+    entry.lastRenewAt = this.deps.clock.now();
+    this.pendingGrants.push({ id: entry.spec.id, ttlMs: entry.spec.leaseSeconds * 1000 });
+    this.scheduleLeaseFlush();
+  }
+
+  /** Lease grants and releases of one tick go to Redis together, grants first (same connection, so in order). */
+  private scheduleLeaseFlush(): void {
+    if (this.leaseFlushScheduled) return;
+    this.leaseFlushScheduled = true;
+    setImmediate(() => {
+      this.leaseFlushScheduled = false;
+      const grants = this.pendingGrants;
+      const releases = this.pendingReleases;
+      this.pendingGrants = [];
+      this.pendingReleases = [];
+      const failed = (error: unknown) => this.deps.log.error({ err: error }, 'lease update failed');
+      this.deps.leases.grant(grants, this.deps.clock.now()).catch(failed);
+      this.deps.leases.release(releases).catch(failed);
+    });
+  }
+
+  /** One timer renews every runtime-heartbeat lease that is a third of the way to lapsing. */
+  private scheduleRenewals(): void {
+    this.renewTimer = this.deps.clock.setTimeout(() => {
+      const now = this.deps.clock.now();
+      for (const entry of this.renewable.values()) {
+        if (now - entry.lastRenewAt >= (entry.spec.leaseSeconds * 1000) / 3) this.queueGrant(entry);
+      }
+      this.scheduleRenewals();
+    }, this.options.renewTickMs);
+  }
+}
+
+function toStatus(context: WorkloadContext): WorkloadStatus {
+  const output = toOutput(context);
+  const timings: Partial<Record<LifecycleState, string>> = {};
+  for (const [state, at] of Object.entries(context.timings)) timings[state as LifecycleState] = new Date(at).toISOString();
+  return {
+    id: context.id,
+    type: context.spec.type,
+    state: context.phase ?? 'queued',
+    seq: context.seq,
+    ...(context.reason ? { reason: output.reason } : {}),
+    ...(context.exitCode !== null ? { exitCode: context.exitCode } : {}),
+    ...(context.error ? { error: context.error } : {}),
+    timings,
+  };
+}
