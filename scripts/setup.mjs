@@ -1,0 +1,33 @@
+// Installs what Leasehold needs on a fresh machine, and nothing when it is all there:
+// npm packages (npm ci) and the Debian packages redis-server, nats-server and bubblewrap
+// (apt-get, when running as root; otherwise it says exactly what to install).
+// Plain Node with no dependencies, because it runs before `npm ci`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const say = (line) => process.stderr.write(`setup: ${line}\n`);
+
+const installed = join(root, 'node_modules/.package-lock.json');
+if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(join(root, 'package-lock.json')).mtimeMs) {
+  say('installing npm packages (npm ci)');
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+}
+
+/** binary → Debian package */
+const wanted = { 'redis-server': 'redis-server', 'nats-server': 'nats-server', bwrap: 'bubblewrap', prlimit: 'util-linux' };
+const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+const missing = [...new Set(Object.entries(wanted).filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg))];
+if (missing.length > 0) {
+  if (process.getuid?.() === 0 && onPath('apt-get')) {
+    say(`installing ${missing.join(' ')} with apt-get`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  } else {
+    say(`missing: ${missing.join(' ')}. Install them first, for example: sudo apt-get install ${missing.join(' ')}`);
+    process.exit(1);
+  }
+}

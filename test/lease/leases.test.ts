@@ -1,0 +1,75 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { systemClock } from '../../src/clock.js';
+import { createKeys } from '../../src/keys.js';
+import { RedisLeases } from '../../src/lease/redis-leases.js';
+import { Reaper } from '../../src/lease/reaper.js';
+import { silentLogger } from '../../src/log.js';
+import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+
+const servers = useServers();
+
+async function commandCalls(redis: Redis, command: string): Promise<number> {
+  const info = await redis.info('commandstats');
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+}
+
+describe('leases and the reaper', () => {
+  let redis: Redis;
+  before(() => {
+    redis = redisClient(servers().redis.url);
+  });
+  after(() => redis.quit());
+
+  it("uses the seed's key, so a trusted workload can renew with SET ... EX", async () => {
+    const keys = createKeys('');
+    assert.equal(keys.lease('req-123'), 'session:req-123:heartbeat');
+  });
+
+  it('reports exactly the lapsed leases, once, touching only what is due', async () => {
+    const keys = createKeys(uniquePrefix());
+    const leases = new RedisLeases(redis, keys);
+    const now = Date.now();
+    await leases.grant(
+      Array.from({ length: 2000 }, (_, i) => ({ id: `live-${i}`, ttlMs: 60_000 })),
+      now,
+    );
+    await leases.grant(
+      Array.from({ length: 10 }, (_, i) => ({ id: `short-${i}`, ttlMs: 50 })),
+      now,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const before = await commandCalls(redis, 'pttl');
+    const lapsed = await leases.reap(Date.now(), 1000, 30_000);
+    const pttlCalls = (await commandCalls(redis, 'pttl')) - before;
+    assert.deepEqual(lapsed.sort(), Array.from({ length: 10 }, (_, i) => `short-${i}`).sort());
+    assert.equal(pttlCalls, 10, 'the 2000 live leases were not looked at');
+    assert.deepEqual(await leases.reap(Date.now(), 1000, 30_000), [], 'reported once');
+    assert.equal(await redis.zcard(keys.leaseDeadlines), 2000);
+  });
+
+  it('does not reap a workload that renewed its own key with a plain SET EX; it re-arms it', async () => {
+    const keys = createKeys(uniquePrefix());
+    const leases = new RedisLeases(redis, keys);
+    await leases.grant([{ id: 'selfie', ttlMs: 50 }], Date.now());
+    await redis.set(keys.lease('selfie'), 'OK', 'EX', 30);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.deepEqual(await leases.reap(Date.now(), 100, 30_000), []);
+    const score = Number(await redis.zscore(keys.leaseDeadlines, 'selfie'));
+    assert.ok(score > Date.now() + 25_000, 'its deadline follows the key');
+  });
+
+  it('drains a backlog larger than one batch in one sweep, and a released lease never lapses', async () => {
+    const keys = createKeys(uniquePrefix());
+    const leases = new RedisLeases(redis, keys);
+    await leases.grant(Array.from({ length: 250 }, (_, i) => ({ id: `b-${i}`, ttlMs: 20 })), Date.now());
+    await leases.release(['b-0', 'b-1']);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const seen: string[] = [];
+    const reaper = new Reaper(leases, systemClock, { intervalMs: 10_000, batch: 100, defaultTtlMs: 30_000 }, (ids) => seen.push(...ids), silentLogger);
+    assert.equal(await reaper.sweep(), 248);
+    assert.equal(new Set(seen).size, 248);
+    assert.ok(!seen.includes('b-0') && !seen.includes('b-1'));
+  });
+});

@@ -1,0 +1,127 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { systemClock } from '../../src/clock.js';
+import { createKeys } from '../../src/keys.js';
+import { silentLogger } from '../../src/log.js';
+import { Intake, type DeadLetter } from '../../src/queue/intake.js';
+import type { WorkloadSpec } from '../../src/spec/index.js';
+import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+
+const servers = useServers();
+const payload = (id: string) => JSON.stringify({ id, type: 'trusted', image: 'alpine', cmd: ['true'] });
+
+describe('intake', () => {
+  let redis: Redis;
+  before(() => {
+    redis = redisClient(servers().redis.url);
+  });
+  after(() => redis.quit());
+
+  function makeIntake(prefix: string, capacity = () => 1_000_000) {
+    const keys = createKeys(prefix);
+    const accepted: WorkloadSpec[] = [];
+    const rejected: DeadLetter[] = [];
+    const blocking = redisClient(servers().redis.url);
+    const intake = new Intake(
+      blocking,
+      redis,
+      keys,
+      { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024 },
+      { accepted: (specs) => accepted.push(...specs), rejected: (letters) => rejected.push(...letters), capacity },
+      systemClock,
+      silentLogger,
+    );
+    return { keys, accepted, rejected, intake };
+  }
+
+  async function until(check: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  it('dead-letters bad entries with a reason and goes on to the next', async () => {
+    const { keys, accepted, rejected, intake } = makeIntake(uniquePrefix());
+    await intake.start();
+    try {
+      await redis.lpush(keys.queue, 'not json', '{"type":"trusted"}', payload('good-1'), payload('good-1'), 'x'.repeat(2000), payload('good-2'));
+      await until(() => accepted.length === 2 && rejected.length === 4, 'all six entries');
+      assert.deepEqual(accepted.map((s) => s.id), ['good-1', 'good-2']);
+      const dead = (await redis.lrange(keys.dead, 0, -1)).map((line) => JSON.parse(line) as DeadLetter);
+      assert.deepEqual(dead.map((d) => d.reason).sort(), [
+        'duplicate id good-1',
+        'id: is required; image: is required; cmd: is required',
+        'invalid JSON at position 1',
+        'payload of 2000 bytes is over the limit of 1024 bytes',
+      ]);
+      assert.ok(dead.every((d) => typeof d.raw === 'string' && !Number.isNaN(Date.parse(d.at))));
+      assert.equal(await redis.llen(keys.processing('c1')), 0, 'nothing lingers in the processing list');
+      assert.equal(await redis.sismember(keys.active, 'good-1'), 1);
+    } finally {
+      await intake.stop();
+    }
+  });
+
+  it('never starts a second lifecycle for an id already recorded, even much later', async () => {
+    const { keys, accepted, rejected, intake } = makeIntake(uniquePrefix());
+    await intake.start();
+    try {
+      await redis.lpush(keys.queue, payload('once'));
+      await until(() => accepted.length === 1, 'first submission');
+      await redis.lpush(keys.queue, payload('once'));
+      await until(() => rejected.length === 1, 'the duplicate');
+      assert.equal(accepted.length, 1);
+      assert.equal(rejected[0]!.reason, 'duplicate id once');
+    } finally {
+      await intake.stop();
+    }
+  });
+
+  it('recovers entries a crashed consumer popped but never recorded', async () => {
+    const prefix = uniquePrefix();
+    const keys = createKeys(prefix);
+    // What a crash between the pop and the record leaves behind.
+    await redis.lpush(keys.processing('c1'), payload('orphan-2'), payload('orphan-1'));
+    const { accepted, intake } = makeIntake(prefix);
+    await intake.start();
+    try {
+      await until(() => accepted.length === 2, 'recovered entries');
+      assert.deepEqual(accepted.map((s) => s.id).sort(), ['orphan-1', 'orphan-2']);
+      assert.equal(await redis.llen(keys.processing('c1')), 0);
+    } finally {
+      await intake.stop();
+    }
+  });
+
+  it('takes a deep queue in batches, in order, and pauses when the supervisor is full', async () => {
+    let room = 250;
+    const { keys, accepted, intake } = makeIntake(uniquePrefix(), () => room - accepted.length);
+    const ids = Array.from({ length: 1000 }, (_, i) => `deep-${i}`);
+    await redis.lpush(keys.queue, ...ids.map(payload));
+    await intake.start();
+    try {
+      await until(() => accepted.length === 250, 'the first 250');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(accepted.length, 250, 'paused at capacity');
+      assert.equal(await redis.llen(keys.queue), 750, 'the rest waits in the queue, not in memory');
+      room = 1000;
+      intake.resume();
+      await until(() => accepted.length === 1000, 'the rest');
+      assert.deepEqual(accepted.map((s) => s.id), ids, 'FIFO order');
+    } finally {
+      await intake.stop();
+    }
+  });
+
+  it('stops promptly while blocked on an empty queue, losing nothing', async () => {
+    const { keys, intake } = makeIntake(uniquePrefix());
+    await intake.start();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await intake.stop();
+    await redis.lpush(keys.queue, payload('after-stop'));
+    assert.equal(await redis.llen(keys.queue), 1, 'a stopped intake takes nothing');
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseSubmission } from '../../src/spec/index.js';
+
+const SEED = '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}';
+
+function reason(raw: string, maxBytes?: number): string {
+  const result = parseSubmission(raw, maxBytes);
+  assert.equal(result.ok, false, `expected ${raw.slice(0, 80)} to be refused`);
+  return result.ok ? '' : result.reason;
+}
+
+describe('workload spec', () => {
+  it("accepts the seed's payload exactly as written, with defaults filled in", () => {
+    const result = parseSubmission(SEED);
+    assert.ok(result.ok);
+    assert.deepEqual(result.spec.cmd, ['echo', 'hello']);
+    assert.equal(result.spec.leaseSeconds, 30);
+    assert.equal(result.spec.heartbeat, 'runtime');
+    assert.deepEqual(result.spec.env, {});
+  });
+
+  it('accepts cmd as a shell string and every optional field', () => {
+    const result = parseSubmission(
+      JSON.stringify({
+        id: 'job-7',
+        type: 'untrusted',
+        image: 'python:3.12',
+        cmd: 'echo $GREETING',
+        env: { GREETING: 'hi' },
+        resources: { cpu: '500m', memory: '256Mi' },
+        leaseSeconds: 10,
+        maxLifetimeSeconds: 60,
+        labels: { team: 'data' },
+        heartbeat: 'self',
+      }),
+    );
+    assert.ok(result.ok);
+    assert.equal(result.spec.cmd, 'echo $GREETING');
+    assert.deepEqual(result.spec.resources, { cpu: '500m', memory: '256Mi' });
+  });
+
+  it('says where JSON breaks', () => {
+    assert.equal(reason('not json'), 'invalid JSON at position 1');
+    assert.equal(reason('{"id":"a",}'), 'invalid JSON at position 10');
+    assert.equal(reason('{"id":'), 'invalid JSON at position 6');
+    assert.equal(reason(''), 'invalid JSON at position 0');
+  });
+
+  it('names every missing field', () => {
+    assert.equal(reason('{"type":"trusted"}'), 'id: is required; image: is required; cmd: is required');
+  });
+
+  it('explains an id that cannot be a Kubernetes name', () => {
+    assert.match(reason(SEED.replace('test-1', 'Test_1')), /^id: must be a DNS-1123 label/);
+    assert.match(reason(SEED.replace('test-1', 'a'.repeat(60))), /^id: must be at most 59 characters/);
+  });
+
+  it('refuses an unknown type, unknown fields and bad values, each by name', () => {
+    assert.equal(reason(SEED.replace('trusted', 'gpu')), 'type: must be one of trusted, untrusted');
+    assert.equal(reason(SEED.replace('}', ',"cmnd":1}')), 'unknown field cmnd');
+    assert.match(reason(SEED.replace('}', ',"resources":{"cpu":"lots"}}')), /^resources\.cpu: must be a Kubernetes quantity/);
+    assert.match(reason(SEED.replace('["echo","hello"]', '[]')), /^cmd: must hold at least the program/);
+    assert.match(reason(SEED.replace('}', ',"leaseSeconds":0}')), /^leaseSeconds:/);
+    assert.equal(reason('[1,2]'), 'payload must be a JSON object');
+  });
+
+  it('refuses an oversized payload before parsing it', () => {
+    const big = SEED.replace('}', `,"labels":{"x":"${'a'.repeat(200)}"}}`);
+    assert.equal(reason(big, 100), `payload of ${Buffer.byteLength(big)} bytes is over the limit of 100 bytes`);
+  });
+});
