@@ -49,8 +49,12 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   await Promise.all([redis.connect(), blocking.connect()]);
 
   const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
+  const publisher = new NatsTransitionPublisher(nc, log);
   let natsConnected = true;
-  void watchNatsStatus(nc, log, (connected) => (natsConnected = connected));
+  void watchNatsStatus(nc, log, (connected) => {
+    natsConnected = connected;
+    publisher.setConnected(connected);
+  });
 
   const secret = await heartbeatSecret(redis, keys);
   const tokens = new HeartbeatTokens(secret);
@@ -73,7 +77,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     {
       store,
       leases,
-      publisher: new NatsTransitionPublisher(nc, log),
+      publisher,
       router,
       clock,
       log,

@@ -15,26 +15,53 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
 }
 
 /**
- * Publishes transitions. `publish` never throws and never waits: while NATS is away the client
- * buffers, and if even that fails the message is counted as dropped and the lifecycle goes on.
+ * Publishes transitions. `publish` never throws and never waits. Core NATS is at-most-once and
+ * nats.js drops what is published while it reconnects, so while the connection is down
+ * transitions wait in a bounded outbox and go out, in order, once it is back. Past the bound the
+ * oldest are dropped and counted; `leasehold.status.<id>` still answers for any workload.
  */
 export class NatsTransitionPublisher implements TransitionPublisher {
   private readonly encoder = new TextEncoder();
+  private outbox: TransitionMessage[] = [];
+  private connected = true;
   dropped = 0;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly log: Logger,
+    private readonly outboxLimit = 100_000,
   ) {}
 
   publish(message: TransitionMessage): void {
+    if (!this.connected) {
+      this.outbox.push(message);
+      if (this.outbox.length > this.outboxLimit) {
+        this.outbox.shift();
+        this.drop(new Error('outbox full'));
+      }
+      return;
+    }
     try {
       this.nc.publish(SUBJECTS.transition(message.id, message.to), this.encoder.encode(JSON.stringify(message)));
     } catch (error) {
-      this.dropped++;
-      if (this.dropped === 1 || this.dropped % 1000 === 0) {
-        this.log.warn({ err: error, dropped: this.dropped }, 'could not publish a transition; the lifecycle goes on');
-      }
+      this.drop(error);
+    }
+  }
+
+  /** Follows the connection's status; on reconnect, sends what waited. */
+  setConnected(connected: boolean): void {
+    this.connected = connected;
+    if (!connected || this.outbox.length === 0) return;
+    const waiting = this.outbox;
+    this.outbox = [];
+    this.log.info({ count: waiting.length }, 'publishing transitions held during the NATS outage');
+    for (const message of waiting) this.publish(message);
+  }
+
+  private drop(error: unknown): void {
+    this.dropped++;
+    if (this.dropped === 1 || this.dropped % 1000 === 0) {
+      this.log.warn({ err: error, dropped: this.dropped }, 'could not publish a transition; the lifecycle goes on');
     }
   }
 }

@@ -201,14 +201,16 @@ export class Supervisor {
     return true;
   }
 
+  /** Asks the workload's actor to end it; `state` is where it was when asked. */
   async cancel(id: string): Promise<{ ok: boolean; state?: LifecycleState; error?: string }> {
     const entry = this.entries.get(id);
     if (!entry) {
       const stored = await this.deps.store.load(id);
       return { ok: false, error: stored ? `workload ${id} has already ended` : `no workload ${id}`, ...(stored ? { state: stored.state } : {}) };
     }
+    const state = entry.state ?? 'queued';
     entry.actor.send({ type: 'workload.cancel' });
-    return { ok: true, state: entry.actor.getSnapshot().context.phase ?? 'queued' };
+    return { ok: true, state };
   }
 
   async status(id: string): Promise<WorkloadStatus | null> {
