@@ -70,6 +70,7 @@ export class Supervisor {
   private pendingGrants: { id: string; ttlMs: number }[] = [];
   private pendingReleases: string[] = [];
   private leaseFlushScheduled = false;
+  private pendingPublishes: TransitionMessage[] = [];
   private renewTimer: unknown = null;
   private readonly unwatch: (() => void)[] = [];
   private capacityListener: (() => void) | null = null;
@@ -322,7 +323,6 @@ export class Supervisor {
       at: new Date(at).toISOString(),
       seq: context.seq,
     };
-    this.deps.publisher.publish(message);
     for (const observer of this.observers) observer.transition?.(message, context.timings);
 
     if (to === 'running') {
@@ -349,6 +349,21 @@ export class Supervisor {
     } else {
       this.deps.store.save(id, to, entry.actor.getPersistedSnapshot());
     }
+    this.queuePublish(message);
+  }
+
+  /**
+   * Transitions are published only once their snapshot is in Redis, so that whatever a subscriber
+   * has seen survives a crash: a restart never contradicts an event already delivered.
+   */
+  private queuePublish(message: TransitionMessage): void {
+    this.pendingPublishes.push(message);
+    if (this.pendingPublishes.length > 1) return;
+    void this.deps.store.whenDurable().then(() => {
+      const batch = this.pendingPublishes;
+      this.pendingPublishes = [];
+      for (const pending of batch) this.deps.publisher.publish(pending);
+    });
   }
 
   private onRuntimeEvent(id: string, event: RuntimeEvent): void {
