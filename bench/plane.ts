@@ -1,0 +1,27 @@
+/**
+ * The control plane under benchmark, in a process of its own (as BullMQ's worker and the ceiling
+ * loop are), on the instant runtime. Driven over IPC by bench/main.ts.
+ */
+import { startControlPlane } from '../src/app.js';
+import { DEFAULT_CONFIG, type ControlPlaneConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { InstantRuntime } from '../src/runtime/instant/instant-runtime.js';
+
+const overrides = JSON.parse(process.argv[2] ?? '{}') as Partial<ControlPlaneConfig>;
+const runtime = new InstantRuntime();
+const plane = await startControlPlane(
+  { ...DEFAULT_CONFIG, httpPort: 0, ...overrides },
+  { log: createLogger({ level: 'warn' }), runtimes: { trusted: runtime, untrusted: runtime } },
+);
+
+process.on('message', (message: { type: string }) => {
+  if (message.type === 'memory') {
+    globalThis.gc?.();
+    globalThis.gc?.();
+    const usage = process.memoryUsage();
+    process.send!({ type: 'memory', rss: usage.rss, heapUsed: usage.heapUsed, live: plane.supervisor.size });
+  } else if (message.type === 'stop') {
+    void plane.stop().then(() => process.exit(0));
+  }
+});
+process.send!({ type: 'ready' });
