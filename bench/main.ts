@@ -14,6 +14,7 @@ import type { TransitionMessage } from '../src/events/transition.js';
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const asJson = args.has('--json');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const SIZES = quick
   ? { burst: 5_000, latencySeconds: 3, live: 20_000, lapse: 1_000 }
   : { burst: 20_000, latencySeconds: 10, live: 100_000, lapse: 1_000 };
@@ -74,7 +75,9 @@ async function startPlane(redisUrl: string, natsUrl: string, prefix: string, ext
     intakeBatch: 1000,
     ...extra,
   };
-  return spawnChild('./plane.js', [JSON.stringify(config)], ['--expose-gc']);
+  // LEASEHOLD_BENCH_PROFILE=dir writes a CPU profile of the control plane there (see README).
+  const profile = process.env.LEASEHOLD_BENCH_PROFILE;
+  return spawnChild('./plane.js', [JSON.stringify(config)], ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])]);
 }
 
 function subscribeCounting(nc: NatsConnection, subject: string, onMessage: (m: TransitionMessage) => void): () => void {
@@ -248,6 +251,7 @@ async function main(): Promise<void> {
     log('burst…');
     const burstResult = await burst(redis, redisServer.url, nc, natsServer.url);
     log(JSON.stringify(burstResult));
+    if (only === 'burst') return;
     log('latency…');
     const latencyResult = await latency(redis, redisServer.url, nc, natsServer.url);
     log(JSON.stringify(latencyResult));

@@ -12,9 +12,11 @@ export interface StoredWorkload {
   readonly snapshot: unknown;
 }
 
+/** Read at flush time, not at save time: several transitions within a tick cost one serialization. */
+export type SnapshotReader = () => { state: LifecycleState; snapshot: unknown };
+
 interface Pending {
-  state: LifecycleState;
-  snapshot: string;
+  read: SnapshotReader;
   finishSeconds: number | null;
 }
 
@@ -35,14 +37,14 @@ export class RedisWorkloadStore {
     private readonly log: Logger,
   ) {}
 
-  save(id: string, state: LifecycleState, snapshot: unknown): void {
-    this.pending.set(id, { state, snapshot: JSON.stringify(snapshot), finishSeconds: null });
+  save(id: string, read: SnapshotReader): void {
+    if (!this.pending.has(id)) this.pending.set(id, { read, finishSeconds: null });
     this.scheduleFlush();
   }
 
   /** The last write for a workload: keeps its record for `retentionSeconds` (for status and dedupe). */
-  finish(id: string, snapshot: unknown, retentionSeconds: number): void {
-    this.pending.set(id, { state: 'tornDown', snapshot: JSON.stringify(snapshot), finishSeconds: retentionSeconds });
+  finish(id: string, read: SnapshotReader, retentionSeconds: number): void {
+    this.pending.set(id, { read, finishSeconds: retentionSeconds });
     this.scheduleFlush();
   }
 
@@ -96,7 +98,8 @@ export class RedisWorkloadStore {
     const finished: string[] = [];
     for (const [id, write] of batch) {
       const key = this.keys.workload(id);
-      pipeline.hset(key, 'state', write.state, 'snapshot', write.snapshot);
+      const { state, snapshot } = write.read();
+      pipeline.hset(key, 'state', state, 'snapshot', JSON.stringify(snapshot));
       if (write.finishSeconds !== null) {
         pipeline.expire(key, write.finishSeconds);
         finished.push(id);

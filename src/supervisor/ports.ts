@@ -1,17 +1,18 @@
-import type { LifecycleState, Timings, WorkloadType } from '../../machines/index.js';
+import type { Timings, WorkloadType } from '../../machines/index.js';
 import type { TransitionMessage } from '../events/transition.js';
 import type { LeaseGrant } from '../lease/redis-leases.js';
 import type { WorkloadRuntime } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
-import type { StoredWorkload } from '../store/redis-store.js';
+import type { SnapshotReader, StoredWorkload } from '../store/redis-store.js';
 
 /**
  * What the supervisor needs from the outside, as interfaces: it never imports ioredis, nats or
  * client-node. The Redis and NATS adapters satisfy these structurally.
  */
 export interface SnapshotStore {
-  save(id: string, state: LifecycleState, snapshot: unknown): void;
-  finish(id: string, snapshot: unknown, retentionSeconds: number): void;
+  /** `read` is called when the write happens, so it sees the latest state. */
+  save(id: string, read: SnapshotReader): void;
+  finish(id: string, read: SnapshotReader, retentionSeconds: number): void;
   whenDurable(): Promise<void>;
   load(id: string): Promise<StoredWorkload | null>;
   loadActive(): AsyncIterable<StoredWorkload[]>;

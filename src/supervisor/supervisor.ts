@@ -147,7 +147,7 @@ export class Supervisor {
         if (this.entries.has(stored.id)) continue;
         const snapshot = stored.snapshot as { status?: string; children?: unknown; context?: WorkloadContext } | null;
         if (snapshot?.status === 'done' && snapshot.context) {
-          this.deps.store.finish(stored.id, snapshot, this.options.retentionSeconds);
+          this.deps.store.finish(stored.id, () => ({ state: 'tornDown', snapshot }), this.options.retentionSeconds);
           continue;
         }
         restored++;
@@ -156,7 +156,7 @@ export class Supervisor {
           continue;
         }
         // In-flight invocations are not resumed from a snapshot: reconciliation decides instead.
-        const entry = this.spawn(stored.spec, { ...snapshot, children: {} });
+        const entry = this.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} });
         const phase = snapshot.context.phase;
         if (phase === 'queued' || phase === null) {
           this.route(entry);
@@ -254,9 +254,9 @@ export class Supervisor {
     for (const unwatch of this.unwatch.splice(0)) unwatch();
     for (const [id, entry] of this.entries) {
       entry.subscription?.unsubscribe();
-      const snapshot = entry.actor.getPersistedSnapshot();
+      const record = persisted(entry.actor);
       entry.actor.stop();
-      if (entry.state) this.deps.store.save(id, entry.state, snapshot);
+      if (entry.state) this.deps.store.save(id, () => record);
     }
     this.entries.clear();
     this.renewable.clear();
@@ -335,7 +335,7 @@ export class Supervisor {
       this.scheduleLeaseFlush();
     }
     if (to === 'tornDown') {
-      this.deps.store.finish(id, entry.actor.getPersistedSnapshot(), this.options.retentionSeconds);
+      this.deps.store.finish(id, () => persisted(entry.actor), this.options.retentionSeconds);
       entry.subscription?.unsubscribe();
       this.entries.delete(id);
       if (entry.admitted) {
@@ -347,7 +347,7 @@ export class Supervisor {
         this.deps.log.info({ workload: id, reason: context.reason, error: context.error, exitCode: context.exitCode }, 'workload ended');
       }
     } else {
-      this.deps.store.save(id, to, entry.actor.getPersistedSnapshot());
+      this.deps.store.save(id, () => persisted(entry.actor));
     }
     this.queuePublish(message);
   }
@@ -422,6 +422,26 @@ export class Supervisor {
       this.scheduleRenewals();
     }, this.options.renewTickMs);
   }
+}
+
+/**
+ * The actor's state in the shape `getPersistedSnapshot()` produces, minus its children: in-flight
+ * invocations are never resumed from a snapshot (reconciliation decides instead), so persisting
+ * them would only cost time. Cheaper than `getPersistedSnapshot()`, which deep-walks the context.
+ */
+function persisted(actor: WorkloadActor): { state: LifecycleState; snapshot: unknown } {
+  const snapshot = actor.getSnapshot();
+  return {
+    state: snapshot.context.phase ?? 'queued',
+    snapshot: {
+      status: snapshot.status,
+      value: snapshot.value,
+      context: snapshot.context,
+      historyValue: {},
+      children: {},
+      ...(snapshot.output ? { output: snapshot.output } : {}),
+    },
+  };
 }
 
 function toStatus(context: WorkloadContext): WorkloadStatus {
