@@ -1,5 +1,5 @@
-import { assign, fromPromise, setup, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
-import { backoffDelay, isTransient, describeError } from './backoff.js';
+import { assign, setup } from 'xstate';
+import { backoffDelay } from './backoff.js';
 import {
   DEFAULT_POLICY,
   type EndReason,
@@ -7,9 +7,7 @@ import {
   type LifecycleState,
   type MachineDeps,
   type MachineSpec,
-  type ProvisionInput,
-  type ProvisionResult,
-  type TeardownInput,
+  type ObservedStatus,
   type WorkloadContext,
   type WorkloadEvent,
   type WorkloadOutput,
@@ -21,19 +19,35 @@ export interface WorkloadInput<S extends MachineSpec = MachineSpec> {
 }
 
 const realDeps: MachineDeps = { now: Date.now, random: Math.random };
+type ExitedEvent = Extract<WorkloadEvent, { type: 'runtime.exited' }>;
+type ReconcileEvent = Extract<WorkloadEvent, { type: 'workload.reconcile' }>;
+const observed = (event: WorkloadEvent): ObservedStatus | null => (event.type === 'workload.reconcile' ? event.observed : null);
 
 /**
- * Builds the workload lifecycle machine. It is pure: provisioning and teardown are invoked actors
- * whose default implementations refuse to run; the supervisor supplies real ones with
- * `machine.provide({ actors: { provision, teardown } })`. Time and randomness are injected so that
- * every transition can be driven in a test with a simulated clock.
+ * Builds the workload lifecycle machine. It is pure: it names its effects — the actions
+ * `provision` and `teardown` — and the supervisor supplies them with
+ * `machine.provide({ actions: { provision, teardown } })`; their outcomes come back as
+ * `runtime.*` events. Time and randomness are injected, so every transition can be driven in a
+ * test with a simulated clock.
+ *
+ * Why actions and not invoked promise actors: an invoked actor costs a child actor, an abort
+ * controller and scheduler bookkeeping per workload, which made XState three times slower on the
+ * hot path (see README, Performance). Late results are harmless: an event a state does not
+ * handle is ignored.
+ *
+ * Deadlines (provisioning timeout, maximum lifetime) are absolute times in context, because
+ * XState does not restore `after` timers from a persisted snapshot, and because one scheduler for
+ * all workloads is cheaper than a timer per workload. The `timer.*` events are guarded by the
+ * deadline, so an early or stale one changes nothing.
  *
  * @example
- * const machine = createWorkloadMachine().provide({ actors: { provision, teardown } });
+ * const machine = createWorkloadMachine().provide({ actions: { provision, teardown } });
  * const actor = createActor(machine, { input: { spec } }).start();
  * actor.send({ type: 'workload.admit' });
  */
 export function createWorkloadMachine(deps: MachineDeps = realDeps) {
+  const due = (deadline: number | null) => deadline !== null && deps.now() >= deadline;
+
   return setup({
     types: {
       context: {} as WorkloadContext,
@@ -41,29 +55,35 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       input: {} as WorkloadInput,
       output: {} as WorkloadOutput,
     },
-    actors: {
-      provision: fromPromise<ProvisionResult, ProvisionInput>(async () => {
-        throw new Error('provision is not provided: use machine.provide({ actors: { provision } })');
-      }),
-      teardown: fromPromise<void, TeardownInput>(async () => {
-        throw new Error('teardown is not provided: use machine.provide({ actors: { teardown } })');
-      }),
-    },
     guards: {
-      provisionedRunning: ({ event }) => (event as unknown as DoneActorEvent<ProvisionResult>).output.state === 'running',
+      provisionedRunning: ({ event }) => event.type === 'runtime.provisioned' && event.result.state === 'running',
       retryProvision: ({ context, event }) =>
-        isTransient((event as unknown as ErrorActorEvent).error) && context.provisionAttempts < context.policy.maxProvisionAttempts,
+        event.type === 'runtime.provisionFailed' && event.transient && context.provisionAttempts < context.policy.maxProvisionAttempts,
       retryTeardown: ({ context }) => context.teardownAttempts < context.policy.maxTeardownAttempts,
+      provisionDeadlinePassed: ({ context }) => due(context.provisionDeadlineAt),
+      lifetimeDeadlinePassed: ({ context }) => due(context.lifetimeDeadlineAt),
+      observedNotFound: ({ event }) => observed(event)?.state === 'notFound',
+      observedPending: ({ event }) => observed(event)?.state === 'pending',
+      observedExited: ({ event }) => observed(event)?.state === 'exited',
+      observedAlive: ({ event }) => {
+        const o = observed(event);
+        return (o?.state === 'running' && o.adoptable) || o?.state === 'pending';
+      },
+      observedAdoptable: ({ event }) => {
+        const o = observed(event);
+        return o?.state === 'running' && o.adoptable;
+      },
     },
     delays: {
-      provisionTimeout: ({ context }) => Math.max(0, (context.provisionDeadlineAt ?? 0) - deps.now()),
-      lifetimeLeft: ({ context }) => Math.max(0, (context.lifetimeDeadlineAt ?? 0) - deps.now()),
       provisionRetry: ({ context }) =>
         backoffDelay(context.provisionAttempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random),
       teardownRetry: ({ context }) =>
         backoffDelay(context.teardownAttempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random),
     },
     actions: {
+      // Effects: the defaults do nothing; the supervisor provides the real ones.
+      provision: () => undefined,
+      teardown: () => undefined,
       /** Bookkeeping for entering a top-level state; a re-entry of the same state (reconcile) changes nothing. */
       enter: assign(({ context, event }, params: { state: LifecycleState }) => {
         if (context.phase === params.state) return {};
@@ -79,21 +99,18 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         return patch;
       }),
       endWith: assign((_, params: { reason: EndReason }) => ({ reason: params.reason })),
-      recordExit: assign(({ event }) => {
-        if (event.type !== 'runtime.exited') return {};
-        const failed = event.exitCode !== 0;
-        return {
-          reason: (event.exitCode === null && event.signal == null ? 'lost' : failed ? 'failed' : 'completed') as EndReason,
-          exitCode: event.exitCode,
-          error: failed ? (event.detail ?? (event.signal ? `killed by ${event.signal}` : null)) : null,
-        };
-      }),
+      countProvisionAttempt: assign({ provisionAttempts: ({ context }) => context.provisionAttempts + 1 }),
+      countTeardownAttempt: assign({ teardownAttempts: ({ context }) => context.teardownAttempts + 1 }),
+      recordExit: assign(({ event }) => exitOutcome(event as ExitedEvent)),
+      recordObservedExit: assign(({ event }) => observedExitOutcome(event as ReconcileEvent)),
       recordFailure: assign(({ event }) => ({
         reason: 'failed' as EndReason,
         error:
           event.type === 'runtime.failed'
             ? event.error
-            : `provisioning failed: ${describeError((event as unknown as ErrorActorEvent).error)}`,
+            : event.type === 'runtime.provisionFailed'
+              ? `provisioning failed: ${event.error}`
+              : 'failed',
       })),
       recordLost: assign(({ event }) => ({
         reason: 'lost' as EndReason,
@@ -106,6 +123,15 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         reason: 'rejected' as EndReason,
         error: event.type === 'workload.reject' ? event.reason : 'rejected',
       })),
+      recordTeardownFailure: assign(({ context, event }) => ({
+        error: [context.error, `teardown failed: ${event.type === 'runtime.teardownFailed' ? event.error : 'unknown'}`]
+          .filter(Boolean)
+          .join('; '),
+      })),
+      recordExitWhileExpiring: assign(({ context, event }) =>
+        // The exit a graceful stop provokes says nothing new about why the workload ended.
+        event.type === 'runtime.exited' && context.exitCode === null && context.reason !== 'cancelled' ? { exitCode: event.exitCode } : {},
+      ),
     },
   }).createMachine({
     id: 'workload',
@@ -139,8 +165,12 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       provisioning: {
         entry: { type: 'enter', params: { state: 'provisioning' } },
         initial: 'creating',
-        after: { provisionTimeout: { target: 'expiring', actions: { type: 'endWith', params: { reason: 'provisionTimeout' } } } },
         on: {
+          'timer.provisionTimeout': {
+            guard: 'provisionDeadlinePassed',
+            target: 'expiring',
+            actions: { type: 'endWith', params: { reason: 'provisionTimeout' } },
+          },
           'runtime.running': 'running',
           'runtime.exited': { target: 'expiring', actions: 'recordExit' },
           'runtime.failed': { target: 'expiring', actions: 'recordFailure' },
@@ -148,29 +178,19 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
           'workload.cancel': { target: 'expiring', actions: { type: 'endWith', params: { reason: 'cancelled' } } },
           'workload.reconcile': [
             // Never created (the crash came before provision): create it now, exactly once.
-            { guard: ({ event }) => event.observed.state === 'notFound', target: 'provisioning', reenter: true },
-            { guard: ({ event }) => event.observed.state === 'pending', target: '.starting', reenter: true },
-            {
-              guard: ({ event }) => event.observed.state === 'running' && event.observed.adoptable,
-              target: 'running',
-            },
-            {
-              guard: ({ event }) => event.observed.state === 'exited',
-              target: 'expiring',
-              actions: assign(({ event }) => exitFromObserved(event)),
-            },
+            { guard: 'observedNotFound', target: '.creating', reenter: true },
+            { guard: 'observedPending', target: '.starting' },
+            { guard: 'observedAdoptable', target: 'running' },
+            { guard: 'observedExited', target: 'expiring', actions: 'recordObservedExit' },
             { target: 'expiring', actions: 'recordLost' },
           ],
         },
         states: {
           creating: {
-            entry: assign({ provisionAttempts: ({ context }) => context.provisionAttempts + 1 }),
-            invoke: {
-              id: 'provision',
-              src: 'provision',
-              input: ({ context }) => ({ id: context.id, spec: context.spec, attempt: context.provisionAttempts }),
-              onDone: [{ guard: 'provisionedRunning', target: '#workload.running' }, { target: 'starting' }],
-              onError: [
+            entry: ['countProvisionAttempt', 'provision'],
+            on: {
+              'runtime.provisioned': [{ guard: 'provisionedRunning', target: '#workload.running' }, { target: 'starting' }],
+              'runtime.provisionFailed': [
                 { guard: 'retryProvision', target: 'backoff' },
                 { target: '#workload.expiring', actions: 'recordFailure' },
               ],
@@ -183,26 +203,21 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       },
       running: {
         entry: { type: 'enter', params: { state: 'running' } },
-        after: { lifetimeLeft: { target: 'expiring', actions: { type: 'endWith', params: { reason: 'deadline' } } } },
         on: {
+          'timer.lifetime': {
+            guard: 'lifetimeDeadlinePassed',
+            target: 'expiring',
+            actions: { type: 'endWith', params: { reason: 'deadline' } },
+          },
           'lease.expired': { target: 'expiring', actions: { type: 'endWith', params: { reason: 'leaseExpired' } } },
           'runtime.exited': { target: 'expiring', actions: 'recordExit' },
           'runtime.lost': { target: 'expiring', actions: 'recordLost' },
           'runtime.failed': { target: 'expiring', actions: 'recordFailure' },
           'workload.cancel': { target: 'expiring', actions: { type: 'endWith', params: { reason: 'cancelled' } } },
           'workload.reconcile': [
-            // Re-entering re-arms the lifetime timer from the absolute deadline kept in context.
-            {
-              guard: ({ event }) =>
-                (event.observed.state === 'running' && event.observed.adoptable) || event.observed.state === 'pending',
-              target: 'running',
-              reenter: true,
-            },
-            {
-              guard: ({ event }) => event.observed.state === 'exited',
-              target: 'expiring',
-              actions: assign(({ event }) => exitFromObserved(event)),
-            },
+            // Still there and ours: stay. Its deadline lives in context, so nothing needs re-arming here.
+            { guard: 'observedAlive' },
+            { guard: 'observedExited', target: 'expiring', actions: 'recordObservedExit' },
             { target: 'expiring', actions: 'recordLost' },
           ],
         },
@@ -212,30 +227,18 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         initial: 'tearingDown',
         on: {
           // Teardown is idempotent: after a restart, simply do it again.
-          'workload.reconcile': { target: 'expiring', reenter: true },
-          // The exit that a graceful stop provokes says nothing new about why the workload ended.
-          'runtime.exited': {
-            guard: ({ context }) => context.exitCode === null && context.reason !== 'cancelled',
-            actions: assign({ exitCode: ({ event }) => event.exitCode }),
-          },
+          'workload.reconcile': { target: '.tearingDown', reenter: true },
+          'runtime.exited': { actions: 'recordExitWhileExpiring' },
         },
         states: {
+          // Graceful stop, then removal, both inside the runtime's teardown.
           tearingDown: {
-            entry: assign({ teardownAttempts: ({ context }) => context.teardownAttempts + 1 }),
-            invoke: {
-              id: 'teardown',
-              src: 'teardown',
-              input: ({ context }) => ({ id: context.id, type: context.spec.type }),
-              onDone: '#workload.tornDown',
-              onError: [
+            entry: ['countTeardownAttempt', 'teardown'],
+            on: {
+              'runtime.tornDown': '#workload.tornDown',
+              'runtime.teardownFailed': [
                 { guard: 'retryTeardown', target: 'retryWait' },
-                {
-                  target: '#workload.tornDown',
-                  actions: assign({
-                    error: ({ context, event }) =>
-                      [context.error, `teardown failed: ${describeError(event.error)}`].filter(Boolean).join('; '),
-                  }),
-                },
+                { target: '#workload.tornDown', actions: 'recordTeardownFailure' },
               ],
             },
           },
@@ -244,7 +247,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       },
       tornDown: {
         type: 'final',
-        entry: [{ type: 'enter', params: { state: 'tornDown' } }, assign({ reason: ({ context }) => context.reason ?? 'completed' })],
+        entry: { type: 'enter', params: { state: 'tornDown' } },
       },
     },
   });
@@ -252,8 +255,17 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
 
 export type WorkloadMachine = ReturnType<typeof createWorkloadMachine>;
 
-function exitFromObserved(event: WorkloadEvent): Partial<WorkloadContext> {
-  if (event.type !== 'workload.reconcile' || event.observed.state !== 'exited') return {};
+function exitOutcome(event: ExitedEvent): Partial<WorkloadContext> {
+  const failed = event.exitCode !== 0;
+  return {
+    reason: event.exitCode === null && event.signal == null ? 'lost' : failed ? 'failed' : 'completed',
+    exitCode: event.exitCode,
+    error: failed ? (event.detail ?? (event.signal ? `killed by ${event.signal}` : null)) : null,
+  };
+}
+
+function observedExitOutcome(event: ReconcileEvent): Partial<WorkloadContext> {
+  if (event.observed.state !== 'exited') return {};
   const code = event.observed.exitCode;
   if (code === undefined) {
     return { reason: 'lost', error: event.observed.detail ?? 'exited while the control plane was away; exit code unknown' };
@@ -284,8 +296,6 @@ export function toOutput(context: WorkloadContext): WorkloadOutput {
 
 /** Names XState's internal events the way a person reading the NATS stream would. */
 export function eventName(type: string): string {
-  if (type.startsWith('xstate.done.actor.')) return `${type.split('.')[3]}.done`;
-  if (type.startsWith('xstate.error.actor.')) return `${type.split('.')[3]}.error`;
   if (type.startsWith('xstate.after.')) return `timeout.${type.split('.')[2]}`;
   if (type === 'xstate.init') return 'workload.submitted';
   return type;

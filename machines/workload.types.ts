@@ -57,24 +57,25 @@ export interface ProvisionResult {
   readonly state: 'running' | 'pending';
 }
 
-export interface ProvisionInput<S extends MachineSpec = MachineSpec> {
-  readonly id: string;
-  readonly spec: S;
-  readonly attempt: number;
-}
 
-export interface TeardownInput {
-  readonly id: string;
-  readonly type: WorkloadType;
-}
-
-/** Events are a discriminated union with namespaced types. Time-bearing events carry no clock: the machine reads its injected clock. */
+/**
+ * Events are a discriminated union with namespaced types. Effects (provision, teardown) are
+ * actions the machine names and the supervisor carries out; their results come back as
+ * `runtime.*` events. Deadlines are absolute times in context; `timer.*` events are delivered by
+ * one scheduler for all workloads, and the machine checks the deadline itself before acting.
+ */
 export type WorkloadEvent =
   | { type: 'workload.admit' }
   | { type: 'workload.reject'; reason: string }
   | { type: 'workload.cancel'; by?: string }
   | { type: 'workload.reconcile'; observed: ObservedStatus }
   | { type: 'lease.expired' }
+  | { type: 'timer.provisionTimeout' }
+  | { type: 'timer.lifetime' }
+  | { type: 'runtime.provisioned'; result: ProvisionResult }
+  | { type: 'runtime.provisionFailed'; error: string; transient: boolean }
+  | { type: 'runtime.tornDown' }
+  | { type: 'runtime.teardownFailed'; error: string }
   | { type: 'runtime.running' }
   | { type: 'runtime.exited'; exitCode: number | null; signal?: string | null; detail?: string }
   | { type: 'runtime.failed'; error: string }

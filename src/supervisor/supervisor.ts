@@ -1,23 +1,23 @@
-import { createActor, fromPromise, type Actor, type Subscription } from 'xstate';
+import { createActor, type Actor, type Subscription } from 'xstate';
 import {
   WORKLOAD_TYPES,
   createWorkloadMachine,
+  isTransient,
   toOutput,
   type LifecyclePolicy,
   type LifecycleState,
-  type ProvisionInput,
-  type ProvisionResult,
-  type TeardownInput,
   type WorkloadContext,
   type WorkloadMachine,
   type WorkloadType,
 } from '../../machines/index.js';
+import { describeError } from '../../machines/backoff.js';
 import type { Clock } from '../clock.js';
 import type { TransitionMessage, TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
 import type { RuntimeEvent, WorkloadRuntime } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionQueue } from './admission.js';
+import { DeadlineScheduler } from './deadlines.js';
 import type { HeartbeatEndpoint, LeaseStore, RuntimeRouter, SnapshotStore, SupervisorObserver } from './ports.js';
 
 export interface SupervisorOptions {
@@ -53,7 +53,11 @@ interface Entry {
   admitted: boolean;
   lastRenewAt: number;
   subscription: Subscription | null;
+  /** The runtime call in flight, so that a teardown never overtakes the provision before it. */
+  inflight: Promise<void> | null;
 }
+
+type DeadlineKind = 'timer.provisionTimeout' | 'timer.lifetime';
 
 /**
  * The actor system: one XState actor per workload, each processing one event at a time. The
@@ -75,6 +79,7 @@ export class Supervisor {
   private readonly unwatch: (() => void)[] = [];
   private capacityListener: (() => void) | null = null;
   private readonly observers: SupervisorObserver[];
+  private readonly deadlines: DeadlineScheduler<DeadlineKind>;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -82,21 +87,12 @@ export class Supervisor {
   ) {
     this.admission = new AdmissionQueue(options.maxConcurrent);
     this.observers = [...(deps.observers ?? [])];
+    this.deadlines = new DeadlineScheduler<DeadlineKind>(deps.clock, (id, type) => this.entries.get(id)?.actor.send({ type }));
     const { clock } = deps;
     this.machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
-      actors: {
-        provision: fromPromise<ProvisionResult, ProvisionInput>(async ({ input, signal }) => {
-          // Provisioning must be on record before anything starts: a crash here must never be
-          // followed by a restart that believes the workload is still queued and starts it again.
-          await deps.store.whenDurable();
-          const entry = this.entries.get(input.id);
-          if (!entry?.runtime) throw new Error(`workload ${input.id} has no runtime`);
-          return entry.runtime.provision(input.id, entry.spec, { signal, env: this.heartbeatEnv(entry.spec) });
-        }),
-        teardown: fromPromise<void, TeardownInput>(async ({ input }) => {
-          const entry = this.entries.get(input.id);
-          await entry?.runtime?.teardown(input.id);
-        }),
+      actions: {
+        provision: ({ context }) => this.provision(context.id),
+        teardown: ({ context }) => this.teardown(context.id),
       },
     });
   }
@@ -166,6 +162,7 @@ export class Supervisor {
         entry.runtime = 'runtime' in routed ? routed.runtime : null;
         entry.admitted = true;
         this.admission.take(stored.spec.type);
+        this.armDeadlines(entry, snapshot.context);
         reconciling.push(this.reconcile(entry));
       }
     }
@@ -251,6 +248,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     if (this.renewTimer !== null) this.deps.clock.clearTimeout(this.renewTimer);
     this.renewTimer = null;
+    this.deadlines.stop();
     for (const unwatch of this.unwatch.splice(0)) unwatch();
     for (const [id, entry] of this.entries) {
       entry.subscription?.unsubscribe();
@@ -270,7 +268,16 @@ export class Supervisor {
       ...(snapshot ? { snapshot: snapshot as never } : {}),
     });
     const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
-    const entry: Entry = { spec, actor, runtime: null, state: restoredPhase, admitted: false, lastRenewAt: 0, subscription: null };
+    const entry: Entry = {
+      spec,
+      actor,
+      runtime: null,
+      state: restoredPhase,
+      admitted: false,
+      lastRenewAt: 0,
+      subscription: null,
+      inflight: null,
+    };
     this.entries.set(spec.id, entry);
     entry.subscription = actor.subscribe({
       next: (snap) => {
@@ -325,6 +332,7 @@ export class Supervisor {
     };
     for (const observer of this.observers) observer.transition?.(message, context.timings);
 
+    this.armDeadlines(entry, context);
     if (to === 'running') {
       this.queueGrant(entry);
       if (entry.spec.heartbeat === 'runtime') this.renewable.set(id, entry);
@@ -343,6 +351,12 @@ export class Supervisor {
         this.pump(type);
       }
       if (this.capacity() > 0) this.capacityListener?.();
+      if (this.deadlines.size > 2 * this.entries.size + 1024) {
+        this.deadlines.compact((deadlineId, kind) => {
+          const phase = this.entries.get(deadlineId)?.state;
+          return kind === 'timer.lifetime' ? phase === 'running' : phase === 'provisioning';
+        });
+      }
       if (context.reason === 'failed' || context.reason === 'rejected') {
         this.deps.log.info({ workload: id, reason: context.reason, error: context.error, exitCode: context.exitCode }, 'workload ended');
       }
@@ -364,6 +378,44 @@ export class Supervisor {
       this.pendingPublishes = [];
       for (const pending of batch) this.deps.publisher.publish(pending);
     });
+  }
+
+  /** The `provision` effect: on record first, then the runtime; the outcome goes back to the actor. */
+  private provision(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    const { actor } = entry;
+    entry.inflight = (async () => {
+      // A crash must never be followed by a restart that believes this workload is still queued.
+      await this.deps.store.whenDurable();
+      if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
+      return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry.spec) });
+    })().then(
+      (result) => actor.send({ type: 'runtime.provisioned', result }),
+      (error: unknown) => actor.send({ type: 'runtime.provisionFailed', error: describeError(error), transient: isTransient(error) }),
+    );
+  }
+
+  /** The `teardown` effect, after whatever runtime call is still in flight for this workload. */
+  private teardown(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    const { actor } = entry;
+    entry.inflight = (entry.inflight ?? Promise.resolve())
+      .then(() => entry.runtime?.teardown(id))
+      .then(
+        () => actor.send({ type: 'runtime.tornDown' }),
+        (error: unknown) => actor.send({ type: 'runtime.teardownFailed', error: describeError(error) }),
+      );
+  }
+
+  private armDeadlines(entry: Entry, context: WorkloadContext): void {
+    const { id } = entry.spec;
+    if (context.phase === 'provisioning' && context.provisionDeadlineAt !== null) {
+      this.deadlines.add(id, 'timer.provisionTimeout', context.provisionDeadlineAt);
+    } else if (context.phase === 'running' && context.lifetimeDeadlineAt !== null) {
+      this.deadlines.add(id, 'timer.lifetime', context.lifetimeDeadlineAt);
+    }
   }
 
   private onRuntimeEvent(id: string, event: RuntimeEvent): void {

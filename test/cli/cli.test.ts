@@ -31,7 +31,7 @@ describe('the leasehold CLI against a running control plane', () => {
     const lines = result.stdout.trim().split('\n');
     assert.equal(lines.length, 5);
     assert.match(lines[0]!, /cli-ok\s+∅\s+→ queued/);
-    assert.match(lines[4]!, /expiring\s+→ tornDown\s+teardown\.done\s+reason=completed exitCode=0/);
+    assert.match(lines[4]!, /expiring\s+→ tornDown\s+runtime\.tornDown\s+reason=completed exitCode=0/);
   });
 
   it('submit --wait exits non-zero when the workload fails, and says why', async () => {
@@ -73,7 +73,7 @@ describe('the leasehold CLI against a running control plane', () => {
     assert.equal(cancel.stdout, 'cancelling cli-long (was running)\n');
     const watched = await watch;
     assert.equal(watched.code, 0);
-    assert.match(watched.stdout, /→ tornDown\s+teardown\.done\s+reason=cancelled/);
+    assert.match(watched.stdout, /→ tornDown\s+runtime\.tornDown\s+reason=cancelled/);
     const unknown = await runCli(['status', 'no-such-workload', ...conn]);
     assert.equal(unknown.code, 1);
     assert.equal(unknown.stderr, 'leasehold: no workload no-such-workload\n');

@@ -1,13 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SimulatedClock, createActor, fromPromise, type AnyActorRef } from 'xstate';
+import { SimulatedClock, createActor, type AnyActorRef } from 'xstate';
 import {
   createWorkloadMachine,
   type MachineSpec,
-  type ProvisionInput,
   type ProvisionResult,
-  type TeardownInput,
   type WorkloadContext,
+  type WorkloadEvent,
 } from '../../machines/index.js';
 
 const spec: MachineSpec = { id: 'test-1', type: 'trusted', maxLifetimeSeconds: 600 };
@@ -17,48 +16,62 @@ class Transient extends Error {
   readonly transient = true;
 }
 
+type Step<T> = () => Promise<T>;
+
 interface Harness {
   clock: SimulatedClock;
   actor: ReturnType<typeof start>;
-  provisionCalls: ProvisionInput[];
-  teardownCalls: TeardownInput[];
+  provisionCalls: number[];
+  teardownCalls: number;
   states: string[];
 }
 
-type Step<T> = () => Promise<T>;
-
+/**
+ * Plays the supervisor's part: carries out the `provision` and `teardown` actions with scripted
+ * outcomes and sends the results back as the `runtime.*` events the machine expects.
+ */
 function start(
   clock: SimulatedClock,
   provisions: Step<ProvisionResult>[],
   teardowns: Step<void>[],
-  calls: { provision: ProvisionInput[]; teardown: TeardownInput[] },
+  calls: { provision: number[]; teardown: number },
   snapshot?: unknown,
 ) {
+  let self: { send(event: WorkloadEvent): void } | null = null;
   const machine = createWorkloadMachine({ now: () => clock.now(), random: () => 0.5 }).provide({
-    actors: {
-      provision: fromPromise<ProvisionResult, ProvisionInput>(({ input }) => {
-        calls.provision.push(input);
+    actions: {
+      provision: ({ context }) => {
+        calls.provision.push(context.provisionAttempts);
         const next = provisions.shift() ?? (async () => ({ state: 'running' as const }));
-        return next();
-      }),
-      teardown: fromPromise<void, TeardownInput>(({ input }) => {
-        calls.teardown.push(input);
+        next().then(
+          (result) => self?.send({ type: 'runtime.provisioned', result }),
+          (error: Error & { transient?: boolean }) =>
+            self?.send({ type: 'runtime.provisionFailed', error: error.message, transient: error.transient === true }),
+        );
+      },
+      teardown: () => {
+        calls.teardown++;
         const next = teardowns.shift() ?? (async () => undefined);
-        return next();
-      }),
+        next().then(
+          () => self?.send({ type: 'runtime.tornDown' }),
+          (error: Error) => self?.send({ type: 'runtime.teardownFailed', error: error.message }),
+        );
+      },
     },
   });
-  return createActor(machine, {
+  const actor = createActor(machine, {
     clock,
     input: { spec, policy: { provisionTimeoutMs: 5_000, maxProvisionAttempts: 3, backoffBaseMs: 100, maxTeardownAttempts: 2 } },
     ...(snapshot ? { snapshot: snapshot as never } : {}),
   });
+  self = actor;
+  return actor;
 }
 
 function harness(provisions: Step<ProvisionResult>[] = [], teardowns: Step<void>[] = [], snapshot?: unknown): Harness {
   const clock = new SimulatedClock();
   clock.set(1_000_000);
-  const calls = { provision: [] as ProvisionInput[], teardown: [] as TeardownInput[] };
+  const calls = { provision: [] as number[], teardown: 0 };
   const actor = start(clock, provisions, teardowns, calls, snapshot);
   const states: string[] = [];
   actor.subscribe((s) => {
@@ -66,7 +79,15 @@ function harness(provisions: Step<ProvisionResult>[] = [], teardowns: Step<void>
     if (states.at(-1) !== top) states.push(top);
   });
   actor.start();
-  return { clock, actor, provisionCalls: calls.provision, teardownCalls: calls.teardown, states };
+  return {
+    clock,
+    actor,
+    provisionCalls: calls.provision,
+    get teardownCalls() {
+      return calls.teardown;
+    },
+    states,
+  };
 }
 
 const ctx = (actor: AnyActorRef) => actor.getSnapshot().context as WorkloadContext;
@@ -86,8 +107,8 @@ describe('workload machine', () => {
     assert.equal(out.exitCode, 0);
     assert.equal(out.durations.running, 1234);
     assert.equal(ctx(h.actor).seq, 5);
-    assert.equal(ctx(h.actor).lastEvent, 'teardown.done');
-    assert.equal(h.teardownCalls.length, 1);
+    assert.equal(ctx(h.actor).lastEvent, 'runtime.tornDown');
+    assert.equal(h.teardownCalls, 1);
   });
 
   it('reports a non-zero exit as failed with its code', async () => {
@@ -124,10 +145,7 @@ describe('workload machine', () => {
     await flush();
     assert.equal(h.provisionCalls.length, 3);
     assert.equal(ctx(h.actor).phase, 'running');
-    assert.deepEqual(
-      h.provisionCalls.map((c) => c.attempt),
-      [1, 2, 3],
-    );
+    assert.deepEqual(h.provisionCalls, [1, 2, 3]);
   });
 
   it('gives up after the last attempt and tears down what may exist', async () => {
@@ -145,7 +163,7 @@ describe('workload machine', () => {
     assert.equal(out.reason, 'failed');
     assert.match(out.error!, /provisioning failed: api busy/);
     assert.equal(h.provisionCalls.length, 3);
-    assert.equal(h.teardownCalls.length, 1);
+    assert.equal(h.teardownCalls, 1);
   });
 
   it('does not retry a permanent provisioning error', async () => {
@@ -166,11 +184,13 @@ describe('workload machine', () => {
     h.actor.send({ type: 'workload.admit' });
     await flush();
     h.clock.increment(4_999);
-    await flush();
-    assert.equal(ctx(h.actor).phase, 'provisioning');
+    h.actor.send({ type: 'timer.provisionTimeout' });
+    assert.equal(ctx(h.actor).phase, 'provisioning', 'an early timer event changes nothing');
     h.clock.increment(1);
+    h.actor.send({ type: 'timer.provisionTimeout' });
     await flush();
     assert.equal(h.actor.getSnapshot().output!.reason, 'provisionTimeout');
+    assert.equal(ctx(h.actor).lastEvent, 'runtime.tornDown');
   });
 
   it('moves a pending workload to running when the runtime says so', async () => {
@@ -204,10 +224,14 @@ describe('workload machine', () => {
     const h = harness();
     h.actor.send({ type: 'workload.admit' });
     await flush();
+    assert.equal(ctx(h.actor).lifetimeDeadlineAt, 1_000_000 + 600_000, 'the deadline is an absolute time');
     h.clock.increment(599_999);
+    h.actor.send({ type: 'timer.lifetime' });
     assert.equal(ctx(h.actor).phase, 'running');
     h.clock.increment(1);
+    h.actor.send({ type: 'timer.lifetime' });
     assert.equal(ctx(h.actor).phase, 'expiring');
+    assert.equal(ctx(h.actor).lastEvent, 'timer.lifetime');
     await flush();
     assert.equal(h.actor.getSnapshot().output!.reason, 'deadline');
   });
@@ -225,7 +249,7 @@ describe('workload machine', () => {
     assert.deepEqual(h.actor.getSnapshot().value, { expiring: 'retryWait' });
     h.clock.increment(10_000);
     await flush();
-    assert.equal(h.teardownCalls.length, 2);
+    assert.equal(h.teardownCalls, 2);
     assert.equal(h.actor.getSnapshot().status, 'done');
   });
 
@@ -277,18 +301,19 @@ describe('workload machine, restored from a persisted snapshot', () => {
     return persisted;
   }
 
-  it('re-arms the lifetime deadline from the absolute time in context', async () => {
+  it('keeps the absolute lifetime deadline across a restore, and honours it', async () => {
     const persisted = await persistedAt(async (h) => {
       h.actor.send({ type: 'workload.admit' });
       await flush();
       h.actor.send({ type: 'runtime.running' });
     });
     const r = harness([], [], persisted);
-    // The clock restarts at the same instant the run started; 600 s of lifetime remain.
+    // The restored clock starts at the same instant the run started; 600 s of lifetime remain.
     r.actor.send({ type: 'workload.reconcile', observed: { state: 'running', adoptable: true } });
     assert.equal(ctx(r.actor).phase, 'running');
     assert.equal(ctx(r.actor).seq, 3, 'a reconcile that confirms the state is not a transition');
     r.clock.increment(600_000);
+    r.actor.send({ type: 'timer.lifetime' });
     assert.equal(ctx(r.actor).phase, 'expiring');
     await flush();
     assert.equal(r.actor.getSnapshot().output!.reason, 'deadline');
@@ -317,7 +342,7 @@ describe('workload machine, restored from a persisted snapshot', () => {
     r.actor.send({ type: 'workload.reconcile', observed: { state: 'running', adoptable: false } });
     await flush();
     assert.equal(r.actor.getSnapshot().output!.reason, 'lost');
-    assert.equal(r.teardownCalls.length, 1);
+    assert.equal(r.teardownCalls, 1);
   });
 
   it('takes the exit code a runtime observed while the control plane was away', async () => {
@@ -342,7 +367,7 @@ describe('workload machine, restored from a persisted snapshot', () => {
     const r = harness([], [], persisted);
     r.actor.send({ type: 'workload.reconcile', observed: { state: 'notFound' } });
     await flush();
-    assert.equal(r.teardownCalls.length, 1);
+    assert.equal(r.teardownCalls, 1);
     assert.equal(r.actor.getSnapshot().output!.reason, 'cancelled');
   });
 });
