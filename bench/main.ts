@@ -112,7 +112,8 @@ async function burst(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl
   await stopChild(plane);
 
   // BullMQ: the same number of jobs, a no-op processor, one worker process.
-  const bullQueue = new Queue('bench', { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }) });
+  const bullConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const bullQueue = new Queue('bench', { connection: bullConnection });
   const worker = await spawnChild('./peers.js', ['bullmq', redisUrl, 'bench', String(n)]);
   started = performance.now();
   for (let i = 0; i < n; i += 1000) {
@@ -122,6 +123,7 @@ async function burst(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl
   const bullmqMs = performance.now() - started;
   await stopChild(worker);
   await bullQueue.close();
+  await bullConnection.quit();
 
   // The ceiling: reliable batched pop and acknowledge with bare ioredis.
   const ceiling = await spawnChild('./peers.js', ['ceiling', redisUrl, 'ceiling:queue', String(n)]);
