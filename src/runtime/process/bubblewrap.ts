@@ -25,7 +25,8 @@ export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
  * Runs each untrusted workload inside bubblewrap: new user, pid, network, ipc, uts and cgroup
  * namespaces (so no network at all, not even loopback), a read-only /usr, a private /tmp as the
  * only writable place, no capabilities, a new session (no terminal injection), killed with its
- * parent, an environment holding only what the spec gives, and rlimits applied by prlimit.
+ * parent, a read-only root, an environment holding only what the spec gives, and rlimits
+ * applied by prlimit.
  */
 export function bubblewrapLauncher(limits: SandboxLimits = DEFAULT_SANDBOX_LIMITS, bwrap = 'bwrap'): Launcher {
   let checked: string | null | undefined;
@@ -50,6 +51,8 @@ export function bubblewrapLauncher(limits: SandboxLimits = DEFAULT_SANDBOX_LIMIT
         '--proc', '/proc',
         '--dev', '/dev',
         '--tmpfs', '/tmp',
+        // bwrap's own root is a writable tmpfs; once the mount points exist, make it read-only.
+        '--remount-ro', '/',
         '--hostname', 'sandbox',
         '--chdir', '/tmp',
         '--clearenv',
