@@ -14,10 +14,13 @@ import type { TransitionMessage } from '../src/events/transition.js';
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const asJson = args.has('--json');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const only = flag('only');
+const realProcesses = args.has('--real-processes');
 const SIZES = quick
   ? { burst: 5_000, latencySeconds: 3, live: 20_000, lapse: 1_000 }
   : { burst: 20_000, latencySeconds: 10, live: 100_000, lapse: 1_000 };
+if (flag('workloads')) SIZES.burst = Number(flag('workloads'));
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -92,7 +95,7 @@ function subscribeCounting(nc: NatsConnection, subject: string, onMessage: (m: T
 async function burst(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string) {
   const n = SIZES.burst;
   // Leasehold: every workload through all five states, every transition on NATS.
-  const plane = await startPlane(redisUrl, natsUrl, 'burst:');
+  const plane = await startPlane(redisUrl, natsUrl, 'burst:', realProcesses ? { realProcesses, maxConcurrent: { trusted: 64, untrusted: 16 } } : {});
   let events = 0;
   let ended = 0;
   let resolveDone!: () => void;
@@ -253,7 +256,10 @@ async function main(): Promise<void> {
     log('burst…');
     const burstResult = await burst(redis, redisServer.url, nc, natsServer.url);
     log(JSON.stringify(burstResult));
-    if (only === 'burst') return;
+    if (only === 'burst') {
+      if (asJson) process.stdout.write(`${JSON.stringify({ burst: burstResult })}\n`);
+      return;
+    }
     log('latency…');
     const latencyResult = await latency(redis, redisServer.url, nc, natsServer.url);
     log(JSON.stringify(latencyResult));

@@ -7,12 +7,12 @@ import { DEFAULT_CONFIG, type ControlPlaneConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { InstantRuntime } from '../src/runtime/instant/instant-runtime.js';
 
-const overrides = JSON.parse(process.argv[2] ?? '{}') as Partial<ControlPlaneConfig>;
+const { realProcesses, ...overrides } = JSON.parse(process.argv[2] ?? '{}') as Partial<ControlPlaneConfig> & { realProcesses?: boolean };
 const runtime = new InstantRuntime();
-const plane = await startControlPlane(
-  { ...DEFAULT_CONFIG, httpPort: 0, ...overrides },
-  { log: createLogger({ level: 'warn' }), runtimes: { trusted: runtime, untrusted: runtime } },
-);
+const config = { ...DEFAULT_CONFIG, httpPort: 0, ...overrides };
+const log = createLogger({ level: 'warn' });
+// --real-processes: the product's process runtime, each workload a real child process.
+const plane = await startControlPlane(config, realProcesses ? { log } : { log, runtimes: { trusted: runtime, untrusted: runtime } });
 
 process.on('message', (message: { type: string }) => {
   if (message.type === 'memory') {
