@@ -21,7 +21,6 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
  * oldest are dropped and counted; `leasehold.status.<id>` still answers for any workload.
  */
 export class NatsTransitionPublisher implements TransitionPublisher {
-  private readonly encoder = new TextEncoder();
   private outbox: TransitionMessage[] = [];
   private connected = true;
   dropped = 0;
@@ -42,7 +41,7 @@ export class NatsTransitionPublisher implements TransitionPublisher {
       return;
     }
     try {
-      this.nc.publish(SUBJECTS.transition(message.id, message.to), this.encoder.encode(JSON.stringify(message)));
+      this.nc.publish(SUBJECTS.transition(message.id, message.to), JSON.stringify(message));
     } catch (error) {
       this.drop(error);
     }

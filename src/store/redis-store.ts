@@ -123,10 +123,9 @@ export class RedisWorkloadStore {
 
 function toStored(id: string, hash: Record<string, string>): StoredWorkload | null {
   if (!hash.spec) return null;
-  return {
-    id,
-    spec: JSON.parse(hash.spec) as WorkloadSpec,
-    state: (hash.state ?? 'queued') as LifecycleState,
-    snapshot: hash.snapshot ? (JSON.parse(hash.snapshot) as unknown) : null,
-  };
+  const spec = JSON.parse(hash.spec) as WorkloadSpec;
+  const snapshot = hash.snapshot ? (JSON.parse(hash.snapshot) as { context?: { spec?: WorkloadSpec } }) : null;
+  // Snapshots are written without the spec, which is stored once in its own field.
+  if (snapshot?.context) snapshot.context.spec = spec;
+  return { id, spec, state: (hash.state ?? 'queued') as LifecycleState, snapshot };
 }

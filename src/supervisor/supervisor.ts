@@ -479,7 +479,8 @@ export class Supervisor {
 /**
  * The actor's state in the shape `getPersistedSnapshot()` produces, minus its children: in-flight
  * invocations are never resumed from a snapshot (reconciliation decides instead), so persisting
- * them would only cost time. Cheaper than `getPersistedSnapshot()`, which deep-walks the context.
+ * them would only cost time. Cheaper than `getPersistedSnapshot()`, which deep-walks the context,
+ * and half the size without the spec.
  */
 function persisted(actor: WorkloadActor): { state: LifecycleState; snapshot: unknown } {
   const snapshot = actor.getSnapshot();
@@ -488,7 +489,8 @@ function persisted(actor: WorkloadActor): { state: LifecycleState; snapshot: unk
     snapshot: {
       status: snapshot.status,
       value: snapshot.value,
-      context: snapshot.context,
+      // The spec is stored once, beside the snapshot; the store puts it back on load.
+      context: { ...snapshot.context, spec: undefined },
       historyValue: {},
       children: {},
       ...(snapshot.output ? { output: snapshot.output } : {}),
