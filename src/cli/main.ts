@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { LeaseholdError } from '../errors.js';
 import { CliError } from './cli-error.js';
+import { registerChart } from './commands/chart.js';
 import { registerControl } from './commands/control.js';
 import { registerStart } from './commands/start.js';
 import { registerSubmit } from './commands/submit.js';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerSubmit(program);
   registerWatch(program);
   registerControl(program);
+  registerChart(program);
   return program;
 }
 
