@@ -17,13 +17,6 @@ export class LeaseholdError extends Error {
 /** The runtime could not do what was asked; `transient` errors are retried with backoff. */
 export class RuntimeError extends LeaseholdError {}
 
-/** An untrusted workload has no isolating runtime to go to. Never retried, never downgraded. */
-export class NoIsolationError extends LeaseholdError {
-  constructor(message: string) {
-    super('NO_ISOLATION', message);
-  }
-}
-
 /** A configuration value is unusable; raised at start-up, before anything runs. */
 export class ConfigError extends LeaseholdError {
   constructor(message: string) {

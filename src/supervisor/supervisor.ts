@@ -2,6 +2,7 @@ import { createActor, type Actor, type Subscription } from 'xstate';
 import {
   WORKLOAD_TYPES,
   createWorkloadMachine,
+  describeError,
   isTransient,
   toOutput,
   type LifecyclePolicy,
@@ -10,7 +11,6 @@ import {
   type WorkloadMachine,
   type WorkloadType,
 } from '../../machines/index.js';
-import { describeError } from '../../machines/backoff.js';
 import type { Clock } from '../clock.js';
 import type { TransitionMessage, TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
