@@ -147,3 +147,12 @@ describe('untrusted work through the control plane', () => {
     }
   });
 });
+
+describe('after every sandbox above was torn down', () => {
+  it('leaves no bubblewrap process behind', async () => {
+    for (let i = 0; processesWith('bwrap --unshare-all').length > 0; i++) {
+      assert.ok(i < 40, `left behind: ${processesWith('bwrap --unshare-all').join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+});

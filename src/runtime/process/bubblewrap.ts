@@ -24,7 +24,7 @@ export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
 /**
  * Runs each untrusted workload inside bubblewrap: new user, pid, network, ipc, uts and cgroup
  * namespaces (so no network at all, not even loopback), a read-only /usr, a private /tmp as the
- * only writable place, no capabilities, a new session (no terminal injection), killed with its
+ * only writable place, no capabilities, no controlling terminal, killed with its
  * parent, a read-only root, an environment holding only what the spec gives, and rlimits
  * applied by prlimit.
  */
@@ -41,7 +41,10 @@ export function bubblewrapLauncher(limits: SandboxLimits = DEFAULT_SANDBOX_LIMIT
       const args = [
         '--unshare-all',
         '--die-with-parent',
-        '--new-session',
+        // No --new-session: the runtime already starts bwrap in a session of its own with no
+        // terminal (detached spawn), and keeping bwrap's helper processes in that one process
+        // group is what lets a teardown that comes early, while bwrap is still setting up,
+        // kill all of them. A helper in a session of its own was seen outliving teardown.
         '--cap-drop', 'ALL',
         '--ro-bind', '/usr', '/usr',
         '--symlink', 'usr/bin', '/bin',
