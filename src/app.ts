@@ -4,7 +4,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
 import { NatsControlServer, NatsTransitionPublisher, connectNats } from './events/nats-bus.js';
+import { createWorkloadMachine } from '../machines/index.js';
+import { chartOf } from './inspector/chart.js';
+import { controlRoutes } from './inspector/control-routes.js';
 import { HttpServer } from './inspector/http-server.js';
+import { inspectorRoutes } from './inspector/inspector-routes.js';
+import { InspectorModel } from './inspector/model.js';
 import { Metrics } from './inspector/metrics.js';
 import { createKeys, type Keys } from './keys.js';
 import { HeartbeatTokens } from './lease/heartbeat-tokens.js';
@@ -122,17 +127,29 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     clock,
     log,
   );
-  const http = new HttpServer({
-    metrics,
-    tokens,
-    ready: () => {
-      const checks = { redis: redis.status === 'ready', nats: natsConnected && !nc.isClosed(), intake: intake.isRunning };
-      return { ready: Object.values(checks).every(Boolean), checks };
-    },
-    heartbeat: (id) => sup.heartbeat(id),
-    status: (id) => sup.status(id),
+  const model = new InspectorModel();
+  sup.observe({ transition: (message) => model.apply(message) });
+  const http = new HttpServer(
+    [
+      controlRoutes({
+        metrics,
+        tokens,
+        ready: () => {
+          const checks = { redis: redis.status === 'ready', nats: natsConnected && !nc.isClosed(), intake: intake.isRunning };
+          return { ready: Object.values(checks).every(Boolean), checks };
+        },
+        heartbeat: (id) => sup.heartbeat(id),
+      }),
+      inspectorRoutes({
+        model,
+        chart: chartOf(createWorkloadMachine()),
+        connected: () => natsConnected && !nc.isClosed(),
+        status: (id) => sup.status(id),
+        logs: (id) => sup.logs(id),
+      }),
+    ],
     log,
-  });
+  );
   const httpPort = await http.listen(config.httpPort, config.httpHost);
   publicUrl ||= `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
   sup.onCapacity(() => intake.resume());

@@ -3,6 +3,7 @@ import { LeaseholdError } from '../errors.js';
 import { CliError } from './cli-error.js';
 import { registerChart } from './commands/chart.js';
 import { registerControl } from './commands/control.js';
+import { registerInspect } from './commands/inspect.js';
 import { registerStart } from './commands/start.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerWatch } from './commands/watch.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerWatch(program);
   registerControl(program);
   registerChart(program);
+  registerInspect(program);
   return program;
 }
 

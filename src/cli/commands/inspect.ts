@@ -1,0 +1,66 @@
+import { Option, type Command } from 'commander';
+import { createWorkloadMachine } from '../../../machines/index.js';
+import { connectNats } from '../../events/nats-bus.js';
+import { SUBJECTS, type TransitionMessage, type WorkloadStatus } from '../../events/transition.js';
+import { chartOf } from '../../inspector/chart.js';
+import { HttpServer } from '../../inspector/http-server.js';
+import { inspectorRoutes } from '../../inspector/inspector-routes.js';
+import { InspectorModel } from '../../inspector/model.js';
+import { createLogger } from '../../log.js';
+import { positiveInt } from '../options.js';
+
+/**
+ * The inspector built from NATS alone: it runs anywhere the bus reaches, without Redis or the
+ * control plane's process. It sees transitions from the moment it starts; status and logs are
+ * asked of the control plane over NATS.
+ */
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('serve the live state-chart inspector, built from NATS alone')
+    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default('nats://127.0.0.1:4222'))
+    .addOption(new Option('--http-host <host>', 'address to serve on').default('127.0.0.1'))
+    .addOption(new Option('--http-port <port>', 'port to serve on; 0 picks one').argParser(positiveInt).default(8090))
+    .action(async (options: { nats: string; httpHost: string; httpPort: number }) => {
+      const log = createLogger({ name: 'leasehold-inspect' });
+      const nc = await connectNats(options.nats, 'leasehold-inspect');
+      let connected = true;
+      void (async () => {
+        for await (const status of nc.status()) {
+          if (status.type === 'disconnect') connected = false;
+          if (status.type === 'reconnect') connected = true;
+        }
+      })();
+      const model = new InspectorModel();
+      nc.subscribe(SUBJECTS.watch(), {
+        callback: (error, msg) => {
+          if (!error) model.apply(msg.json<TransitionMessage>());
+        },
+      });
+      const ask = async <T>(subject: string): Promise<T | null> => {
+        const reply = await nc.request(subject, '', { timeout: 2_000 }).catch(() => null);
+        const body = reply?.json<T & { error?: string }>();
+        return body && !body.error ? body : null;
+      };
+      const http = new HttpServer(
+        [
+          inspectorRoutes({
+            model,
+            chart: chartOf(createWorkloadMachine()),
+            connected: () => connected && !nc.isClosed(),
+            status: (id) => ask<WorkloadStatus>(SUBJECTS.status(id)),
+            logs: async (id) => (await ask<{ logs: string }>(SUBJECTS.logs(id)))?.logs ?? null,
+          }),
+        ],
+        log,
+      );
+      const port = await http.listen(options.httpPort, options.httpHost);
+      process.stdout.write(`inspector: http://${options.httpHost}:${port}/  (from ${options.nats})\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await http.close();
+      await nc.close();
+    });
+}

@@ -1,0 +1,48 @@
+import type { ServerResponse } from 'node:http';
+import type { HeartbeatTokens } from '../lease/heartbeat-tokens.js';
+import type { Route } from './inspector-routes.js';
+import type { Metrics } from './metrics.js';
+
+export interface ControlRouteDeps {
+  readonly metrics: Metrics;
+  readonly tokens: HeartbeatTokens;
+  readonly ready: () => { ready: boolean; checks: Record<string, boolean> };
+  readonly heartbeat: (id: string) => boolean;
+}
+
+const HEARTBEAT = /^\/v1\/workloads\/([a-z0-9-]{1,59})\/heartbeat$/;
+
+/**
+ * Probes, metrics, and the narrow heartbeat endpoint that lets a workload renew its own lease
+ * with its token and nothing else.
+ */
+export function controlRoutes(deps: ControlRouteDeps): Route {
+  return async (req, res, url) => {
+    const path = url.pathname;
+    if (req.method === 'GET' && path === '/livez') return send(res, 200, { live: true });
+    if (req.method === 'GET' && path === '/readyz') {
+      const readiness = deps.ready();
+      return send(res, readiness.ready ? 200 : 503, readiness);
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+      res.end(await deps.metrics.registry.metrics());
+      return true;
+    }
+    const heartbeat = HEARTBEAT.exec(path);
+    if (!heartbeat) return false;
+    if (req.method !== 'POST' && req.method !== 'PUT') return send(res, 405, { error: 'use POST' });
+    const id = heartbeat[1]!;
+    const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+    if (!token || !deps.tokens.verify(id, token)) return send(res, 401, { error: 'bad or missing heartbeat token' });
+    if (!deps.heartbeat(id)) return send(res, 409, { error: `workload ${id} is not running` });
+    res.writeHead(204).end();
+    return true;
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): true {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+  return true;
+}

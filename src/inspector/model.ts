@@ -1,0 +1,107 @@
+import { LIFECYCLE_STATES, type LifecycleState, type WorkloadType } from '../../machines/index.js';
+import type { TransitionMessage } from '../events/transition.js';
+
+export interface WorkloadView {
+  readonly id: string;
+  readonly type: WorkloadType;
+  state: LifecycleState;
+  reason?: string;
+  exitCode?: number;
+  updatedAt: string;
+  readonly timeline: TransitionMessage[];
+}
+
+export interface WorkloadQuery {
+  readonly q?: string;
+  readonly state?: string;
+  readonly type?: string;
+  readonly offset?: number;
+  readonly limit?: number;
+}
+
+/**
+ * What the inspector shows, built from transition messages alone, so the same model serves the
+ * control plane (fed in-process) and `leasehold inspect` (fed from NATS). Counts are kept up to
+ * date per message; lists are filtered and paged on the server, so 10,000 workloads never reach
+ * the browser at once. Finished workloads beyond `keepFinished` are forgotten, oldest first.
+ */
+export class InspectorModel {
+  private readonly workloads = new Map<string, WorkloadView>();
+  private readonly finished: string[] = [];
+  private readonly counts = new Map<string, number>();
+  private readonly listeners = new Set<(message: TransitionMessage) => void>();
+
+  constructor(private readonly keepFinished = 10_000) {}
+
+  apply(message: TransitionMessage): void {
+    let view = this.workloads.get(message.id);
+    if (view && message.seq <= (view.timeline.at(-1)?.seq ?? 0)) return; // a replayed or out-of-order message
+    if (!view) {
+      view = { id: message.id, type: message.type, state: message.to, updatedAt: message.at, timeline: [] };
+      this.workloads.set(message.id, view);
+    } else {
+      this.bump(view.state, view.type, -1);
+    }
+    view.state = message.to;
+    view.updatedAt = message.at;
+    if (message.reason) view.reason = message.reason;
+    if (message.exitCode !== undefined) view.exitCode = message.exitCode;
+    view.timeline.push(message);
+    this.bump(view.state, view.type, +1);
+    if (message.to === 'tornDown') {
+      this.finished.push(message.id);
+      while (this.finished.length > this.keepFinished) this.forget(this.finished.shift()!);
+    }
+    for (const listener of this.listeners) listener(message);
+  }
+
+  subscribe(listener: (message: TransitionMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Workloads per state and type: the numbers drawn on the chart. */
+  summary(): Record<LifecycleState, { total: number; trusted: number; untrusted: number }> {
+    const result = {} as Record<LifecycleState, { total: number; trusted: number; untrusted: number }>;
+    for (const state of LIFECYCLE_STATES) {
+      const trusted = this.counts.get(`${state}/trusted`) ?? 0;
+      const untrusted = this.counts.get(`${state}/untrusted`) ?? 0;
+      result[state] = { total: trusted + untrusted, trusted, untrusted };
+    }
+    return result;
+  }
+
+  list(query: WorkloadQuery): { total: number; items: Omit<WorkloadView, 'timeline'>[] } {
+    const q = query.q?.toLowerCase() ?? '';
+    const matches: WorkloadView[] = [];
+    for (const view of this.workloads.values()) {
+      if (query.state && view.state !== query.state) continue;
+      if (query.type && view.type !== query.type) continue;
+      if (q && !view.id.includes(q)) continue;
+      matches.push(view);
+    }
+    matches.sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : a.id.localeCompare(b.id)));
+    const offset = Math.max(0, query.offset ?? 0);
+    const limit = Math.min(200, Math.max(1, query.limit ?? 50));
+    return {
+      total: matches.length,
+      items: matches.slice(offset, offset + limit).map(({ timeline: _timeline, ...rest }) => rest),
+    };
+  }
+
+  get(id: string): WorkloadView | undefined {
+    return this.workloads.get(id);
+  }
+
+  private forget(id: string): void {
+    const view = this.workloads.get(id);
+    if (!view) return;
+    this.bump(view.state, view.type, -1);
+    this.workloads.delete(id);
+  }
+
+  private bump(state: LifecycleState, type: WorkloadType, delta: number): void {
+    const key = `${state}/${type}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + delta);
+  }
+}
