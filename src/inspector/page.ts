@@ -45,7 +45,7 @@ export const INSPECTOR_PAGE = /* html */ `<!doctype html>
 <body>
 <header><h1>Leasehold inspector</h1><span class="muted">workload lifecycle, live</span><span id="conn">connecting…</span></header>
 <main>
-  <section class="wide"><h2>State chart</h2><svg id="chart" width="100%" height="250" role="img" aria-label="workload state chart"></svg>
+  <section class="wide"><h2>State chart</h2><svg id="chart" width="100%" height="300" role="img" aria-label="workload state chart"></svg>
     <div id="empty" hidden>No workloads yet. Submit one: <code>redis-cli LPUSH workload_queue '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}'</code></div>
   </section>
   <section><h2>Workloads</h2>
@@ -68,17 +68,21 @@ const LIMIT = 50;
 async function getJson(url) { const r = await fetch(url); if (!r.ok) throw new Error(r.status); return r.json(); }
 
 function drawChart(states) {
-  const svg = $('chart'); const W = 170, GAP = 70, H = 64, Y = 100;
+  const svg = $('chart'); const W = 160, GAP = 120, H = 64, Y = 150;
   const x = (i) => 10 + i * (W + GAP);
   const index = Object.fromEntries(chart.states.map((s, i) => [s, i]));
   let out = '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#9aa3b5"/></marker></defs>';
   for (const e of chart.edges) {
     const i = index[e.from], j = index[e.to];
-    const label = e.events.length > 2 ? e.events.slice(0, 2).join(', ') + ' +' + (e.events.length - 2) : e.events.join(', ');
+    const straight = j === i + 1;
+    const shown = straight ? 1 : 2;
+    const label = e.events.slice(0, shown).join(', ') + (e.events.length > shown ? ' +' + (e.events.length - shown) : '');
     let d, lx, ly;
-    if (j === i + 1) { d = 'M' + (x(i) + W) + ',' + (Y + H / 2) + ' L' + (x(j) - 2) + ',' + (Y + H / 2); lx = x(i) + W + GAP / 2; ly = Y + H / 2 - 8; }
+    if (straight) { d = 'M' + (x(i) + W) + ',' + (Y + H / 2) + ' L' + (x(j) - 2) + ',' + (Y + H / 2); lx = x(i) + W + GAP / 2; ly = Y + H / 2 - 8; }
     else { const up = (j - i) % 2 === 0; const x1 = x(i) + W / 2, x2 = x(j) + W / 2, yEdge = up ? Y : Y + H, bend = up ? Y - 30 * (j - i) : Y + H + 30 * (j - i);
-      d = 'M' + x1 + ',' + yEdge + ' C' + x1 + ',' + bend + ' ' + x2 + ',' + bend + ' ' + x2 + ',' + (yEdge + (up ? -2 : 2)); lx = (x1 + x2) / 2; ly = up ? bend + 14 : bend - 6; }
+      // A cubic Bézier with both control points at the bend peaks at three quarters of the way there.
+      const peak = yEdge + 0.75 * (bend - yEdge);
+      d = 'M' + x1 + ',' + yEdge + ' C' + x1 + ',' + bend + ' ' + x2 + ',' + bend + ' ' + x2 + ',' + (yEdge + (up ? -2 : 2)); lx = (x1 + x2) / 2; ly = up ? peak - 6 : peak + 14; }
     out += '<g class="edge" data-from="' + e.from + '" data-to="' + e.to + '"><title>' + esc(e.events.join('\\n')) + '</title><path d="' + d + '"/><text x="' + lx + '" y="' + ly + '" text-anchor="middle">' + esc(label) + '</text></g>';
   }
   chart.states.forEach((s, i) => {
@@ -88,7 +92,7 @@ function drawChart(states) {
       '<text x="' + (x(i) + 12) + '" y="' + (Y + 22) + '">' + s + '</text>' +
       '<text class="count" data-count="' + s + '" x="' + (x(i) + 12) + '" y="' + (Y + 50) + '">' + n + '</text></g>';
   });
-  svg.setAttribute('viewBox', '0 0 ' + (x(chart.states.length - 1) + W + 10) + ' 250');
+  svg.setAttribute('viewBox', '0 0 ' + (x(chart.states.length - 1) + W + 10) + ' 300');
   svg.innerHTML = out;
 }
 
@@ -122,7 +126,7 @@ async function loadSelected(id) {
   $('selected').innerHTML = '<div><strong>' + esc(id) + '</strong> <span class="muted">(' + esc(w.type) + ')</span> is <strong id="selected-state">' + w.state + '</strong>' +
     (w.status && w.status.error ? ' <span class="muted">' + esc(w.status.error) + '</span>' : '') + '</div>' +
     '<table><thead><tr><th>at</th><th>transition</th><th>event</th><th>reason</th><th>exit</th><th>time in state</th></tr></thead><tbody id="timeline">' + rows + '</tbody></table>' +
-    (logs !== null ? '<h2 style="margin-top:10px">Logs (tail)</h2><pre id="logs">' + esc(logs) + '</pre>' : '');
+    (logs !== null ? '<h2 style="margin-top:10px">Logs (tail)</h2><pre id="logs">' + (logs ? esc(logs) : '(no output)') + '</pre>' : '');
   drawChart(lastStates);
 }
 
