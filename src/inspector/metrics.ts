@@ -10,8 +10,8 @@ export class Metrics implements SupervisorObserver {
   private readonly timeInState: Histogram<'state' | 'type'>;
   private readonly submitToRunning: Histogram<'type'>;
   private readonly leaseExpirations: Counter<'type'>;
-  readonly deadLetters: Counter<'reason'>;
-  readonly runtimeErrors: Counter<'runtime'>;
+  private readonly deadLetters: Counter<'reason'>;
+  private readonly runtimeErrors: Counter<'runtime'>;
 
   constructor(source: {
     counts(): Record<LifecycleState, Record<WorkloadType, number>>;
@@ -57,6 +57,10 @@ export class Metrics implements SupervisorObserver {
     if (message.to === 'running' && entered !== undefined && timings.queued !== undefined) {
       this.submitToRunning.observe({ type: message.type }, (entered - timings.queued) / 1000);
     }
+  }
+
+  runtimeError(runtime: string): void {
+    this.runtimeErrors.inc({ runtime });
   }
 
   leaseExpired(_id: string, type: WorkloadType): void {

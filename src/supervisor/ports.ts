@@ -38,4 +38,5 @@ export interface HeartbeatEndpoint {
 export interface SupervisorObserver {
   transition?(message: TransitionMessage, timings: Timings): void;
   leaseExpired?(id: string, type: WorkloadType): void;
+  runtimeError?(runtime: string): void;
 }

@@ -392,7 +392,10 @@ export class Supervisor {
       return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry.spec) });
     })().then(
       (result) => actor.send({ type: 'runtime.provisioned', result }),
-      (error: unknown) => actor.send({ type: 'runtime.provisionFailed', error: describeError(error), transient: isTransient(error) }),
+      (error: unknown) => {
+        this.countRuntimeError(entry);
+        actor.send({ type: 'runtime.provisionFailed', error: describeError(error), transient: isTransient(error) });
+      },
     );
   }
 
@@ -405,8 +408,15 @@ export class Supervisor {
       .then(() => entry.runtime?.teardown(id))
       .then(
         () => actor.send({ type: 'runtime.tornDown' }),
-        (error: unknown) => actor.send({ type: 'runtime.teardownFailed', error: describeError(error) }),
+        (error: unknown) => {
+          this.countRuntimeError(entry);
+          actor.send({ type: 'runtime.teardownFailed', error: describeError(error) });
+        },
       );
+  }
+
+  private countRuntimeError(entry: Entry): void {
+    for (const observer of this.observers) observer.runtimeError?.(entry.runtime?.name ?? 'none');
   }
 
   private armDeadlines(entry: Entry, context: WorkloadContext): void {
