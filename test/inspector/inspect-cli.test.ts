@@ -1,0 +1,51 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { connect } from '@nats-io/transport-node';
+import { BIN } from '../helpers/cli.js';
+import { useServers } from '../helpers/servers.js';
+
+const servers = useServers();
+
+describe('leasehold inspect', () => {
+  it('builds the same view from NATS alone', async () => {
+    const child = spawn(process.execPath, [BIN, 'inspect', '--nats', servers().nats.url, '--http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /inspector: (http:\/\/\S+)\//.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`inspect exited with ${code}`)));
+      });
+      const nc = await connect({ servers: servers().nats.url });
+      const at = new Date().toISOString();
+      for (const [seq, from, to] of [[1, null, 'queued'], [2, 'queued', 'provisioning'], [3, 'provisioning', 'running']] as const) {
+        nc.publish(`workloads.remote-1.${to}`, JSON.stringify({ id: 'remote-1', type: 'untrusted', from, to, event: 'x', at, seq }));
+      }
+      await nc.flush();
+      await nc.close();
+      for (let i = 0; ; i++) {
+        const summary = (await (await fetch(`${url}/api/summary`)).json()) as { connected: boolean; states: Record<string, { untrusted: number }> };
+        if (summary.states.running!.untrusted === 1) {
+          assert.equal(summary.connected, true);
+          assert.equal(summary.states.queued!.untrusted, 0);
+          break;
+        }
+        assert.ok(i < 100, 'the inspector never saw remote-1 running');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const page = await fetch(`${url}/`);
+      assert.match(await page.text(), /<title>Leasehold inspector<\/title>/);
+      const one = (await (await fetch(`${url}/api/workloads/remote-1`)).json()) as { state: string; timeline: unknown[] };
+      assert.equal(one.state, 'running');
+      assert.equal(one.timeline.length, 3);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
