@@ -18,6 +18,7 @@ import type { RuntimeEvent, WorkloadRuntime } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionQueue } from './admission.js';
 import { DeadlineScheduler } from './deadlines.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import type { HeartbeatEndpoint, LeaseStore, RuntimeRouter, SnapshotStore, SupervisorObserver } from './ports.js';
 
 export interface SupervisorOptions {
@@ -51,7 +52,6 @@ interface Entry {
   runtime: WorkloadRuntime | null;
   state: LifecycleState | null;
   admitted: boolean;
-  lastRenewAt: number;
   subscription: Subscription | null;
   /** The runtime call in flight, so that a teardown never overtakes the provision before it. */
   inflight: Promise<void> | null;
@@ -69,13 +69,8 @@ export class Supervisor {
   private readonly entries = new Map<string, Entry>();
   private readonly admission: AdmissionQueue;
   private readonly machine: WorkloadMachine;
-  /** Running workloads whose lease the control plane renews on the runtime's word. */
-  private readonly renewable = new Map<string, Entry>();
-  private pendingGrants: { id: string; ttlMs: number }[] = [];
-  private pendingReleases: string[] = [];
-  private leaseFlushScheduled = false;
   private pendingPublishes: TransitionMessage[] = [];
-  private renewTimer: unknown = null;
+  private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
   private capacityListener: (() => void) | null = null;
   private readonly observers: SupervisorObserver[];
@@ -87,6 +82,7 @@ export class Supervisor {
   ) {
     this.admission = new AdmissionQueue(options.maxConcurrent);
     this.observers = [...(deps.observers ?? [])];
+    this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
     this.deadlines = new DeadlineScheduler<DeadlineKind>(deps.clock, (id, type) => this.entries.get(id)?.actor.send({ type }));
     const { clock } = deps;
     this.machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
@@ -118,7 +114,7 @@ export class Supervisor {
     for (const runtime of this.deps.router.all()) {
       this.unwatch.push(runtime.watch((id, event) => this.onRuntimeEvent(id, event)));
     }
-    this.scheduleRenewals();
+    this.leases.start();
   }
 
   /** New workloads from intake, already recorded durably. */
@@ -193,10 +189,7 @@ export class Supervisor {
 
   /** A heartbeat from the workload itself (HTTP endpoint); false when it is not running. */
   heartbeat(id: string): boolean {
-    const entry = this.entries.get(id);
-    if (!entry || entry.state !== 'running') return false;
-    this.queueGrant(entry);
-    return true;
+    return this.entries.get(id)?.state === 'running' && this.leases.renew(id);
   }
 
   /** Asks the workload's actor to end it; `state` is where it was when asked. */
@@ -246,8 +239,7 @@ export class Supervisor {
    * running, and the next start reconciles them.
    */
   async stop(): Promise<void> {
-    if (this.renewTimer !== null) this.deps.clock.clearTimeout(this.renewTimer);
-    this.renewTimer = null;
+    this.leases.stop();
     this.deadlines.stop();
     for (const unwatch of this.unwatch.splice(0)) unwatch();
     for (const [id, entry] of this.entries) {
@@ -257,7 +249,6 @@ export class Supervisor {
       if (entry.state) this.deps.store.save(id, () => record);
     }
     this.entries.clear();
-    this.renewable.clear();
     await this.deps.store.whenDurable();
   }
 
@@ -274,7 +265,6 @@ export class Supervisor {
       runtime: null,
       state: restoredPhase,
       admitted: false,
-      lastRenewAt: 0,
       subscription: null,
       inflight: null,
     };
@@ -306,7 +296,9 @@ export class Supervisor {
     try {
       const observed = entry.runtime ? await entry.runtime.status(id) : ({ state: 'notFound' } as const);
       entry.actor.send({ type: 'workload.reconcile', observed });
-      if (entry.state === 'running' && entry.spec.heartbeat === 'runtime') this.queueGrant(entry);
+      // Adopted. A runtime-renewed lease is renewed from now on; a self-heartbeater keeps the
+      // lease it had, and lapses unless it beats.
+      if (entry.state === 'running') this.holdLease(entry, entry.spec.heartbeat === 'runtime');
     } catch (error) {
       this.deps.log.error({ err: error, workload: id }, 'could not reconcile; treating the workload as lost');
       entry.actor.send({ type: 'runtime.lost', detail: `reconciliation failed: ${String(error)}` });
@@ -334,13 +326,10 @@ export class Supervisor {
 
     this.armDeadlines(entry, context);
     if (to === 'running') {
-      this.queueGrant(entry);
-      if (entry.spec.heartbeat === 'runtime') this.renewable.set(id, entry);
+      this.holdLease(entry);
     }
     if (from === 'running') {
-      this.renewable.delete(id);
-      this.pendingReleases.push(id);
-      this.scheduleLeaseFlush();
+      this.leases.release(id);
     }
     if (to === 'tornDown') {
       this.deps.store.finish(id, () => persisted(entry.actor), this.options.retentionSeconds);
@@ -452,37 +441,8 @@ export class Supervisor {
     return spec.heartbeat === 'self' && this.deps.heartbeat ? this.deps.heartbeat.envFor(spec.id) : {};
   }
 
-  private queueGrant(entry: Entry): void {
-    entry.lastRenewAt = this.deps.clock.now();
-    this.pendingGrants.push({ id: entry.spec.id, ttlMs: entry.spec.leaseSeconds * 1000 });
-    this.scheduleLeaseFlush();
-  }
-
-  /** Lease grants and releases of one tick go to Redis together, grants first (same connection, so in order). */
-  private scheduleLeaseFlush(): void {
-    if (this.leaseFlushScheduled) return;
-    this.leaseFlushScheduled = true;
-    setImmediate(() => {
-      this.leaseFlushScheduled = false;
-      const grants = this.pendingGrants;
-      const releases = this.pendingReleases;
-      this.pendingGrants = [];
-      this.pendingReleases = [];
-      const failed = (error: unknown) => this.deps.log.error({ err: error }, 'lease update failed');
-      this.deps.leases.grant(grants, this.deps.clock.now()).catch(failed);
-      this.deps.leases.release(releases).catch(failed);
-    });
-  }
-
-  /** One timer renews every runtime-heartbeat lease that is a third of the way to lapsing. */
-  private scheduleRenewals(): void {
-    this.renewTimer = this.deps.clock.setTimeout(() => {
-      const now = this.deps.clock.now();
-      for (const entry of this.renewable.values()) {
-        if (now - entry.lastRenewAt >= (entry.spec.leaseSeconds * 1000) / 3) this.queueGrant(entry);
-      }
-      this.scheduleRenewals();
-    }, this.options.renewTickMs);
+  private holdLease(entry: Entry, grantNow = true): void {
+    this.leases.hold(entry.spec.id, entry.spec.leaseSeconds * 1000, entry.spec.heartbeat === 'runtime', grantNow);
   }
 }
 

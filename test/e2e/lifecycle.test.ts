@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { SUBJECTS, type WorkloadStatus } from '../../src/events/transition.js';
 import { bubblewrapLauncher, DEFAULT_SANDBOX_LIMITS } from '../../src/runtime/process/bubblewrap.js';
+import { InstantRuntime } from '../../src/runtime/instant/instant-runtime.js';
 import { ProcessRuntime } from '../../src/runtime/process/process-runtime.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { processesWith } from '../helpers/processes.js';
@@ -167,5 +168,26 @@ describe('the lifecycle, end to end on real Redis and NATS', () => {
       [1, 2, 3, 4, 5],
       'seq continues across the restart',
     );
+  });
+
+  it('re-adopts a running workload its runtime still vouches for, and keeps renewing its lease', async () => {
+    // One runtime instance across both control planes: a runtime that survives the restart
+    // (as Pods do), unlike local child processes.
+    const runtime = new InstantRuntime();
+    const runtimes = { trusted: runtime, untrusted: runtime };
+    const first = await plane({ consumer: 'adopt' }, { runtimes });
+    const { keyPrefix, stateDir } = first.config;
+    await redis.lpush(first.plane.keys.queue, workload('adoptee', ['sleep', 'infinity'], { leaseSeconds: 1 }));
+    await recorder.until(() => recorder.of('adoptee').some((m) => m.to === 'running'), 10_000, 'adoptee running');
+    await first.plane.stop();
+    tp = null;
+    const second = await plane({ keyPrefix, stateDir, consumer: 'adopt' }, { runtimes });
+    // Three lease lifetimes: only renewals by the new control plane can keep it running.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    assert.equal(recorder.ended('adoptee'), undefined, 'the adopted workload kept its lease');
+    assert.equal((await second.plane.supervisor.status('adoptee'))?.state, 'running');
+    await second.plane.supervisor.cancel('adoptee');
+    await recorder.untilEnded(['adoptee']);
+    assert.equal(recorder.ended('adoptee')!.reason, 'cancelled');
   });
 });
