@@ -39,6 +39,11 @@ export class Intake {
   private stopped = true;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /**
+   * Set after anything went wrong between a move and its record: the processing list may then
+   * hold entries that the next batch's record would otherwise clear unrecorded.
+   */
+  private needsRecovery = false;
 
   constructor(
     /** A connection of its own: a blocking BLMOVE must not hold up other commands. */
@@ -91,6 +96,10 @@ export class Intake {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
+        if (this.needsRecovery) {
+          await this.recover();
+          this.needsRecovery = false;
+        }
         const room = this.sink.capacity();
         if (room <= 0) {
           await new Promise<void>((resolve) => (this.wake = resolve));
@@ -111,6 +120,7 @@ export class Intake {
         if (entries.length > 0) await this.record(entries);
       } catch (error) {
         if (this.stopped) break;
+        this.needsRecovery = true;
         this.log.error({ err: error }, 'intake failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
@@ -135,6 +145,8 @@ export class Intake {
       if (reply === 'overdue') {
         this.log.warn('blocking read overdue; resetting the intake connection');
         this.blocking.disconnect(true);
+        // The server may have moved an entry before the connection went quiet.
+        this.needsRecovery = true;
         return null;
       }
       return reply;

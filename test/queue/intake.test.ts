@@ -125,3 +125,48 @@ describe('intake', () => {
     assert.equal(await redis.llen(keys.queue), 1, 'a stopped intake takes nothing');
   });
 });
+
+describe('intake when recording fails', () => {
+  it('records on the next pass what a failed record left in the processing list, losing nothing', async () => {
+    const redis = redisClient(servers().redis.url);
+    const blocking = redisClient(servers().redis.url);
+    const keys = createKeys(uniquePrefix());
+    const accepted: WorkloadSpec[] = [];
+    // A real Redis whose first record script fails, as on a timeout or a failover.
+    let injected = 0;
+    const flaky = new Proxy(redis, {
+      get(target, name, receiver) {
+        if (name === 'eval') {
+          return (script: string, ...args: unknown[]) => {
+            if (script.includes('Records a batch') && injected++ === 0) return Promise.reject(new Error('injected failure'));
+            return (target.eval as (...a: unknown[]) => Promise<unknown>)(script, ...args);
+          };
+        }
+        return Reflect.get(target, name, receiver) as unknown;
+      },
+    });
+    const intake = new Intake(
+      blocking,
+      flaky,
+      keys,
+      { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024 },
+      { accepted: (specs) => accepted.push(...specs), rejected: () => undefined, capacity: () => 1_000 },
+      systemClock,
+      silentLogger,
+    );
+    await intake.start();
+    try {
+      await redis.lpush(keys.queue, payload('first'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await redis.lpush(keys.queue, payload('second'));
+      const deadline = Date.now() + 5_000;
+      while (accepted.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(accepted.map((s) => s.id).sort(), ['first', 'second']);
+      assert.ok(injected >= 2, 'the failure was injected, then recording went on');
+      assert.equal(await redis.llen(keys.processing('c1')), 0);
+    } finally {
+      await intake.stop();
+      await redis.quit();
+    }
+  });
+});
