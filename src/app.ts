@@ -113,6 +113,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       batch: config.intakeBatch,
       blockTimeoutSeconds: config.blockTimeoutSeconds,
       maxPayloadBytes: config.maxPayloadBytes,
+      maxDeadLetters: config.maxDeadLetters,
     },
     {
       accepted: (specs) => sup.accept(specs),

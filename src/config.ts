@@ -27,6 +27,7 @@ export interface ControlPlaneConfig {
   readonly intakeBatch: number;
   readonly blockTimeoutSeconds: number;
   readonly maxPayloadBytes: number;
+  readonly maxDeadLetters: number;
   readonly reaperIntervalMs: number;
   readonly renewTickMs: number;
   readonly teardownGraceMs: number;
@@ -49,6 +50,7 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   intakeBatch: 500,
   blockTimeoutSeconds: 2,
   maxPayloadBytes: 64 * 1024,
+  maxDeadLetters: 100_000,
   reaperIntervalMs: 1_000,
   renewTickMs: 1_000,
   teardownGraceMs: 5_000,

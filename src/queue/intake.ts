@@ -20,6 +20,8 @@ export interface IntakeOptions {
   readonly batch: number;
   readonly blockTimeoutSeconds: number;
   readonly maxPayloadBytes: number;
+  /** The dead-letter list keeps at most this many, newest last. */
+  readonly maxDeadLetters: number;
 }
 
 export interface IntakeSink {
@@ -181,6 +183,7 @@ export class Intake {
       this.keys.active,
       this.keys.workload(''),
       valid.length,
+      this.options.maxDeadLetters,
       ...args,
       ...invalid.map((letter) => JSON.stringify(letter)),
     )) as number[];

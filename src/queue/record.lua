@@ -10,15 +10,18 @@
   KEYS[3]  the set of active workload ids
   ARGV[1]  workload hash key prefix (key = prefix .. id)
   ARGV[2]  n, the number of valid entries
-  ARGV[3 .. 2+3n]  per valid entry: id, spec JSON, the dead letter to push if the id is taken
-  ARGV[3+3n ..]    dead letters for the invalid entries
+  ARGV[3]  the most dead letters to keep (the oldest go first), so a flood of garbage is bounded
+  ARGV[4 .. 3+3n]  per valid entry: id, spec JSON, the dead letter to push if the id is taken
+  ARGV[4+3n ..]    dead letters for the invalid entries
 
   Returns: one integer per valid entry, 1 if recorded, 0 if its id was already taken.
 ]]
 local prefix = ARGV[1]
 local n = tonumber(ARGV[2])
+local keep = tonumber(ARGV[3])
 local accepted = {}
-local i = 3
+local dead = 0
+local i = 4
 for _ = 1, n do
   local key = prefix .. ARGV[i]
   if redis.call('EXISTS', key) == 0 then
@@ -27,12 +30,17 @@ for _ = 1, n do
     accepted[#accepted + 1] = 1
   else
     redis.call('RPUSH', KEYS[2], ARGV[i + 2])
+    dead = dead + 1
     accepted[#accepted + 1] = 0
   end
   i = i + 3
 end
 for j = i, #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[j])
+  dead = dead + 1
+end
+if dead > 0 then
+  redis.call('LTRIM', KEYS[2], -keep, -1)
 end
 redis.call('DEL', KEYS[1])
 return accepted

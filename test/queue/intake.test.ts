@@ -27,7 +27,7 @@ describe('intake', () => {
       blocking,
       redis,
       keys,
-      { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024 },
+      { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
       { accepted: (specs) => accepted.push(...specs), rejected: (letters) => rejected.push(...letters), capacity },
       systemClock,
       silentLogger,
@@ -60,6 +60,19 @@ describe('intake', () => {
       assert.ok(dead.every((d) => typeof d.raw === 'string' && !Number.isNaN(Date.parse(d.at))));
       assert.equal(await redis.llen(keys.processing('c1')), 0, 'nothing lingers in the processing list');
       assert.equal(await redis.sismember(keys.active, 'good-1'), 1);
+    } finally {
+      await intake.stop();
+    }
+  });
+
+  it('keeps only the newest dead letters when garbage floods in', async () => {
+    const { keys, rejected, intake } = makeIntake(uniquePrefix());
+    await intake.start();
+    try {
+      await redis.lpush(keys.queue, ...Array.from({ length: 12 }, (_, i) => `garbage ${i}`));
+      await until(() => rejected.length === 12, 'all twelve refused');
+      const dead = (await redis.lrange(keys.dead, 0, -1)).map((line) => (JSON.parse(line) as DeadLetter).raw);
+      assert.deepEqual(dead, ['garbage 7', 'garbage 8', 'garbage 9', 'garbage 10', 'garbage 11']);
     } finally {
       await intake.stop();
     }
@@ -149,7 +162,7 @@ describe('intake when recording fails', () => {
       blocking,
       flaky,
       keys,
-      { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024 },
+      { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
       { accepted: (specs) => accepted.push(...specs), rejected: () => undefined, capacity: () => 1_000 },
       systemClock,
       silentLogger,
