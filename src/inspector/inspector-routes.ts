@@ -15,7 +15,7 @@ export interface InspectorSource {
 
 export type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
-const ONE = /^\/api\/workloads\/([a-z0-9-]{1,59})(\/logs)?$/;
+const ONE = /^\/api\/workloads\/([a-z0-9-]{1,59})(\/logs|\/timeline)?$/;
 const TICK_MS = 250;
 
 /**
@@ -51,6 +51,10 @@ export function inspectorRoutes(source: InspectorSource): Route {
     const one = ONE.exec(path);
     if (one) {
       const id = one[1]!;
+      if (one[2] === '/timeline') {
+        const view = source.model.get(id);
+        return view ? json(res, 200, timelineOf(view.timeline)) : json(res, 404, { error: `no timeline for ${id}` });
+      }
       if (one[2]) {
         const text = await source.logs(id).catch(() => null);
         return text === null ? json(res, 404, { error: `no logs for ${id}` }) : json(res, 200, { id, logs: text });

@@ -43,6 +43,9 @@ describe('leasehold inspect', () => {
       const one = (await (await fetch(`${url}/api/workloads/remote-1`)).json()) as { state: string; timeline: unknown[] };
       assert.equal(one.state, 'running');
       assert.equal(one.timeline.length, 3);
+      const timeline = (await (await fetch(`${url}/api/workloads/remote-1/timeline`)).json()) as { to: string; spentMs: number | null }[];
+      assert.deepEqual(timeline.map((t) => t.to), ['queued', 'provisioning', 'running']);
+      assert.equal(timeline.at(-1)!.spentMs, null, 'still in its last state');
     } finally {
       child.kill('SIGTERM');
       await exited;
