@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -38,6 +38,16 @@ describe('the leasehold CLI against a running control plane', () => {
     const result = await runCli(['submit', '--wait', '--id', 'cli-fail', '--cmd', 'exit 4', ...conn]);
     assert.equal(result.code, 1);
     assert.match(result.stdout, /reason=failed exitCode=4/);
+  });
+
+  it('submits a JSON payload file exactly as a producer would push it', async () => {
+    const file = join(stateDir, 'payload.json');
+    writeFileSync(file, '{"id":"cli-file","type":"trusted","image":"alpine","cmd":"echo from a file"}');
+    const result = await runCli(['submit', '-f', file, '--wait', '-o', 'json', ...conn]);
+    assert.equal(result.code, 0, result.stderr);
+    const last = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { to: string; exitCode: number };
+    assert.deepEqual([last.to, last.exitCode], ['tornDown', 0]);
+    assert.equal((await runCli(['logs', 'cli-file', ...conn])).stdout, 'from a file\n');
   });
 
   it('refuses bad input before it reaches the queue, with the reason and exit code 2', async () => {
