@@ -121,6 +121,7 @@ export function registerStart(program: Command): void {
         `  Redis  ${options.redis}`,
         `  NATS   ${options.nats}`,
         `  HTTP   http://${options.httpHost}:${plane.httpPort}  (/readyz, /metrics)`,
+        `  Inspector  http://${options.httpHost}:${plane.httpPort}/  (the live state chart)`,
         '',
         'Submit the sample workload:',
         `  redis-cli -p ${redisPort} LPUSH ${plane.keys.queue} '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}'`,
