@@ -117,10 +117,10 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     },
     {
       accepted: (specs) => sup.accept(specs),
-      rejected: (letters) => {
-        for (const letter of letters) {
-          metrics.deadLetter(letter.reason);
-          log.warn({ reason: letter.reason, raw: letter.raw.slice(0, 200) }, 'queue entry refused; see the dead-letter list');
+      rejected: (refusals) => {
+        for (const refusal of refusals) {
+          metrics.deadLetter(refusal.kind);
+          log.warn({ reason: refusal.reason, raw: refusal.raw.slice(0, 200) }, 'queue entry refused; see the dead-letter list');
         }
       },
       capacity: () => sup.capacity(),

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LifecycleState, Timings, WorkloadType } from '../../machines/index.js';
 import type { TransitionMessage } from '../events/transition.js';
+import type { RefusalKind } from '../spec/index.js';
 import type { SupervisorObserver } from '../supervisor/ports.js';
 
 /** Prometheus metrics; the supervisor reports through the observer port, gauges are read on scrape. */
@@ -67,9 +68,7 @@ export class Metrics implements SupervisorObserver {
     this.leaseExpirations.inc({ type });
   }
 
-  /** Dead-letter reasons carry ids and positions; the label keeps only their kind. */
-  deadLetter(reason: string): void {
-    const kind = reason.startsWith('duplicate id') ? 'duplicate' : reason.startsWith('invalid JSON') ? 'invalidJson' : reason.includes('over the limit') ? 'oversized' : 'invalidSpec';
+  deadLetter(kind: RefusalKind): void {
     this.deadLetters.inc({ reason: kind });
   }
 }

@@ -3,15 +3,21 @@ import type { Clock } from '../clock.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import { loadLua } from '../lua.js';
-import { parseSubmission, type WorkloadSpec } from '../spec/index.js';
+import { parseSubmission, type RefusalKind, type WorkloadSpec } from '../spec/index.js';
 
 const MOVE_BATCH = loadLua(import.meta.url, 'move-batch.lua');
 const RECORD = loadLua(import.meta.url, 'record.lua');
 
+/** What `workload_queue:dead` holds, one JSON object per refused entry. */
 export interface DeadLetter {
   readonly raw: string;
   readonly reason: string;
   readonly at: string;
+}
+
+/** A dead letter as the sink sees it, with its kind for metrics (not written to Redis). */
+export interface Refusal extends DeadLetter {
+  readonly kind: RefusalKind;
 }
 
 export interface IntakeOptions {
@@ -27,7 +33,7 @@ export interface IntakeOptions {
 export interface IntakeSink {
   /** Workloads recorded durably, in queue order; duplicates and invalid entries never reach here. */
   accepted(specs: WorkloadSpec[]): void;
-  rejected(letters: DeadLetter[]): void;
+  rejected(refusals: Refusal[]): void;
   /** How many more workloads the supervisor can hold now; 0 pauses intake until `resume()`. */
   capacity(): number;
 }
@@ -164,7 +170,7 @@ export class Intake {
     const at = new Date(this.clock.now()).toISOString();
     const valid: WorkloadSpec[] = [];
     const args: string[] = [];
-    const invalid: DeadLetter[] = [];
+    const invalid: Refusal[] = [];
     for (const raw of entries) {
       const parsed = parseSubmission(raw, this.options.maxPayloadBytes);
       if (parsed.ok) {
@@ -172,7 +178,7 @@ export class Intake {
         const duplicate: DeadLetter = { raw, reason: `duplicate id ${parsed.spec.id}`, at };
         args.push(parsed.spec.id, JSON.stringify(parsed.spec), JSON.stringify(duplicate));
       } else {
-        invalid.push({ raw, reason: parsed.reason, at });
+        invalid.push({ raw, reason: parsed.reason, at, kind: parsed.kind });
       }
     }
     const flags = (await this.redis.eval(
@@ -185,12 +191,12 @@ export class Intake {
       valid.length,
       this.options.maxDeadLetters,
       ...args,
-      ...invalid.map((letter) => JSON.stringify(letter)),
+      ...invalid.map(({ raw, reason, at: when }) => JSON.stringify({ raw, reason, at: when } satisfies DeadLetter)),
     )) as number[];
     const accepted = valid.filter((_, i) => flags[i] === 1);
     const duplicates = valid
       .filter((_, i) => flags[i] !== 1)
-      .map((spec): DeadLetter => ({ raw: JSON.stringify(spec), reason: `duplicate id ${spec.id}`, at }));
+      .map((spec): Refusal => ({ raw: JSON.stringify(spec), reason: `duplicate id ${spec.id}`, at, kind: 'duplicate' }));
     if (accepted.length > 0) this.sink.accepted(accepted);
     if (invalid.length + duplicates.length > 0) this.sink.rejected([...invalid, ...duplicates]);
   }

@@ -4,7 +4,10 @@ import { workloadSpecSchema, type WorkloadSpec } from './schema.js';
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
 
-export type ParseResult = { ok: true; spec: WorkloadSpec } | { ok: false; reason: string; id?: string };
+/** Why an entry was refused, as a stable label for metrics; `reason` is the sentence for people. */
+export type RefusalKind = 'oversized' | 'invalidJson' | 'notAnObject' | 'invalidSpec' | 'duplicate';
+
+export type ParseResult = { ok: true; spec: WorkloadSpec } | { ok: false; kind: RefusalKind; reason: string; id?: string };
 
 /**
  * Turns one raw queue entry into a spec, or into a reason a person can act on. Never throws: the
@@ -12,20 +15,20 @@ export type ParseResult = { ok: true; spec: WorkloadSpec } | { ok: false; reason
  */
 export function parseSubmission(raw: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES): ParseResult {
   const bytes = Buffer.byteLength(raw);
-  if (bytes > maxBytes) return { ok: false, reason: `payload of ${bytes} bytes is over the limit of ${maxBytes} bytes` };
+  if (bytes > maxBytes) return { ok: false, kind: 'oversized', reason: `payload of ${bytes} bytes is over the limit of ${maxBytes} bytes` };
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    return { ok: false, reason: `invalid JSON at position ${Math.max(0, jsonErrorPosition(raw))}` };
+    return { ok: false, kind: 'invalidJson', reason: `invalid JSON at position ${Math.max(0, jsonErrorPosition(raw))}` };
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    return { ok: false, reason: 'payload must be a JSON object' };
+    return { ok: false, kind: 'notAnObject', reason: 'payload must be a JSON object' };
   }
   const result = workloadSpecSchema.safeParse(json);
   if (result.success) return { ok: true, spec: result.data };
   const id = (json as { id?: unknown }).id;
-  return { ok: false, reason: describeIssues(result.error.issues, json as Record<string, unknown>), ...(typeof id === 'string' ? { id } : {}) };
+  return { ok: false, kind: 'invalidSpec', reason: describeIssues(result.error.issues, json as Record<string, unknown>), ...(typeof id === 'string' ? { id } : {}) };
 }
 
 /** `id: must be a DNS-1123 label; cmd: is required` — one clause per problem, field first. */
