@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { systemClock } from '../../src/clock.js';
 import { createKeys } from '../../src/keys.js';
 import { silentLogger } from '../../src/log.js';
-import { Intake, type DeadLetter } from '../../src/queue/intake.js';
+import { Intake, type DeadLetter, type Refusal } from '../../src/queue/intake.js';
 import type { WorkloadSpec } from '../../src/spec/index.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 
@@ -21,7 +21,7 @@ describe('intake', () => {
   function makeIntake(prefix: string, capacity = () => 1_000_000) {
     const keys = createKeys(prefix);
     const accepted: WorkloadSpec[] = [];
-    const rejected: DeadLetter[] = [];
+    const rejected: Refusal[] = [];
     const blocking = redisClient(servers().redis.url);
     const intake = new Intake(
       blocking,
