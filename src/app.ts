@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
-import { NatsControlServer, NatsTransitionPublisher, connectNats } from './events/nats-bus.js';
+import { NatsControlServer, NatsTransitionPublisher, connectNats, trackConnection } from './events/nats-bus.js';
 import { createWorkloadMachine } from '../machines/index.js';
 import { chartOf } from './inspector/chart.js';
 import { controlRoutes } from './inspector/control-routes.js';
@@ -55,11 +54,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
 
   const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
   const publisher = new NatsTransitionPublisher(nc, log);
-  let natsConnected = true;
-  void watchNatsStatus(nc, log, (connected) => {
-    natsConnected = connected;
-    publisher.setConnected(connected);
-  });
+  const nats = trackConnection(nc, log, (connected) => publisher.setConnected(connected));
 
   const secret = await heartbeatSecret(redis, keys);
   const tokens = new HeartbeatTokens(secret);
@@ -136,7 +131,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
         metrics,
         tokens,
         ready: () => {
-          const checks = { redis: redis.status === 'ready', nats: natsConnected && !nc.isClosed(), intake: intake.isRunning };
+          const checks = { redis: redis.status === 'ready', nats: nats.isUp(), intake: intake.isRunning };
           return { ready: Object.values(checks).every(Boolean), checks };
         },
         heartbeat: (id) => sup.heartbeat(id),
@@ -144,7 +139,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       inspectorRoutes({
         model,
         chart: chartOf(createWorkloadMachine()),
-        connected: () => natsConnected && !nc.isClosed(),
+        connected: () => nats.isUp(),
         status: (id) => sup.status(id),
         logs: (id) => sup.logs(id),
       }),
@@ -187,16 +182,4 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
 async function heartbeatSecret(redis: Redis, keys: Keys): Promise<string> {
   await redis.set(keys.secret, randomBytes(32).toString('base64url'), 'NX');
   return (await redis.get(keys.secret))!;
-}
-
-async function watchNatsStatus(nc: NatsConnection, log: Logger, set: (connected: boolean) => void): Promise<void> {
-  for await (const status of nc.status()) {
-    if (status.type === 'disconnect') {
-      set(false);
-      log.warn('NATS disconnected; transitions are buffered until it is back');
-    } else if (status.type === 'reconnect') {
-      set(true);
-      log.info('NATS reconnected');
-    }
-  }
 }

@@ -1,4 +1,6 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { TransitionMessage } from '../events/transition.js';
+import { formatTransition } from './format.js';
 import { Redis } from 'ioredis';
 import { CliError } from './cli-error.js';
 
@@ -30,4 +32,31 @@ export async function request<T>(nc: NatsConnection, subject: string, what: stri
   } catch (error) {
     throw new CliError(`no control plane answered ${what} (${String(error)}); is \`leasehold start\` running against this NATS?`);
   }
+}
+
+/** One request to the control plane on its own short-lived connection. */
+export async function askControlPlane<T>(natsUrl: string, subject: string, what: string): Promise<T> {
+  const nc = await openNats(natsUrl);
+  try {
+    return await request<T>(nc, subject, what);
+  } finally {
+    await nc.close();
+  }
+}
+
+/**
+ * Prints transitions as they arrive, as text or JSON lines; with `untilTornDown`, stops at the
+ * first `tornDown` and returns it (for `submit --wait` and `watch <id>`).
+ */
+export async function printTransitions(
+  subscription: Subscription,
+  output: 'text' | 'json',
+  untilTornDown: boolean,
+): Promise<TransitionMessage | null> {
+  for await (const msg of subscription) {
+    const t = msg.json<TransitionMessage>();
+    process.stdout.write(output === 'json' ? `${JSON.stringify(t)}\n` : `${formatTransition(t)}\n`);
+    if (untilTornDown && t.to === 'tornDown') return t;
+  }
+  return null;
 }

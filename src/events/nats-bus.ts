@@ -15,6 +15,28 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
 }
 
 /**
+ * Follows a connection's status and reports each change to `onChange`; `isUp()` answers at any
+ * time. One place for what "connected" means, for the control plane and `leasehold inspect`.
+ */
+export function trackConnection(nc: NatsConnection, log: Logger, onChange: (connected: boolean) => void = () => undefined) {
+  let connected = true;
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') {
+        connected = false;
+        log.warn('NATS disconnected');
+        onChange(false);
+      } else if (status.type === 'reconnect') {
+        connected = true;
+        log.info('NATS reconnected');
+        onChange(true);
+      }
+    }
+  })();
+  return { isUp: () => connected && !nc.isClosed() };
+}
+
+/**
  * Publishes transitions. `publish` never throws and never waits. Core NATS is at-most-once and
  * nats.js drops what is published while it reconnects, so while the connection is down
  * transitions wait in a bounded outbox and go out, in order, once it is back. Past the bound the

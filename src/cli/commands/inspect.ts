@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { createWorkloadMachine } from '../../../machines/index.js';
-import { connectNats } from '../../events/nats-bus.js';
+import { connectNats, trackConnection } from '../../events/nats-bus.js';
 import { SUBJECTS, type TransitionMessage, type WorkloadStatus } from '../../events/transition.js';
 import { chartOf } from '../../inspector/chart.js';
 import { HttpServer } from '../../inspector/http-server.js';
@@ -24,13 +24,7 @@ export function registerInspect(program: Command): void {
     .action(async (options: { nats: string; httpHost: string; httpPort: number }) => {
       const log = createLogger({ name: 'leasehold-inspect' });
       const nc = await connectNats(options.nats, 'leasehold-inspect');
-      let connected = true;
-      void (async () => {
-        for await (const status of nc.status()) {
-          if (status.type === 'disconnect') connected = false;
-          if (status.type === 'reconnect') connected = true;
-        }
-      })();
+      const nats = trackConnection(nc, log);
       const model = new InspectorModel();
       nc.subscribe(SUBJECTS.watch(), {
         callback: (error, msg) => {
@@ -47,7 +41,7 @@ export function registerInspect(program: Command): void {
           inspectorRoutes({
             model,
             chart: chartOf(createWorkloadMachine()),
-            connected: () => connected && !nc.isClosed(),
+            connected: nats.isUp,
             status: (id) => ask<WorkloadStatus>(SUBJECTS.status(id)),
             logs: async (id) => (await ask<{ logs: string }>(SUBJECTS.logs(id)))?.logs ?? null,
           }),

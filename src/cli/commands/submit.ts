@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { SUBJECTS, type TransitionMessage } from '../../events/transition.js';
+import { SUBJECTS } from '../../events/transition.js';
 import { createKeys } from '../../keys.js';
 import { parseSubmission } from '../../spec/index.js';
 import { CliError } from '../cli-error.js';
-import { openNats, openRedis } from '../clients.js';
-import { formatTransition } from '../format.js';
+import { openNats, openRedis, printTransitions } from '../clients.js';
 import { positiveInt, withConnection, withOutput, type ConnectionOptions } from '../options.js';
 
 interface SubmitOptions extends ConnectionOptions {
@@ -95,14 +94,8 @@ export function registerSubmit(program: Command): void {
         const subscription = nc.subscribe(SUBJECTS.watch(id), { timeout: options.timeout * 1000 });
         await nc.flush();
         await redis.lpush(keys.queue, raw);
-        for await (const msg of subscription) {
-          const t = msg.json<TransitionMessage>();
-          process.stdout.write(options.output === 'json' ? `${JSON.stringify(t)}\n` : `${formatTransition(t)}\n`);
-          if (t.to === 'tornDown') {
-            if (t.reason !== 'completed') process.exitCode = 1;
-            break;
-          }
-        }
+        const end = await printTransitions(subscription, options.output, true);
+        if (end?.reason !== 'completed') process.exitCode = 1;
       } catch (error) {
         throw new CliError(`stopped waiting for ${id}: ${String(error)}`);
       } finally {

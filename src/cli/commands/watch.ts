@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { SUBJECTS, type TransitionMessage, type WorkloadStatus } from '../../events/transition.js';
-import { openNats } from '../clients.js';
-import { formatStatus, formatTransition } from '../format.js';
+import { SUBJECTS, type WorkloadStatus } from '../../events/transition.js';
+import { openNats, printTransitions } from '../clients.js';
+import { formatStatus } from '../format.js';
 import { withConnection, withOutput, type ConnectionOptions } from '../options.js';
 
 interface WatchOptions extends ConnectionOptions {
@@ -37,11 +37,7 @@ export function registerWatch(program: Command): void {
     } else if (options.output === 'text') {
       print(`watching ${SUBJECTS.watch()} on ${options.nats} (Ctrl-C to stop)`);
     }
-    for await (const msg of subscription) {
-      const t = msg.json<TransitionMessage>();
-      print(options.output === 'json' ? JSON.stringify(t) : formatTransition(t));
-      if (id && t.to === 'tornDown') break;
-    }
+    await printTransitions(subscription, options.output, id !== undefined);
     await nc.close();
   });
 }
