@@ -1,10 +1,10 @@
 import { createActor, type Actor, type Subscription } from 'xstate';
 import {
+  LIFECYCLE_STATES,
   WORKLOAD_TYPES,
   createWorkloadMachine,
   describeError,
   isTransient,
-  toOutput,
   type LifecyclePolicy,
   type LifecycleState,
   type WorkloadContext,
@@ -227,7 +227,7 @@ export class Supervisor {
   /** Counts of live workloads by state and type, for metrics and the inspector. */
   counts(): Record<LifecycleState, Record<WorkloadType, number>> {
     const counts = {} as Record<LifecycleState, Record<WorkloadType, number>>;
-    for (const state of ['queued', 'provisioning', 'running', 'expiring', 'tornDown'] as const) {
+    for (const state of LIFECYCLE_STATES) {
       counts[state] = { trusted: 0, untrusted: 0 };
     }
     for (const entry of this.entries.values()) if (entry.state) counts[entry.state][entry.spec.type]++;
@@ -469,7 +469,6 @@ function persisted(actor: WorkloadActor): { state: LifecycleState; snapshot: unk
 }
 
 function toStatus(context: WorkloadContext): WorkloadStatus {
-  const output = toOutput(context);
   const timings: Partial<Record<LifecycleState, string>> = {};
   for (const [state, at] of Object.entries(context.timings)) timings[state as LifecycleState] = new Date(at).toISOString();
   return {
@@ -477,7 +476,7 @@ function toStatus(context: WorkloadContext): WorkloadStatus {
     type: context.spec.type,
     state: context.phase ?? 'queued',
     seq: context.seq,
-    ...(context.reason ? { reason: output.reason } : {}),
+    ...(context.reason ? { reason: context.reason } : {}),
     ...(context.exitCode !== null ? { exitCode: context.exitCode } : {}),
     ...(context.error ? { error: context.error } : {}),
     timings,
