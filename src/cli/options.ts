@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_CONFIG } from '../config.js';
 
 /** Where the shared servers are; every command that talks to them takes the same flags. */
@@ -21,6 +21,7 @@ export function withOutput(command: Command): Command {
 
 export function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got "${value}"`);
+  // commander turns this error into its usual "error: option … argument … is invalid" and exit 1.
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
   return n;
 }

@@ -54,6 +54,9 @@ describe('the leasehold CLI against a running control plane', () => {
     const bad = await runCli(['submit', '--id', 'Bad_Id', ...conn, '--', 'true']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^leasehold: not submitted: id: must be a DNS-1123 label/);
+    const notANumber = await runCli(['submit', '--lease-seconds', 'abc', ...conn, '--', 'true']);
+    assert.equal(notANumber.code, 1);
+    assert.equal(notANumber.stderr, "error: option '--lease-seconds <s>' argument 'abc' is invalid. expected a whole number, got \"abc\"\n");
     const dup = await runCli(['submit', '--id', 'cli-ok', ...conn, '--', 'true']);
     assert.equal(dup.code, 2);
     assert.equal(dup.stderr, 'leasehold: not submitted: duplicate id cli-ok\n');
