@@ -168,15 +168,12 @@ export class Intake {
 
   private async record(entries: string[]): Promise<void> {
     const at = new Date(this.clock.now()).toISOString();
-    const valid: WorkloadSpec[] = [];
-    const args: string[] = [];
+    const valid: { spec: WorkloadSpec; ifDuplicate: Refusal }[] = [];
     const invalid: Refusal[] = [];
     for (const raw of entries) {
       const parsed = parseSubmission(raw, this.options.maxPayloadBytes);
       if (parsed.ok) {
-        valid.push(parsed.spec);
-        const duplicate: DeadLetter = { raw, reason: `duplicate id ${parsed.spec.id}`, at };
-        args.push(parsed.spec.id, JSON.stringify(parsed.spec), JSON.stringify(duplicate));
+        valid.push({ spec: parsed.spec, ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
       } else {
         invalid.push({ raw, reason: parsed.reason, at, kind: parsed.kind });
       }
@@ -190,14 +187,17 @@ export class Intake {
       this.keys.workload(''),
       valid.length,
       this.options.maxDeadLetters,
-      ...args,
-      ...invalid.map(({ raw, reason, at: when }) => JSON.stringify({ raw, reason, at: when } satisfies DeadLetter)),
+      ...valid.flatMap(({ spec, ifDuplicate }) => [spec.id, JSON.stringify(spec), deadLetterJson(ifDuplicate)]),
+      ...invalid.map(deadLetterJson),
     )) as number[];
-    const accepted = valid.filter((_, i) => flags[i] === 1);
-    const duplicates = valid
-      .filter((_, i) => flags[i] !== 1)
-      .map((spec): Refusal => ({ raw: JSON.stringify(spec), reason: `duplicate id ${spec.id}`, at, kind: 'duplicate' }));
+    const accepted = valid.filter((_, i) => flags[i] === 1).map((v) => v.spec);
+    const duplicates = valid.filter((_, i) => flags[i] !== 1).map((v) => v.ifDuplicate);
     if (accepted.length > 0) this.sink.accepted(accepted);
     if (invalid.length + duplicates.length > 0) this.sink.rejected([...invalid, ...duplicates]);
   }
+}
+
+/** The dead-letter list holds `{raw, reason, at}`; the kind is only for this process's metrics. */
+function deadLetterJson({ raw, reason, at }: Refusal): string {
+  return JSON.stringify({ raw, reason, at } satisfies DeadLetter);
 }

@@ -90,6 +90,7 @@ describe('intake', () => {
       await until(() => rejected.length === 1, 'the duplicate');
       assert.equal(accepted.length, 1);
       assert.equal(rejected[0]!.reason, 'duplicate id once');
+      assert.equal(rejected[0]!.raw, payload('once'), 'the refusal carries what the producer pushed');
     } finally {
       await intake.stop();
     }
