@@ -99,6 +99,11 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         return patch;
       }),
       endWith: assign((_, params: { reason: EndReason }) => ({ reason: params.reason })),
+      recordWaiting: assign(({ event }) => ({ waiting: event.type === 'runtime.waiting' ? event.detail : null })),
+      recordProvisionTimeout: assign(({ context }) => ({
+        reason: 'provisionTimeout' as EndReason,
+        error: `not running after ${context.policy.provisionTimeoutMs / 1000}s${context.waiting ? `: ${context.waiting}` : ''}`,
+      })),
       countProvisionAttempt: assign({ provisionAttempts: ({ context }) => context.provisionAttempts + 1 }),
       countTeardownAttempt: assign({ teardownAttempts: ({ context }) => context.teardownAttempts + 1 }),
       recordExit: assign(({ event }) => exitOutcome(event as ExitedEvent)),
@@ -169,8 +174,9 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
           'timer.provisionTimeout': {
             guard: 'provisionDeadlinePassed',
             target: 'expiring',
-            actions: { type: 'endWith', params: { reason: 'provisionTimeout' } },
+            actions: 'recordProvisionTimeout',
           },
+          'runtime.waiting': { actions: 'recordWaiting' },
           'runtime.running': 'running',
           'runtime.exited': { target: 'expiring', actions: 'recordExit' },
           'runtime.failed': { target: 'expiring', actions: 'recordFailure' },

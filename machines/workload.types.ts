@@ -77,6 +77,8 @@ export type WorkloadEvent =
   | { type: 'runtime.tornDown' }
   | { type: 'runtime.teardownFailed'; error: string }
   | { type: 'runtime.running' }
+  /** Still starting, and why (a Pod in `ErrImagePull`); kept to explain a provisioning timeout. */
+  | { type: 'runtime.waiting'; detail: string }
   | { type: 'runtime.exited'; exitCode: number | null; signal?: string | null; detail?: string }
   | { type: 'runtime.failed'; error: string }
   | { type: 'runtime.lost'; detail?: string };
@@ -103,6 +105,8 @@ export interface WorkloadContext<S extends MachineSpec = MachineSpec> {
   reason: EndReason | null;
   exitCode: number | null;
   error: string | null;
+  /** The runtime's last word on why the workload is not running yet; absent in older snapshots. */
+  waiting?: string | null;
 }
 
 export interface WorkloadOutput {

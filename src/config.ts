@@ -3,8 +3,22 @@ import { join } from 'node:path';
 import type { LifecyclePolicy, WorkloadType } from '../machines/index.js';
 import { ConfigError } from './errors.js';
 
-export const RUNTIMES = ['process'] as const;
+export const RUNTIMES = ['process', 'kubernetes'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
+/** Where untrusted work runs. `none` refuses it; there is never a fallback to a trusted runtime. */
+export const SANDBOXES = ['bubblewrap', 'kubernetes', 'firecracker', 'none'] as const;
+export type SandboxName = (typeof SANDBOXES)[number];
+
+export interface KubernetesConfig {
+  /** Null: KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
+  readonly kubeconfig: string | null;
+  /** Null: the kubeconfig context's namespace, or the service account's. */
+  readonly namespace: string | null;
+  /** Where sandbox Pods run; labelled for the restricted Pod Security profile (manifests/sandbox). */
+  readonly sandboxNamespace: string;
+  /** RuntimeClass of sandbox Pods: `gvisor` (runsc) or `kata-fc` (Kata Containers on Firecracker). */
+  readonly runtimeClass: string;
+}
 
 export interface ControlPlaneConfig {
   readonly redisUrl: string;
@@ -14,6 +28,9 @@ export interface ControlPlaneConfig {
   /** Names this instance's processing list; stable across restarts so a restart recovers it. */
   readonly consumer: string;
   readonly runtime: RuntimeName;
+  /** Null picks the runtime's own: bubblewrap for `process`, sandbox Pods for `kubernetes`. */
+  readonly sandbox: SandboxName | null;
+  readonly kubernetes: KubernetesConfig;
   /** Pid files and working directories of local workloads. */
   readonly stateDir: string;
   readonly httpHost: string;
@@ -40,6 +57,8 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   keyPrefix: '',
   consumer: 'default',
   runtime: 'process',
+  sandbox: null,
+  kubernetes: { kubeconfig: null, namespace: null, sandboxNamespace: 'leasehold-sandbox', runtimeClass: 'gvisor' },
   stateDir: join(tmpdir(), 'leasehold'),
   httpHost: '127.0.0.1',
   httpPort: 8080,
@@ -69,6 +88,13 @@ export function parseConcurrency(text: string, base = DEFAULT_CONFIG.maxConcurre
     limits[type] = n;
   }
   return limits;
+}
+
+export function parseSandbox(name: string): SandboxName {
+  if (!(SANDBOXES as readonly string[]).includes(name)) {
+    throw new ConfigError(`unknown sandbox "${name}"; available: ${SANDBOXES.join(', ')}`);
+  }
+  return name as SandboxName;
 }
 
 export function parseRuntime(name: string): RuntimeName {

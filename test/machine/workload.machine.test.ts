@@ -193,6 +193,20 @@ describe('workload machine', () => {
     assert.equal(ctx(h.actor).lastEvent, 'runtime.tornDown');
   });
 
+  it("names the runtime's last waiting reason when provisioning times out", async () => {
+    const h = harness([async () => ({ state: 'pending' })]);
+    h.actor.send({ type: 'workload.admit' });
+    await flush();
+    h.actor.send({ type: 'runtime.waiting', detail: 'ContainerCreating' });
+    h.actor.send({ type: 'runtime.waiting', detail: 'ErrImagePull: image "does-not-exist" not found' });
+    assert.deepEqual(h.actor.getSnapshot().value, { provisioning: 'starting' }, 'waiting is not a transition');
+    assert.equal(ctx(h.actor).seq, 2);
+    h.clock.increment(5_000);
+    h.actor.send({ type: 'timer.provisionTimeout' });
+    await flush();
+    assert.equal(h.actor.getSnapshot().output!.error, 'not running after 5s: ErrImagePull: image "does-not-exist" not found');
+  });
+
   it('moves a pending workload to running when the runtime says so', async () => {
     const h = harness([async () => ({ state: 'pending' })]);
     h.actor.send({ type: 'workload.admit' });

@@ -1,12 +1,17 @@
 import { Option, type Command } from 'commander';
 import { startControlPlane, type ControlPlane } from '../../app.js';
-import { DEFAULT_CONFIG, parseConcurrency, parseRuntime, type ControlPlaneConfig } from '../../config.js';
+import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
 import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
 import { createLogger } from '../../log.js';
 import { positiveInt, withConnection, type ConnectionOptions } from '../options.js';
 
 interface StartOptions extends ConnectionOptions {
   runtime: string;
+  sandbox?: string;
+  kubeconfig?: string;
+  namespace?: string;
+  sandboxNamespace: string;
+  runtimeClass: string;
   httpHost: string;
   httpPort: number;
   publicUrl?: string;
@@ -20,7 +25,26 @@ interface StartOptions extends ConnectionOptions {
 
 function withControlPlaneOptions(command: Command): Command {
   return withConnection(command)
-    .addOption(new Option('--runtime <name>', 'where trusted workloads run').env('LEASEHOLD_RUNTIME').default(DEFAULT_CONFIG.runtime))
+    .addOption(
+      new Option('--runtime <name>', `where trusted workloads run: ${RUNTIMES.join(', ')}`).env('LEASEHOLD_RUNTIME').default(DEFAULT_CONFIG.runtime),
+    )
+    .addOption(
+      new Option('--sandbox <name>', `where untrusted workloads run: ${SANDBOXES.join(', ')} (default: bubblewrap, or kubernetes with --runtime kubernetes)`).env(
+        'LEASEHOLD_SANDBOX',
+      ),
+    )
+    .addOption(new Option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)').env('KUBECONFIG'))
+    .addOption(new Option('--namespace <ns>', "namespace of trusted Pods (default: the context's)").env('LEASEHOLD_NAMESPACE'))
+    .addOption(
+      new Option('--sandbox-namespace <ns>', 'namespace of sandbox Pods')
+        .env('LEASEHOLD_SANDBOX_NAMESPACE')
+        .default(DEFAULT_CONFIG.kubernetes.sandboxNamespace),
+    )
+    .addOption(
+      new Option('--runtime-class <name>', 'RuntimeClass of sandbox Pods: gvisor or kata-fc')
+        .env('LEASEHOLD_RUNTIME_CLASS')
+        .default(DEFAULT_CONFIG.kubernetes.runtimeClass),
+    )
     .addOption(new Option('--http-host <host>', 'address of the HTTP endpoint').env('LEASEHOLD_HTTP_HOST').default(DEFAULT_CONFIG.httpHost))
     .addOption(
       new Option('--http-port <port>', 'port of the HTTP endpoint (probes, metrics, heartbeats); 0 picks one')
@@ -60,6 +84,13 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     natsUrl: options.nats,
     keyPrefix: options.keyPrefix,
     runtime: parseRuntime(options.runtime),
+    sandbox: options.sandbox ? parseSandbox(options.sandbox) : null,
+    kubernetes: {
+      kubeconfig: options.kubeconfig ?? null,
+      namespace: options.namespace ?? null,
+      sandboxNamespace: options.sandboxNamespace,
+      runtimeClass: options.runtimeClass,
+    },
     httpHost: options.httpHost,
     httpPort: options.httpPort,
     publicUrl: options.publicUrl ?? null,

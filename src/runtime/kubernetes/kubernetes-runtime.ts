@@ -1,0 +1,227 @@
+import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { ObservedStatus, ProvisionResult } from '../../../machines/index.js';
+import { RuntimeError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import type { WorkloadSpec } from '../../spec/index.js';
+import type { ProvisionContext, RuntimeEvent, RuntimeListener, WorkloadRuntime } from '../runtime.js';
+import { kubeStatus, toRuntimeError } from './api-errors.js';
+import { CONTAINER_NAME, LABELS, MANAGED_SELECTOR, MANAGER, buildPod, podName, type SandboxProfile } from './pod-manifest.js';
+import { eventFor, observePod } from './pod-observation.js';
+import { PodWatcher } from './pod-watcher.js';
+
+export interface KubernetesRuntimeOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly namespace: string;
+  /** Hardening for untrusted work; null runs Pods as their image says (trusted work). */
+  readonly sandbox: SandboxProfile | null;
+  /** Pod deletion grace period. */
+  readonly graceSeconds?: number;
+  /** How long past a workload's maximum lifetime Kubernetes waits before it ends the Pod itself. */
+  readonly deadlineSlackSeconds?: number;
+  readonly stallMs?: number;
+  readonly watchTimeoutSeconds?: number;
+  readonly backoffBaseMs?: number;
+  readonly startTimeoutMs?: number;
+  readonly log?: Logger;
+}
+
+/**
+ * Workloads as Pods named `job-<id>`. One create and one delete per workload; everything else it
+ * learns from one watch for all of them (see PodWatcher). Pods outlive the control plane, so after a
+ * restart a running Pod is adopted, not torn down.
+ */
+export class KubernetesRuntime implements WorkloadRuntime {
+  readonly name: string;
+  readonly isolated: boolean;
+  private readonly api: CoreV1Api;
+  private readonly watcher: PodWatcher;
+  private readonly listeners = new Set<RuntimeListener>();
+  /** What each workload's Pod last told its actor, so a Pod update that changes nothing sends nothing. */
+  private readonly lastSeen = new Map<string, string>();
+  /** Workloads whose Pod we are deleting: its disappearance is expected, not a loss. */
+  private readonly deleting = new Set<string>();
+  private readonly log: Logger;
+  private readonly graceSeconds: number;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(private readonly options: KubernetesRuntimeOptions) {
+    this.name = options.sandbox ? 'kubernetes-sandbox' : 'kubernetes';
+    this.isolated = options.sandbox !== null;
+    this.log = options.log ?? silentLogger;
+    this.graceSeconds = options.graceSeconds ?? 5;
+    this.api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.watcher = new PodWatcher({
+      api: this.api,
+      watch: new Watch(options.kubeConfig),
+      namespace: options.namespace,
+      labelSelector: MANAGED_SELECTOR,
+      log: this.log.child({ runtime: this.name }),
+      ...(options.stallMs !== undefined ? { stallMs: options.stallMs } : {}),
+      ...(options.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: options.watchTimeoutSeconds } : {}),
+      ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
+    });
+  }
+
+  get namespace(): string {
+    return this.options.namespace;
+  }
+
+  /** List and watch counters (for tests and the benchmark). */
+  get watchStats(): Readonly<PodWatcher['stats']> {
+    return this.watcher.stats;
+  }
+
+  unavailableReason(): string | null {
+    return null;
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = this.watcher.onChange((pod, deleted) => this.onPod(pod, deleted));
+    await this.watcher.start(this.options.startTimeoutMs);
+  }
+
+  async provision(id: string, spec: WorkloadSpec, context: ProvisionContext = {}): Promise<ProvisionResult> {
+    const { namespace } = this.options;
+    const body = buildPod(id, spec, {
+      namespace,
+      sandbox: this.options.sandbox,
+      deadlineSlackSeconds: this.options.deadlineSlackSeconds ?? 60,
+      ...(context.env ? { env: context.env } : {}),
+    });
+    try {
+      await this.api.createNamespacedPod({ namespace, body });
+      return { state: 'pending' };
+    } catch (error) {
+      if (kubeStatus(error).code !== 409) throw toRuntimeError(error, { verb: 'create', resource: 'pods', namespace });
+      return this.claimExisting(id);
+    }
+  }
+
+  async status(id: string): Promise<ObservedStatus> {
+    const pod = this.watcher.get(podName(id));
+    if (!pod || !isOurs(pod, id)) return { state: 'notFound' };
+    if (pod.metadata?.deletionTimestamp) return { state: 'exited', detail: 'the Pod is being deleted' };
+    return observePod(pod);
+  }
+
+  async teardown(id: string): Promise<void> {
+    const { namespace } = this.options;
+    const name = podName(id);
+    const cached = this.watcher.get(name);
+    if (cached && !isOurs(cached, id)) return; // never delete what we did not create
+    this.deleting.add(id);
+    try {
+      await this.api.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: this.graceSeconds });
+    } catch (error) {
+      if (kubeStatus(error).code !== 404) {
+        this.deleting.delete(id);
+        throw toRuntimeError(error, { verb: 'delete', resource: 'pods', namespace });
+      }
+    }
+    // Torn down means gone: wait for the watch to see it, which costs no API call.
+    const gone = await this.watcher.waitGone(name, (this.graceSeconds + 30) * 1000);
+    if (!gone) {
+      throw new RuntimeError('POD_STILL_TERMINATING', `Pod ${name} is still terminating ${this.graceSeconds + 30}s after deletion`, {
+        transient: true,
+      });
+    }
+    this.deleting.delete(id);
+    this.lastSeen.delete(id);
+  }
+
+  watch(listener: RuntimeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async list(): Promise<string[]> {
+    const ids: string[] = [];
+    for (const pod of this.watcher.all()) {
+      const id = pod.metadata?.labels?.[LABELS.workloadId];
+      if (id && isOurs(pod, id)) ids.push(id);
+    }
+    return ids;
+  }
+
+  async logs(id: string): Promise<string | null> {
+    const { namespace } = this.options;
+    if (!this.watcher.get(podName(id))) return null;
+    try {
+      return await this.api.readNamespacedPodLog({
+        name: podName(id),
+        namespace,
+        container: CONTAINER_NAME,
+        limitBytes: 64 * 1024,
+      });
+    } catch (error) {
+      const code = kubeStatus(error).code;
+      // 404: already gone; 400: the container has not started, so there is nothing to read yet.
+      if (code === 404 || code === 400) return null;
+      throw toRuntimeError(error, { verb: 'get', resource: 'pods/log', namespace });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    await this.watcher.stop();
+    this.listeners.clear();
+  }
+
+  /** A create answered 409: fine if the Pod is this workload's (a retried create), an error if not. */
+  private async claimExisting(id: string): Promise<ProvisionResult> {
+    const { namespace } = this.options;
+    const name = podName(id);
+    let pod = this.watcher.get(name);
+    if (!pod) {
+      try {
+        pod = await this.api.readNamespacedPod({ name, namespace });
+      } catch (error) {
+        throw toRuntimeError(error, { verb: 'get', resource: 'pods', namespace });
+      }
+    }
+    if (!isOurs(pod, id)) {
+      throw new RuntimeError(
+        'POD_NAME_TAKEN',
+        `a Pod named ${name} already exists in namespace ${namespace} and leasehold did not create it; submit under another id`,
+      );
+    }
+    const observed = observePod(pod);
+    if (observed.state === 'exited') queueMicrotask(() => this.notify(id, pod, true));
+    return { state: observed.state === 'running' ? 'running' : 'pending' };
+  }
+
+  private onPod(pod: V1Pod, deleted: boolean): void {
+    const id = pod.metadata?.labels?.[LABELS.workloadId];
+    if (!id || !isOurs(pod, id)) return;
+    if (deleted) {
+      this.lastSeen.delete(id);
+      if (!this.deleting.has(id)) this.emit(id, { type: 'runtime.lost', detail: `Pod ${podName(id)} was deleted, not by leasehold` });
+      return;
+    }
+    this.notify(id, pod, false);
+  }
+
+  private notify(id: string, pod: V1Pod, force: boolean): void {
+    if (this.deleting.has(id)) return;
+    let event: RuntimeEvent | null;
+    if (pod.metadata?.deletionTimestamp) {
+      event = { type: 'runtime.lost', detail: `Pod ${podName(id)} is being deleted, not by leasehold` };
+    } else {
+      event = eventFor(observePod(pod));
+    }
+    if (!event) return;
+    const key = JSON.stringify(event);
+    if (!force && this.lastSeen.get(id) === key) return;
+    this.lastSeen.set(id, key);
+    this.emit(id, event);
+  }
+
+  private emit(id: string, event: RuntimeEvent): void {
+    for (const listener of this.listeners) listener(id, event);
+  }
+}
+
+function isOurs(pod: V1Pod, id: string): boolean {
+  const labels = pod.metadata?.labels ?? {};
+  return labels[LABELS.managedBy] === MANAGER && labels[LABELS.workloadId] === id;
+}

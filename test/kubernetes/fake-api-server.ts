@@ -1,0 +1,640 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { matchesSelector } from './label-selector.js';
+import { schemaErrors } from './schema.js';
+
+/** A Pod as stored: plain JSON, the way the API server holds it. */
+export interface Pod {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion: string;
+    creationTimestamp: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+    deletionGracePeriodSeconds?: number;
+    [key: string]: unknown;
+  };
+  spec: {
+    containers: { name: string; image: string; command?: string[]; args?: string[]; [key: string]: unknown }[];
+    activeDeadlineSeconds?: number;
+    [key: string]: unknown;
+  };
+  status: Record<string, unknown>;
+}
+
+type WatchType = 'ADDED' | 'MODIFIED' | 'DELETED';
+interface HistoryEntry {
+  readonly rv: number;
+  readonly type: WatchType;
+  readonly pod: Pod;
+}
+interface Watcher {
+  readonly namespace: string | null;
+  readonly selector: string | null;
+  readonly res: ServerResponse;
+  stalled: boolean;
+  close(): void;
+}
+interface Fault {
+  readonly verb: string | null;
+  readonly code: number;
+  remaining: number;
+  readonly retryAfterSeconds?: number;
+}
+
+/** Test-only certificates (see tls/README.md); read from the source tree, as tsc does not copy them. */
+const TLS = new URL('../../../test/kubernetes/tls/', import.meta.url);
+
+const REASONS: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'AlreadyExists',
+  410: 'Expired',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
+
+export interface FakeApiServerOptions {
+  /** How often open watches get a BOOKMARK (when they asked for bookmarks). */
+  readonly bookmarkMs?: number;
+  /** Events kept for watches that resume from a resourceVersion; older ones get 410 Gone. */
+  readonly historyLimit?: number;
+  /** The simulated kubelet's pace: image pull and container start, and a quick command's run. */
+  readonly startMs?: number;
+  readonly runMs?: number;
+  /** Extra time a Pod takes to terminate after its deletion. */
+  readonly terminateMs?: number;
+}
+
+/**
+ * A Kubernetes API server for tests, speaking the real HTTP protocol for what Leasehold uses:
+ * core/v1 Pods create/get/list (label selectors, limit/continue)/delete/watch (resourceVersion,
+ * bookmarks, 410 Gone), Pod logs, `Status` error bodies, and the discovery documents (`/version`,
+ * `/api`, `/api/v1`, `/apis`) plus Table output that `kubectl get pods` needs.
+ *
+ * Every Pod created is validated against the Kubernetes schemas, unknown fields included, as a
+ * server with strict field validation would. A simulated kubelet moves Pods through their phases
+ * according to what they run (see `Kubelet.plan`).
+ */
+export class FakeKubeApiServer {
+  readonly token = `fake-${randomUUID()}`;
+  /** Requests by `<verb> <resource>`, for example `create pods` or `watch pods`. */
+  readonly requests = new Map<string, number>();
+  /** Pods every create was asked for, as sent, for schema tests. */
+  readonly created: Pod[] = [];
+  private readonly pods = new Map<string, Pod>();
+  private readonly history: HistoryEntry[] = [];
+  private readonly watchers = new Set<Watcher>();
+  private readonly faults: Fault[] = [];
+  private readonly forbidden = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly logs = new Map<string, string>();
+  private revision = 1000;
+  /** Watches resuming from before this revision get 410 Gone, as after an etcd compaction. */
+  private compactedRevision = 0;
+  private server: Server | null = null;
+  private bookmarkTimer: NodeJS.Timeout | null = null;
+  private readonly options: Required<FakeApiServerOptions>;
+  port = 0;
+
+  constructor(options: FakeApiServerOptions = {}) {
+    this.options = { bookmarkMs: 500, historyLimit: 10_000, startMs: 30, runMs: 30, terminateMs: 10, ...options };
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const tls = { cert: readFileSync(new URL('server.crt', TLS)), key: readFileSync(new URL('server.key', TLS)) };
+    this.server = createServer(tls, (req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) this.status(res, 500, `fake api server: ${String(error)}`);
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    this.bookmarkTimer = setInterval(() => this.sendBookmarks(), this.options.bookmarkMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
+    for (const timer of this.timers) clearTimeout(timer);
+    for (const watcher of this.watchers) watcher.close();
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** A kubeconfig for this server, as kubectl and client-node read it. */
+  writeKubeconfig(namespace = 'default'): string {
+    const path = join(tmpdir(), `fake-kubeconfig-${this.port}-${randomUUID()}.yaml`);
+    writeFileSync(
+      path,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        `- name: fake\n  cluster:\n    server: ${this.url}\n    certificate-authority-data: ${readFileSync(new URL('ca.crt', TLS)).toString('base64')}`,
+        'users:',
+        `- name: tester\n  user:\n    token: ${this.token}`,
+        'contexts:',
+        `- name: fake\n  context:\n    cluster: fake\n    user: tester\n    namespace: ${namespace}`,
+        'current-context: fake',
+        '',
+      ].join('\n'),
+    );
+    return path;
+  }
+
+  // ---- what tests do to the cluster ----
+
+  count(key: string): number {
+    return this.requests.get(key) ?? 0;
+  }
+
+  /** The next `count` requests with this verb (any verb when null) answer `code`. */
+  failNext(verb: string | null, code: number, count: number, retryAfterSeconds?: number): void {
+    this.faults.push({ verb, code, remaining: count, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
+  }
+
+  /** RBAC as if the Role lacked `verb` on `resource`. */
+  forbid(verb: string, resource: string): void {
+    this.forbidden.add(`${verb} ${resource}`);
+  }
+
+  /** Ends every open watch, as an API server restart or a load balancer would. */
+  closeWatches(): void {
+    for (const watcher of this.watchers) watcher.close();
+  }
+
+  /** Open watches stay open but never say anything again, not even bookmarks. */
+  stallWatches(): void {
+    for (const watcher of this.watchers) watcher.stalled = true;
+  }
+
+  /** Forgets the event history (etcd compaction): resuming from an older resourceVersion gets 410. */
+  compact(): void {
+    this.history.length = 0;
+    this.compactedRevision = this.revision;
+  }
+
+  /** Lifts the faults that `failNext` injected and that are not used up. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  openWatches(): number {
+    return this.watchers.size;
+  }
+
+  get(namespace: string, name: string): Pod | undefined {
+    return this.pods.get(`${namespace}/${name}`);
+  }
+
+  list(namespace?: string): Pod[] {
+    return [...this.pods.values()].filter((p) => namespace === undefined || p.metadata.namespace === namespace);
+  }
+
+  /** Creates a Pod directly, as another client would (no request counted). */
+  seed(pod: Omit<Pod, 'status' | 'metadata'> & { metadata: { name: string; namespace: string; labels?: Record<string, string> } }): Pod {
+    return this.insert(pod as unknown as Pod);
+  }
+
+  /** Deletes a Pod behind the control plane's back, as `kubectl delete pod` would. */
+  deleteBehindTheBack(namespace: string, name: string): void {
+    this.remove(namespace, name, 0);
+  }
+
+  // ---- HTTP ----
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.url);
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (req.headers.authorization !== `Bearer ${this.token}`) return this.status(res, 401, 'Unauthorized');
+
+    if (req.method === 'GET' && path === '/version') {
+      return this.json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-leasehold-fake', platform: 'linux/amd64' });
+    }
+    if (req.method === 'GET' && path === '/api') {
+      return this.json(res, 200, {
+        kind: 'APIVersions',
+        versions: ['v1'],
+        serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}` }],
+      });
+    }
+    if (req.method === 'GET' && path === '/apis') return this.json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
+    if (req.method === 'GET' && path === '/api/v1') return this.json(res, 200, apiResourceList());
+
+    const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+)(?:\/(log))?)?$/.exec(path);
+    if (!match) return this.status(res, 404, `the server could not find the requested resource (${req.method} ${path})`);
+    const [, namespace, name, sub] = match as unknown as [string, string, string | undefined, string | undefined];
+    const verb = this.verbOf(req.method ?? 'GET', name, url);
+    const resource = sub ? 'pods/log' : 'pods';
+    this.requests.set(`${verb} ${resource}`, this.count(`${verb} ${resource}`) + 1);
+
+    const fault = this.faults.find((f) => f.remaining > 0 && (f.verb === null || f.verb === verb));
+    if (fault) {
+      fault.remaining--;
+      if (fault.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(fault.retryAfterSeconds));
+      return this.status(res, fault.code, fault.code === 429 ? 'Too many requests, please try again later.' : 'fake api server: injected failure');
+    }
+    if (this.forbidden.has(`${verb} ${resource}`)) {
+      return this.status(
+        res,
+        403,
+        `${resource} ${name ? `"${name}" ` : ''}is forbidden: User "system:serviceaccount:leasehold:leasehold" cannot ${verb} resource "${resource.split('/')[0]}"${sub ? ` subresource "${sub}"` : ''} in API group "" in the namespace "${namespace}"`,
+        { name, kind: 'pods' },
+      );
+    }
+
+    switch (verb) {
+      case 'create':
+        return this.create(req, res, namespace);
+      case 'get':
+        return sub ? this.readLog(res, namespace, name!, url) : this.read(res, namespace, name!);
+      case 'list':
+        return this.listPods(req, res, namespace, url);
+      case 'watch':
+        return this.watch(res, namespace, url);
+      case 'delete':
+        return this.deletePod(req, res, namespace, name!, url);
+      default:
+        return this.status(res, 405, `${req.method} is not supported by the fake API server`);
+    }
+  }
+
+  private verbOf(method: string, name: string | undefined, url: URL): string {
+    if (method === 'POST') return 'create';
+    if (method === 'DELETE') return 'delete';
+    if (method === 'GET' && name) return 'get';
+    if (method === 'GET') return url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' ? 'watch' : 'list';
+    return method.toLowerCase();
+  }
+
+  private async create(req: IncomingMessage, res: ServerResponse, namespace: string): Promise<void> {
+    const body = JSON.parse(await readBody(req)) as Pod;
+    this.created.push(structuredClone(body));
+    const errors = await schemaErrors(body);
+    if (errors.length > 0) return this.status(res, 422, `Pod is invalid: ${errors.join('; ')}`, { kind: 'pods', name: body.metadata?.name });
+    const name = body.metadata?.name;
+    if (!name || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63) {
+      return this.status(res, 422, `Pod "${name}" is invalid: metadata.name: Invalid value`, { kind: 'pods', name });
+    }
+    if (body.metadata.namespace && body.metadata.namespace !== namespace) {
+      return this.status(res, 400, 'the namespace of the provided object does not match the namespace sent on the request');
+    }
+    if (this.pods.has(`${namespace}/${name}`)) {
+      return this.status(res, 409, `pods "${name}" already exists`, { name, kind: 'pods' });
+    }
+    const pod = this.insert({ ...body, metadata: { ...body.metadata, namespace } });
+    this.json(res, 201, pod);
+  }
+
+  private read(res: ServerResponse, namespace: string, name: string): void {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) return this.status(res, 404, `pods "${name}" not found`, { name, kind: 'pods' });
+    this.json(res, 200, pod);
+  }
+
+  private readLog(res: ServerResponse, namespace: string, name: string, url: URL): void {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) return this.status(res, 404, `pods "${name}" not found`, { name, kind: 'pods' });
+    if (pod.status.phase === 'Pending') {
+      return this.status(res, 400, `container "${pod.spec.containers[0]!.name}" in pod "${name}" is waiting to start: ContainerCreating`);
+    }
+    let text = this.logs.get(`${namespace}/${name}`) ?? '';
+    const limit = Number(url.searchParams.get('limitBytes'));
+    if (limit > 0) text = text.slice(0, limit);
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.end(text);
+  }
+
+  private listPods(req: IncomingMessage, res: ServerResponse, namespace: string, url: URL): void {
+    const selector = url.searchParams.get('labelSelector');
+    const all = [...this.pods.values()]
+      .filter((p) => p.metadata.namespace === namespace && matchesSelector(selector, p.metadata.labels ?? {}))
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const limit = Number(url.searchParams.get('limit')) || Infinity;
+    const cont = url.searchParams.get('continue');
+    const start = cont ? (JSON.parse(Buffer.from(cont, 'base64url').toString()) as { offset: number }).offset : 0;
+    const items = all.slice(start, start + limit);
+    const more = start + limit < all.length;
+    const metadata = {
+      resourceVersion: String(this.revision),
+      ...(more ? { continue: Buffer.from(JSON.stringify({ offset: start + limit })).toString('base64url') } : {}),
+    };
+    if ((req.headers.accept ?? '').includes('as=Table')) return this.json(res, 200, podTable(items, metadata));
+    this.json(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata, items });
+  }
+
+  private watch(res: ServerResponse, namespace: string, url: URL): void {
+    const selector = url.searchParams.get('labelSelector');
+    const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true';
+    const since = url.searchParams.get('resourceVersion');
+    const timeoutSeconds = Number(url.searchParams.get('timeoutSeconds')) || 0;
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders(); // as kube-apiserver does: the client knows the watch is open before any event
+    const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
+    let timer: NodeJS.Timeout | undefined;
+    const watcher: Watcher = {
+      namespace,
+      selector,
+      res,
+      stalled: false,
+      close: () => {
+        clearTimeout(timer);
+        this.watchers.delete(watcher);
+        res.end();
+      },
+    };
+    (res as ServerResponse & { leaseholdBookmarks?: boolean }).leaseholdBookmarks = bookmarks;
+    res.on('close', () => watcher.close());
+
+    const matches = (pod: Pod) => pod.metadata.namespace === namespace && matchesSelector(selector, pod.metadata.labels ?? {});
+    if (!since || since === '0') {
+      for (const pod of this.pods.values()) if (matches(pod)) send('ADDED', pod);
+    } else {
+      const from = Number(since);
+      const oldest = Math.max(this.compactedRevision, (this.history[0]?.rv ?? this.revision + 1) - 1);
+      if (from < oldest) {
+        send('ERROR', statusBody(410, `too old resource version: ${from} (${oldest})`));
+        return void res.end();
+      }
+      for (const entry of this.history) if (entry.rv > from && matches(entry.pod)) send(entry.type, entry.pod);
+    }
+    this.watchers.add(watcher);
+    if (timeoutSeconds > 0) timer = setTimeout(() => watcher.close(), timeoutSeconds * 1000);
+  }
+
+  private async deletePod(req: IncomingMessage, res: ServerResponse, namespace: string, name: string, url: URL): Promise<void> {
+    const body = await readBody(req);
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) return this.status(res, 404, `pods "${name}" not found`, { name, kind: 'pods' });
+    const fromBody = body ? (JSON.parse(body) as { gracePeriodSeconds?: number }).gracePeriodSeconds : undefined;
+    const grace = Number(url.searchParams.get('gracePeriodSeconds') ?? fromBody ?? 30);
+    this.remove(namespace, name, grace);
+    this.json(res, 200, this.pods.get(`${namespace}/${name}`) ?? pod);
+  }
+
+  // ---- storage and the kubelet ----
+
+  private insert(input: Pod): Pod {
+    const pod: Pod = {
+      ...input,
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        ...input.metadata,
+        uid: randomUUID(),
+        resourceVersion: '',
+        creationTimestamp: new Date().toISOString(),
+      },
+      status: { phase: 'Pending', qosClass: 'BestEffort' },
+    };
+    this.commit('ADDED', pod);
+    this.kubelet(pod);
+    return pod;
+  }
+
+  private update(namespace: string, name: string, change: (pod: Pod) => void): void {
+    const current = this.pods.get(`${namespace}/${name}`);
+    if (!current) return;
+    const next = structuredClone(current);
+    change(next);
+    this.commit('MODIFIED', next);
+  }
+
+  private remove(namespace: string, name: string, graceSeconds: number): void {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod || pod.metadata.deletionTimestamp) return;
+    const finished = pod.status.phase === 'Succeeded' || pod.status.phase === 'Failed';
+    if (graceSeconds === 0 || finished) {
+      this.pods.delete(`${namespace}/${name}`);
+      this.commit('DELETED', pod);
+      return;
+    }
+    this.update(namespace, name, (p) => {
+      p.metadata.deletionTimestamp = new Date(Date.now() + graceSeconds * 1000).toISOString();
+      p.metadata.deletionGracePeriodSeconds = graceSeconds;
+    });
+    // The kubelet stops the container (every simulated command dies on SIGTERM), then confirms.
+    this.later(this.options.terminateMs, () => {
+      const current = this.pods.get(`${namespace}/${name}`);
+      if (!current) return;
+      this.pods.delete(`${namespace}/${name}`);
+      this.commit('DELETED', current);
+    });
+  }
+
+  private commit(type: WatchType, pod: Pod): void {
+    pod.metadata.resourceVersion = String(++this.revision);
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    if (type !== 'DELETED') this.pods.set(key, pod);
+    else this.logs.delete(key);
+    const entry = { rv: this.revision, type, pod: structuredClone(pod) };
+    this.history.push(entry);
+    if (this.history.length > this.options.historyLimit) this.compactedRevision = this.history.shift()!.rv;
+    for (const watcher of this.watchers) {
+      if (watcher.stalled || watcher.namespace !== pod.metadata.namespace) continue;
+      if (!matchesSelector(watcher.selector, pod.metadata.labels ?? {})) continue;
+      watcher.res.write(`${JSON.stringify({ type, object: entry.pod })}\n`);
+    }
+  }
+
+  private sendBookmarks(): void {
+    for (const watcher of this.watchers) {
+      if (watcher.stalled || !(watcher.res as ServerResponse & { leaseholdBookmarks?: boolean }).leaseholdBookmarks) continue;
+      const object = { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(this.revision) } };
+      watcher.res.write(`${JSON.stringify({ type: 'BOOKMARK', object })}\n`);
+    }
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  /**
+   * The simulated kubelet. What a Pod does follows from what it runs:
+   * image `does-not-exist` stays Pending in ErrImagePull; `echo …` prints and succeeds; `true`
+   * succeeds and `false` fails; `sh -c "exit N"` fails with N; `sleep N` runs N seconds; anything
+   * else runs until deleted. `activeDeadlineSeconds` ends a Pod with DeadlineExceeded.
+   */
+  private kubelet(created: Pod): void {
+    const { namespace, name } = created.metadata;
+    const key = `${namespace}/${name}`;
+    const container = created.spec.containers[0]!;
+    const alive = () => this.pods.get(key)?.metadata.uid === created.metadata.uid && !this.pods.get(key)?.metadata.deletionTimestamp;
+    this.later(this.options.startMs / 2, () => {
+      if (!alive()) return;
+      this.update(namespace, name, (p) => {
+        p.spec.nodeName = 'fake-node';
+        p.status = {
+          ...p.status,
+          conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: new Date().toISOString() }],
+          containerStatuses: [waitingStatus(container, 'ContainerCreating')],
+        };
+      });
+    });
+    if (container.image === 'does-not-exist') {
+      this.later(this.options.startMs, () => {
+        if (!alive()) return;
+        this.update(namespace, name, (p) => {
+          p.status.containerStatuses = [
+            waitingStatus(container, 'ErrImagePull', `failed to pull image "does-not-exist": pull access denied, repository does not exist`),
+          ];
+        });
+      });
+      return;
+    }
+    const plan = planFor([...(container.command ?? []), ...(container.args ?? [])]);
+    this.later(this.options.startMs, () => {
+      if (!alive()) return;
+      const startedAt = new Date().toISOString();
+      this.update(namespace, name, (p) => {
+        p.status = {
+          ...p.status,
+          phase: 'Running',
+          startTime: startedAt,
+          podIP: '10.0.0.10',
+          containerStatuses: [{ ...baseStatus(container), ready: true, started: true, state: { running: { startedAt } } }],
+        };
+      });
+      if (plan.output) this.logs.set(key, plan.output);
+      const finish = (exitCode: number, podReason?: string, message?: string) => {
+        if (!alive()) return;
+        this.update(namespace, name, (p) => {
+          p.status = {
+            ...p.status,
+            phase: exitCode === 0 ? 'Succeeded' : 'Failed',
+            ...(podReason ? { reason: podReason, message } : {}),
+            containerStatuses: [
+              {
+                ...baseStatus(container),
+                ready: false,
+                started: false,
+                state: {
+                  terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt, finishedAt: new Date().toISOString() },
+                },
+              },
+            ],
+          };
+        });
+      };
+      if (plan.runMs !== null) this.later(plan.runMs ?? this.options.runMs, () => finish(plan.exitCode));
+      const deadline = created.spec.activeDeadlineSeconds;
+      if (deadline !== undefined) {
+        this.later(deadline * 1000, () => finish(137, 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline'));
+      }
+    });
+  }
+
+  private status(res: ServerResponse, code: number, message: string, details?: { name?: string | undefined; kind?: string }): void {
+    this.json(res, code, statusBody(code, message, details));
+  }
+
+  private json(res: ServerResponse, code: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
+
+function planFor(argv: string[]): { runMs: number | null | undefined; exitCode: number; output?: string } {
+  const [program, ...args] = argv;
+  const base = program?.split('/').at(-1);
+  if ((base === 'sh' || base === 'bash') && args[0] === '-c') return planFor(shellWords(args[1] ?? ''));
+  if (base === 'echo') return { runMs: undefined, exitCode: 0, output: `${args.join(' ')}\n` };
+  if (base === 'true') return { runMs: undefined, exitCode: 0 };
+  if (base === 'false') return { runMs: undefined, exitCode: 1 };
+  if (base === 'exit') return { runMs: undefined, exitCode: Number(args[0] ?? 0) };
+  if (base === 'sleep') return { runMs: Number(args[0] ?? 0) * 1000, exitCode: 0 };
+  return { runMs: null, exitCode: 0 };
+}
+
+function shellWords(script: string): string[] {
+  return script.match(/"[^"]*"|'[^']*'|\S+/g)?.map((w) => w.replace(/^["']|["']$/g, '')) ?? [];
+}
+
+function baseStatus(container: { name: string; image: string }) {
+  return { name: container.name, image: container.image, imageID: '', restartCount: 0 };
+}
+
+function waitingStatus(container: { name: string; image: string }, reason: string, message?: string) {
+  return { ...baseStatus(container), ready: false, started: false, state: { waiting: { reason, ...(message ? { message } : {}) } } };
+}
+
+function statusBody(code: number, message: string, details?: { name?: string | undefined; kind?: string }) {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason: REASONS[code] ?? 'Unknown',
+    ...(details ? { details } : {}),
+    code,
+  };
+}
+
+function apiResourceList() {
+  const verbs = ['create', 'delete', 'get', 'list', 'watch'];
+  return {
+    kind: 'APIResourceList',
+    groupVersion: 'v1',
+    resources: [
+      { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs, shortNames: ['po'], categories: ['all'] },
+      { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
+    ],
+  };
+}
+
+function podTable(pods: Pod[], metadata: Record<string, unknown>) {
+  const now = Date.now();
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata,
+    columnDefinitions: [
+      { name: 'Name', type: 'string', format: 'name', description: 'Name', priority: 0 },
+      { name: 'Ready', type: 'string', format: '', description: 'Ready containers', priority: 0 },
+      { name: 'Status', type: 'string', format: '', description: 'Phase', priority: 0 },
+      { name: 'Restarts', type: 'string', format: '', description: 'Restarts', priority: 0 },
+      { name: 'Age', type: 'string', format: '', description: 'Age', priority: 0 },
+    ],
+    rows: pods.map((pod) => ({
+      cells: [
+        pod.metadata.name,
+        pod.status.phase === 'Running' ? '1/1' : '0/1',
+        pod.metadata.deletionTimestamp ? 'Terminating' : pod.status.phase,
+        '0',
+        `${Math.max(0, Math.round((now - Date.parse(pod.metadata.creationTimestamp)) / 1000))}s`,
+      ],
+      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: pod.metadata },
+    })),
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
