@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LifecyclePolicy, WorkloadType } from '../machines/index.js';
 import { ConfigError } from './errors.js';
+import type { FirecrackerConfig } from './runtime/firecracker/firecracker-launcher.js';
 
 export const RUNTIMES = ['process', 'kubernetes'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -31,6 +32,7 @@ export interface ControlPlaneConfig {
   /** Null picks the runtime's own: bubblewrap for `process`, sandbox Pods for `kubernetes`. */
   readonly sandbox: SandboxName | null;
   readonly kubernetes: KubernetesConfig;
+  readonly firecracker: FirecrackerConfig;
   /** Pid files and working directories of local workloads. */
   readonly stateDir: string;
   readonly httpHost: string;
@@ -59,6 +61,14 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   runtime: 'process',
   sandbox: null,
   kubernetes: { kubeconfig: null, namespace: null, sandboxNamespace: 'leasehold-sandbox', runtimeClass: 'gvisor' },
+  firecracker: {
+    binary: 'firecracker',
+    kernel: '/var/lib/leasehold/firecracker/vmlinux',
+    rootfsDir: '/var/lib/leasehold/firecracker/rootfs',
+    tap: null,
+    jailer: null,
+    kvmDevice: '/dev/kvm',
+  },
   stateDir: join(tmpdir(), 'leasehold'),
   httpHost: '127.0.0.1',
   httpPort: 8080,

@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import { firecrackerLauncher } from './firecracker/firecracker-launcher.js';
 import { loadKubeConfig, defaultNamespace } from './kubernetes/kube-config.js';
 import { KubernetesRuntime } from './kubernetes/kubernetes-runtime.js';
 import { DEFAULT_SANDBOX } from './kubernetes/pod-manifest.js';
@@ -45,7 +46,8 @@ export function createRuntimes(config: ControlPlaneConfig, log: Logger): { trust
       });
       break;
     case 'firecracker':
-      throw new Error('firecracker: not wired yet');
+      untrusted = new ProcessRuntime({ ...common, launcher: firecrackerLauncher(config.firecracker) });
+      break;
     case 'none':
       untrusted = null;
   }

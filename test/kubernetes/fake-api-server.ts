@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { simulate } from '../helpers/simulated-command.js';
 import { matchesSelector } from './label-selector.js';
 import { schemaErrors } from './schema.js';
 
@@ -505,7 +506,7 @@ export class FakeKubeApiServer {
       });
       return;
     }
-    const plan = planFor([...(container.command ?? []), ...(container.args ?? [])]);
+    const plan = simulate([...(container.command ?? []), ...(container.args ?? [])]);
     this.later(this.options.startMs, () => {
       if (!alive()) return;
       const startedAt = new Date().toISOString();
@@ -556,22 +557,6 @@ export class FakeKubeApiServer {
     res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
-}
-
-function planFor(argv: string[]): { runMs: number | null | undefined; exitCode: number; output?: string } {
-  const [program, ...args] = argv;
-  const base = program?.split('/').at(-1);
-  if ((base === 'sh' || base === 'bash') && args[0] === '-c') return planFor(shellWords(args[1] ?? ''));
-  if (base === 'echo') return { runMs: undefined, exitCode: 0, output: `${args.join(' ')}\n` };
-  if (base === 'true') return { runMs: undefined, exitCode: 0 };
-  if (base === 'false') return { runMs: undefined, exitCode: 1 };
-  if (base === 'exit') return { runMs: undefined, exitCode: Number(args[0] ?? 0) };
-  if (base === 'sleep') return { runMs: Number(args[0] ?? 0) * 1000, exitCode: 0 };
-  return { runMs: null, exitCode: 0 };
-}
-
-function shellWords(script: string): string[] {
-  return script.match(/"[^"]*"|'[^']*'|\S+/g)?.map((w) => w.replace(/^["']|["']$/g, '')) ?? [];
 }
 
 function baseStatus(container: { name: string; image: string }) {

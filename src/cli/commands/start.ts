@@ -12,6 +12,14 @@ interface StartOptions extends ConnectionOptions {
   namespace?: string;
   sandboxNamespace: string;
   runtimeClass: string;
+  firecrackerBinary: string;
+  firecrackerKernel: string;
+  firecrackerRootfsDir: string;
+  firecrackerTap?: string;
+  jailer?: string;
+  jailerChrootBase: string;
+  jailerUid: number;
+  jailerGid: number;
   httpHost: string;
   httpPort: number;
   publicUrl?: string;
@@ -45,6 +53,18 @@ function withControlPlaneOptions(command: Command): Command {
         .env('LEASEHOLD_RUNTIME_CLASS')
         .default(DEFAULT_CONFIG.kubernetes.runtimeClass),
     )
+    .addOption(new Option('--firecracker-binary <path>', 'the firecracker VMM').env('LEASEHOLD_FIRECRACKER_BINARY').default(DEFAULT_CONFIG.firecracker.binary))
+    .addOption(new Option('--firecracker-kernel <path>', 'guest kernel (vmlinux)').env('LEASEHOLD_FIRECRACKER_KERNEL').default(DEFAULT_CONFIG.firecracker.kernel))
+    .addOption(
+      new Option('--firecracker-rootfs-dir <dir>', 'root filesystems, one <image>.ext4 per image')
+        .env('LEASEHOLD_FIRECRACKER_ROOTFS_DIR')
+        .default(DEFAULT_CONFIG.firecracker.rootfsDir),
+    )
+    .addOption(new Option('--firecracker-tap <device>', 'give each VM a network interface on this tap device (default: none)').env('LEASEHOLD_FIRECRACKER_TAP'))
+    .addOption(new Option('--jailer <path>', 'start firecracker through this jailer').env('LEASEHOLD_JAILER'))
+    .addOption(new Option('--jailer-chroot-base <dir>', "the jailer's --chroot-base-dir").env('LEASEHOLD_JAILER_CHROOT_BASE').default('/srv/jailer'))
+    .addOption(new Option('--jailer-uid <uid>', 'user the jailed VMM runs as').env('LEASEHOLD_JAILER_UID').argParser(positiveInt).default(65534))
+    .addOption(new Option('--jailer-gid <gid>', 'group the jailed VMM runs as').env('LEASEHOLD_JAILER_GID').argParser(positiveInt).default(65534))
     .addOption(new Option('--http-host <host>', 'address of the HTTP endpoint').env('LEASEHOLD_HTTP_HOST').default(DEFAULT_CONFIG.httpHost))
     .addOption(
       new Option('--http-port <port>', 'port of the HTTP endpoint (probes, metrics, heartbeats); 0 picks one')
@@ -90,6 +110,16 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
       namespace: options.namespace ?? null,
       sandboxNamespace: options.sandboxNamespace,
       runtimeClass: options.runtimeClass,
+    },
+    firecracker: {
+      binary: options.firecrackerBinary,
+      kernel: options.firecrackerKernel,
+      rootfsDir: options.firecrackerRootfsDir,
+      tap: options.firecrackerTap ?? null,
+      jailer: options.jailer
+        ? { binary: options.jailer, chrootBase: options.jailerChrootBase, uid: options.jailerUid, gid: options.jailerGid }
+        : null,
+      kvmDevice: DEFAULT_CONFIG.firecracker.kvmDevice,
     },
     httpHost: options.httpHost,
     httpPort: options.httpPort,

@@ -12,14 +12,30 @@ import { PidFiles, isSameProcessAlive, killGroup } from './pid-files.js';
 
 /**
  * Turns a workload's argv and environment into what is actually executed. The plain runtime runs
- * them as they are; a sandbox (bubblewrap) wraps them. Returning null means "cannot run here".
+ * them as they are; a sandbox (bubblewrap) wraps them; a microVM (Firecracker) starts a VMM and
+ * configures it, using the optional hooks. `command` may throw a RuntimeError: nothing has
+ * started yet.
  */
 export interface Launcher {
   readonly name: string;
   readonly isolated: boolean;
+  /** Whether the spec's `image` means anything here (a VM boots the image's root filesystem). */
+  readonly usesImage?: boolean;
   unavailableReason(): string | null;
-  command(argv: readonly string[], env: Record<string, string>, workdir: string): LaunchCommand;
+  command(argv: readonly string[], env: Record<string, string>, workdir: string, spec: WorkloadSpec): LaunchCommand;
+  /** After the process started: make it run the workload. A throw kills it and fails the provision. */
+  configure?(workdir: string, spec: WorkloadSpec): Promise<void>;
+  /** What the process's end means for the workload; by default, its own exit code. */
+  interpretExit?(code: number | null, signal: NodeJS.Signals | null, output: string, stopped: boolean): LaunchExit;
+  /** Asks for a graceful stop (a VM's Ctrl-Alt-Del) before the runtime signals the process group. */
+  requestStop?(workdir: string): Promise<void>;
+  /** Removes what the launcher made outside the workdir (a jailer's chroot). */
+  cleanup?(workdir: string): void;
 }
+
+export type LaunchExit =
+  | { readonly exitCode: number | null; readonly signal?: NodeJS.Signals | null; readonly detail?: string }
+  | { readonly error: string };
 
 export interface LaunchCommand {
   readonly file: string;
@@ -52,8 +68,12 @@ export interface ProcessRuntimeOptions {
 interface Child {
   readonly process: ChildProcess;
   readonly tail: OutputTail;
-  exited: { code: number | null; signal: NodeJS.Signals | null } | null;
+  exited: LaunchExit | null;
   readonly exitedPromise: Promise<void>;
+  /** Set when provisioning failed after the spawn: its death is not news to the workload. */
+  silenced: boolean;
+  /** Teardown asked it to stop. */
+  stopping: boolean;
 }
 
 /** The variables a trusted local process gets from the host; nothing else of the control plane's leaks. */
@@ -102,7 +122,7 @@ export class ProcessRuntime implements WorkloadRuntime {
     if (this.children.has(id)) return { state: 'running' };
     const unavailable = this.unavailableReason();
     if (unavailable) throw new RuntimeError('RUNTIME_UNAVAILABLE', unavailable);
-    if (!this.imageNoticeGiven) {
+    if (!this.imageNoticeGiven && !this.launcher.usesImage) {
       this.imageNoticeGiven = true;
       this.log.info({ runtime: this.name }, 'the process runtime runs cmd on this host; the image field is not used');
     }
@@ -115,7 +135,13 @@ export class ProcessRuntime implements WorkloadRuntime {
       if (value !== undefined && !this.isolated) env[name] = value;
     }
     Object.assign(env, spec.env, context.env, { LEASEHOLD_WORKLOAD_ID: id });
-    const launch = this.launcher.command(argv, env, workdir);
+    let launch: LaunchCommand;
+    try {
+      launch = this.launcher.command(argv, env, workdir, spec);
+    } catch (error) {
+      rmSync(workdir, { recursive: true, force: true });
+      throw error;
+    }
 
     const child = spawn(launch.file, launch.args, {
       cwd: workdir,
@@ -144,22 +170,45 @@ export class ProcessRuntime implements WorkloadRuntime {
       tail,
       exited: null,
       exitedPromise: once(child, 'exit').then(() => undefined),
+      silenced: false,
+      stopping: false,
     };
     this.children.set(id, entry);
     child.on('exit', (code, signal) => {
-      entry.exited = { code, signal };
-      this.pidFiles.recordExit(id, code);
-      this.emit(id, { type: 'runtime.exited', exitCode: code, signal, ...(code ? { detail: lastLine(tail.text()) } : {}) });
+      const exit = this.launcher.interpretExit?.(code, signal, tail.text(), entry.stopping) ?? {
+        exitCode: code,
+        signal,
+        ...(code ? { detail: lastLine(tail.text()) } : {}),
+      };
+      entry.exited = exit;
+      this.pidFiles.recordExit(id, 'exitCode' in exit ? exit.exitCode : null);
+      if (entry.silenced) return;
+      this.emit(id, 'error' in exit ? { type: 'runtime.failed', error: exit.error } : { type: 'runtime.exited', ...exit });
     });
+    if (this.launcher.configure) {
+      try {
+        await this.launcher.configure(workdir, spec);
+      } catch (error) {
+        entry.silenced = true;
+        killGroup(pid, 'SIGKILL');
+        await entry.exitedPromise;
+        this.children.delete(id);
+        this.pidFiles.remove(id);
+        this.launcher.cleanup?.(workdir);
+        rmSync(workdir, { recursive: true, force: true });
+        throw error;
+      }
+    }
     return { state: 'running' };
   }
 
   async status(id: string): Promise<ObservedStatus> {
     const child = this.children.get(id);
     if (child) {
-      if (!child.exited) return { state: 'running', adoptable: true };
-      const { code, signal } = child.exited;
-      return code === null ? { state: 'exited', detail: `killed by ${signal}` } : { state: 'exited', exitCode: code };
+      const exit = child.exited;
+      if (!exit) return { state: 'running', adoptable: true };
+      if ('error' in exit) return { state: 'exited', detail: exit.error };
+      return exit.exitCode === null ? { state: 'exited', detail: `killed by ${exit.signal}` } : { state: 'exited', exitCode: exit.exitCode };
     }
     const recorded = this.pidFiles.read(id);
     if (!recorded) return { state: 'notFound' };
@@ -170,8 +219,10 @@ export class ProcessRuntime implements WorkloadRuntime {
 
   async teardown(id: string): Promise<void> {
     const child = this.children.get(id);
+    const workdir = this.workdir(id);
     if (child) {
-      if (!child.exited) await this.stopGroup(child.process.pid!, child.exitedPromise);
+      child.stopping = true;
+      if (!child.exited) await this.stop(workdir, child.process.pid!, child.exitedPromise);
       // The leader may be gone while descendants it left in its group live on.
       killGroup(child.process.pid!, 'SIGKILL');
       this.keepLogs(id, child.tail.text());
@@ -179,11 +230,12 @@ export class ProcessRuntime implements WorkloadRuntime {
     } else {
       const recorded = this.pidFiles.read(id);
       if (recorded && isSameProcessAlive(recorded.pid, recorded.startTime)) {
-        await this.stopGroup(recorded.pid, waitUntilGone(recorded.pid, recorded.startTime));
+        await this.stop(workdir, recorded.pid, waitUntilGone(recorded.pid, recorded.startTime));
       }
     }
     this.pidFiles.remove(id);
-    rmSync(this.workdir(id), { recursive: true, force: true });
+    this.launcher.cleanup?.(workdir);
+    rmSync(workdir, { recursive: true, force: true });
   }
 
   watch(listener: RuntimeListener): () => void {
@@ -203,8 +255,18 @@ export class ProcessRuntime implements WorkloadRuntime {
     this.listeners.clear();
   }
 
-  private async stopGroup(pid: number, gone: Promise<void>): Promise<void> {
-    killGroup(pid, 'SIGTERM');
+  /**
+   * A graceful stop where the launcher has one (its request, then the grace period), else SIGTERM
+   * and the grace period; then SIGKILL for whatever is left.
+   */
+  private async stop(workdir: string, pid: number, gone: Promise<void>): Promise<void> {
+    const polite = this.launcher.requestStop
+      ? await this.launcher.requestStop(workdir).then(
+          () => true,
+          () => false, // the VM cannot take the request (not booted, or not on x86): signal it instead
+        )
+      : false;
+    if (!polite) killGroup(pid, 'SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.graceMs)));
     const result = await Promise.race([gone.then(() => 'gone' as const), graceOver]);
