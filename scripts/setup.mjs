@@ -1,6 +1,6 @@
 // Installs what Leasehold needs on a fresh machine, and nothing when it is all there:
 // npm packages (npm ci) and the Debian packages redis-server, nats-server, bubblewrap (and
-// chromium, with --tests)
+// chromium and kubectl, with --tests)
 // (apt-get, when running as root; otherwise it says exactly what to install).
 // Plain Node with no dependencies, because it runs before `npm ci`.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -19,8 +19,9 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(join(root, 
 
 /** binary → Debian package */
 const wanted = { 'redis-server': 'redis-server', 'nats-server': 'nats-server', bwrap: 'bubblewrap', prlimit: 'util-linux' };
-// --tests: also Chromium, which the inspector's browser test drives with playwright-core.
-if (process.argv.includes('--tests')) wanted.chromium = 'chromium';
+// --tests: also Chromium, which the inspector's browser test drives with playwright-core, and
+// kubectl, which renders manifests/ and talks to the fake API server.
+if (process.argv.includes('--tests')) Object.assign(wanted, { chromium: 'chromium', kubectl: 'kubernetes-client' });
 const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 const missing = [...new Set(Object.entries(wanted).filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg))];
 if (missing.length > 0) {

@@ -6,6 +6,9 @@ import { runtimeConformance, listen, spec } from '../runtime/conformance.js';
 import { eventually } from '../helpers/eventually.js';
 import { startKube } from './kube-harness.js';
 
+/** The kubectl on PATH, or another one to check against (Debian's kubernetes-client is 1.20). */
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+
 runtimeConformance('kubernetes (fake API server)', async () => {
   const kube = await startKube();
   const runtime = kube.runtime();
@@ -164,10 +167,10 @@ describe('the Kubernetes runtime against the fake API server', () => {
       await runtime.start();
       await runtime.provision('visible', spec('visible', ['sleep', '300']));
       await eventually(async () => assert.equal((await runtime.status('visible')).state, 'running'));
-      const { stdout } = await promisify(execFile)('kubectl', ['--kubeconfig', kube.kubeconfig, 'get', 'pods', '-l', 'app.kubernetes.io/managed-by=leasehold']);
+      const { stdout } = await promisify(execFile)(KUBECTL, ['--kubeconfig', kube.kubeconfig, 'get', 'pods', '-l', 'app.kubernetes.io/managed-by=leasehold']);
       assert.match(stdout, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/m);
       assert.match(stdout, /^job-visible\s+1\/1\s+Running\s+0\s+\d+s$/m);
-      const json = await promisify(execFile)('kubectl', ['--kubeconfig', kube.kubeconfig, 'get', 'pod', 'job-visible', '-o', 'jsonpath={.metadata.labels.leasehold\\.dev/workload-id}']);
+      const json = await promisify(execFile)(KUBECTL, ['--kubeconfig', kube.kubeconfig, 'get', 'pod', 'job-visible', '-o', 'jsonpath={.metadata.labels.leasehold\\.dev/workload-id}']);
       assert.equal(json.stdout, 'visible');
     } finally {
       await kube.stop();

@@ -6,6 +6,9 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { schemaErrors } from './schema.js';
 
+/** The kubectl on PATH, or another one to check against (Debian's kubernetes-client is 1.20). */
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+
 const root = new URL('../../../', import.meta.url);
 
 interface Manifest {
@@ -16,7 +19,7 @@ interface Manifest {
 }
 
 async function rendered(): Promise<Manifest[]> {
-  const { stdout } = await promisify(execFile)('kubectl', ['kustomize', new URL('manifests', root).pathname]);
+  const { stdout } = await promisify(execFile)(KUBECTL, ['kustomize', new URL('manifests', root).pathname]);
   // Plain objects, not client-node's loadAllYaml: that maps them onto its model classes and drops
   // unknown fields, which would hide exactly what the schema check is for.
   return parseAllDocuments(stdout).map((doc) => doc.toJSON() as Manifest);
