@@ -10,6 +10,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startNats, startRedis, type OwnedServer } from '../src/dev/servers.js';
 import type { TransitionMessage } from '../src/events/transition.js';
+import { FakeKubeApiServer } from '../test/kubernetes/fake-api-server.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -18,8 +19,8 @@ const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=
 const only = flag('only');
 const realProcesses = args.has('--real-processes');
 const SIZES = quick
-  ? { burst: 5_000, latencySeconds: 3, live: 20_000, lapse: 1_000 }
-  : { burst: 20_000, latencySeconds: 10, live: 100_000, lapse: 1_000 };
+  ? { burst: 5_000, latencySeconds: 3, live: 20_000, lapse: 1_000, kubernetes: 500 }
+  : { burst: 20_000, latencySeconds: 10, live: 100_000, lapse: 1_000, kubernetes: 2_000 };
 if (flag('workloads')) SIZES.burst = Number(flag('workloads'));
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -245,6 +246,55 @@ async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConn
   };
 }
 
+/** Runs n workloads through a fresh control plane and resolves with the milliseconds they took. */
+async function lifecycles(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string, prefix: string, n: number, extra: Record<string, unknown>) {
+  const plane = await startPlane(redisUrl, natsUrl, prefix, extra);
+  let ended = 0;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  const unsubscribe = subscribeCounting(nc, 'workloads.*.tornDown', () => {
+    if (++ended === n) resolveDone();
+  });
+  await nc.flush();
+  const started = performance.now();
+  await pushAll(redis, `${prefix}workload_queue`, Array.from({ length: n }, (_, i) => payload(`${prefix.slice(0, -1)}-${i}`)));
+  await done;
+  const ms = performance.now() - started;
+  unsubscribe();
+  await stopChild(plane);
+  return ms;
+}
+
+/**
+ * The Kubernetes runtime against the fake API server (in this process, with a kubelet that takes
+ * 5 ms per phase), next to the instant runtime in the same run: what the runtime costs, and how many
+ * API calls a workload takes. Not a measurement of a real cluster's Pod start-up.
+ */
+async function kubernetes(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string) {
+  const n = SIZES.kubernetes;
+  const api = new FakeKubeApiServer({ startMs: 10, runMs: 5, terminateMs: 5, bookmarkMs: 10_000 });
+  await api.start();
+  const kubeconfig = api.writeKubeconfig('jobs');
+  try {
+    const kubeMs = await lifecycles(redis, redisUrl, nc, natsUrl, 'kube:', n, {
+      runtime: 'kubernetes',
+      kubernetes: { kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' },
+    });
+    const instantMs = await lifecycles(redis, redisUrl, nc, natsUrl, 'inst:', n, {});
+    const calls = Object.fromEntries(api.requests);
+    return {
+      workloads: n,
+      kubernetes_per_s: Math.round((n / kubeMs) * 1000),
+      instant_per_s: Math.round((n / instantMs) * 1000),
+      kubernetes_vs_instant: +(instantMs / kubeMs).toFixed(3),
+      api_calls: calls,
+      api_calls_per_workload: +(Object.values(calls).reduce((a, b) => a + b, 0) / n).toFixed(3),
+    };
+  } finally {
+    await api.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const servers: OwnedServer[] = [];
   const [redisServer, natsServer] = await Promise.all([startRedis(), startNats()]);
@@ -253,6 +303,11 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: natsServer.url });
   try {
     log(`leasehold bench${quick ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
+    if (only === 'kubernetes') {
+      const kubernetesResult = await kubernetes(redis, redisServer.url, nc, natsServer.url);
+      process.stdout.write(`${JSON.stringify({ kubernetes: kubernetesResult })}\n`);
+      return;
+    }
     log('burst…');
     const burstResult = await burst(redis, redisServer.url, nc, natsServer.url);
     log(JSON.stringify(burstResult));
@@ -260,12 +315,22 @@ async function main(): Promise<void> {
       if (asJson) process.stdout.write(`${JSON.stringify({ burst: burstResult })}\n`);
       return;
     }
+    log(`kubernetes runtime, ${SIZES.kubernetes} workloads…`);
+    const kubernetesResult = await kubernetes(redis, redisServer.url, nc, natsServer.url);
+    log(JSON.stringify(kubernetesResult));
     log('latency…');
     const latencyResult = await latency(redis, redisServer.url, nc, natsServer.url);
     log(JSON.stringify(latencyResult));
     log(`holding ${SIZES.live} and reaping ${SIZES.lapse}…`);
     const { memory, reaper } = await holdingManyAndReaper(redis, redisServer.url, nc, natsServer.url);
-    const result = { machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, burst: burstResult, latency: latencyResult, memory, reaper };
+    const result = {
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+      burst: burstResult,
+      kubernetes: kubernetesResult,
+      latency: latencyResult,
+      memory,
+      reaper,
+    };
     printTable(result);
     if (asJson) process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
@@ -277,6 +342,7 @@ async function main(): Promise<void> {
 
 function printTable(r: {
   burst: Awaited<ReturnType<typeof burst>>;
+  kubernetes: Awaited<ReturnType<typeof kubernetes>>;
   latency: Awaited<ReturnType<typeof latency>>;
   memory: { live: number; rss_bytes: number; rss_bytes_per_workload: number; heap_bytes_per_workload: number };
   reaper: { live: number; lapsed: number; ms: number; redis_commands: number };
@@ -286,6 +352,11 @@ function printTable(r: {
     ['burst: BullMQ no-op jobs, same run', `${r.burst.bullmq_per_s}/s  (Leasehold ${r.burst.leasehold_vs_bullmq}×)`],
     ['burst: bare-Redis ceiling, same run', `${r.burst.ceiling_per_s}/s  (Leasehold at ${(r.burst.leasehold_vs_ceiling * 100).toFixed(1)}%)`],
     ['burst: transitions received on NATS', `${r.burst.events_received} of ${r.burst.events_expected}`],
+    [
+      `kubernetes: ${r.kubernetes.workloads} workloads as Pods (fake API server)`,
+      `${r.kubernetes.kubernetes_per_s}/s  (instant runtime, same run: ${r.kubernetes.instant_per_s}/s)`,
+    ],
+    ['kubernetes: API calls', `${r.kubernetes.api_calls_per_workload} per workload: ${JSON.stringify(r.kubernetes.api_calls)}`],
     [`latency: LPUSH → running at ${r.latency.offered_per_s}/s`, `p50 ${r.latency.p50_ms} ms, p99 ${r.latency.p99_ms} ms, max ${r.latency.max_ms} ms`],
     [`memory: ${r.memory.live} live workloads`, `${(r.memory.rss_bytes / 2 ** 20).toFixed(0)} MiB RSS; ${r.memory.rss_bytes_per_workload} B RSS, ${r.memory.heap_bytes_per_workload} B heap each`],
     [`reaper: ${r.reaper.lapsed} of ${r.reaper.live} leases lapse`, `${r.reaper.ms} ms to expiring, ${r.reaper.redis_commands} Redis commands`],

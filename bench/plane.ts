@@ -11,8 +11,10 @@ const { realProcesses, ...overrides } = JSON.parse(process.argv[2] ?? '{}') as P
 const runtime = new InstantRuntime();
 const config = { ...DEFAULT_CONFIG, httpPort: 0, ...overrides };
 const log = createLogger({ level: 'warn' });
-// --real-processes: the product's process runtime, each workload a real child process.
-const plane = await startControlPlane(config, realProcesses ? { log } : { log, runtimes: { trusted: runtime, untrusted: runtime } });
+// --real-processes: the product's process runtime, each workload a real child process; the
+// kubernetes scenario: the product's Kubernetes runtime (against the fake API server).
+const ownRuntimes = realProcesses || config.runtime === 'kubernetes';
+const plane = await startControlPlane(config, ownRuntimes ? { log } : { log, runtimes: { trusted: runtime, untrusted: runtime } });
 
 process.on('message', (message: { type: string }) => {
   if (message.type === 'memory') {

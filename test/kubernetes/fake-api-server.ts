@@ -104,6 +104,8 @@ export class FakeKubeApiServer {
   private readonly forbidden = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly logs = new Map<string, string>();
+  /** TLS connections accepted, to show whether clients reuse them. */
+  connections = 0;
   private revision = 1000;
   /** Watches resuming from before this revision get 410 Gone, as after an etcd compaction. */
   private compactedRevision = 0;
@@ -128,6 +130,7 @@ export class FakeKubeApiServer {
         else res.destroy();
       });
     });
+    this.server.on('secureConnection', () => this.connections++);
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     this.bookmarkTimer = setInterval(() => this.sendBookmarks(), this.options.bookmarkMs);

@@ -160,6 +160,22 @@ describe('the Kubernetes runtime against the fake API server', () => {
     }
   });
 
+  it('reuses its connections to the API server instead of a TLS handshake per call', async () => {
+    const kube = await startKube();
+    try {
+      const runtime = kube.runtime();
+      await runtime.start();
+      for (let i = 0; i < 20; i++) {
+        await runtime.provision(`reuse-${i}`, spec(`reuse-${i}`, ['sleep', '300']));
+        await runtime.teardown(`reuse-${i}`);
+      }
+      assert.equal(kube.api.count('create pods') + kube.api.count('delete pods'), 40);
+      assert.ok(kube.api.connections <= 4, `${kube.api.connections} TLS connections for 1 list, 1 watch and 40 calls`);
+    } finally {
+      await kube.stop();
+    }
+  });
+
   it('lets the real kubectl list the Pods it created', async () => {
     const kube = await startKube();
     try {
