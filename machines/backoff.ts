@@ -12,6 +12,12 @@ export function isTransient(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { transient?: unknown }).transient === true;
 }
 
+/** How long a runtime was told to wait before trying again (a 429's Retry-After), if it was. */
+export function retryAfterMs(error: unknown): number | undefined {
+  const value = typeof error === 'object' && error !== null ? (error as { retryAfterMs?: unknown }).retryAfterMs : undefined;
+  return typeof value === 'number' && value > 0 ? value : undefined;
+}
+
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);

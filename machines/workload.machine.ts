@@ -76,9 +76,15 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
     },
     delays: {
       provisionRetry: ({ context }) =>
-        backoffDelay(context.provisionAttempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random),
+        Math.max(
+          context.retryAfterMs ?? 0,
+          backoffDelay(context.provisionAttempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random),
+        ),
       teardownRetry: ({ context }) =>
-        backoffDelay(context.teardownAttempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random),
+        Math.max(
+          context.retryAfterMs ?? 0,
+          backoffDelay(context.teardownAttempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random),
+        ),
     },
     actions: {
       // Effects: the defaults do nothing; the supervisor provides the real ones.
@@ -99,6 +105,12 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         return patch;
       }),
       endWith: assign((_, params: { reason: EndReason }) => ({ reason: params.reason })),
+      rememberRetryAfter: assign(({ event }) => ({
+        retryAfterMs:
+          (event.type === 'runtime.provisionFailed' || event.type === 'runtime.teardownFailed') && event.retryAfterMs !== undefined
+            ? event.retryAfterMs
+            : null,
+      })),
       recordWaiting: assign(({ event }) => ({ waiting: event.type === 'runtime.waiting' ? event.detail : null })),
       recordProvisionTimeout: assign(({ context }) => ({
         reason: 'provisionTimeout' as EndReason,
@@ -197,7 +209,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
             on: {
               'runtime.provisioned': [{ guard: 'provisionedRunning', target: '#workload.running' }, { target: 'starting' }],
               'runtime.provisionFailed': [
-                { guard: 'retryProvision', target: 'backoff' },
+                { guard: 'retryProvision', target: 'backoff', actions: 'rememberRetryAfter' },
                 { target: '#workload.expiring', actions: 'recordFailure' },
               ],
             },
@@ -243,7 +255,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
             on: {
               'runtime.tornDown': '#workload.tornDown',
               'runtime.teardownFailed': [
-                { guard: 'retryTeardown', target: 'retryWait' },
+                { guard: 'retryTeardown', target: 'retryWait', actions: 'rememberRetryAfter' },
                 { target: '#workload.tornDown', actions: 'recordTeardownFailure' },
               ],
             },

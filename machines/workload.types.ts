@@ -73,9 +73,10 @@ export type WorkloadEvent =
   | { type: 'timer.provisionTimeout' }
   | { type: 'timer.lifetime' }
   | { type: 'runtime.provisioned'; result: ProvisionResult }
-  | { type: 'runtime.provisionFailed'; error: string; transient: boolean }
+  /** `retryAfterMs`: the runtime was told when to come back (HTTP Retry-After); backoff waits at least that. */
+  | { type: 'runtime.provisionFailed'; error: string; transient: boolean; retryAfterMs?: number }
   | { type: 'runtime.tornDown' }
-  | { type: 'runtime.teardownFailed'; error: string }
+  | { type: 'runtime.teardownFailed'; error: string; retryAfterMs?: number }
   | { type: 'runtime.running' }
   /** Still starting, and why (a Pod in `ErrImagePull`); kept to explain a provisioning timeout. */
   | { type: 'runtime.waiting'; detail: string }
@@ -107,6 +108,8 @@ export interface WorkloadContext<S extends MachineSpec = MachineSpec> {
   error: string | null;
   /** The runtime's last word on why the workload is not running yet; absent in older snapshots. */
   waiting?: string | null;
+  /** The least wait before the next retry, from the last failure; absent in older snapshots. */
+  retryAfterMs?: number | null;
 }
 
 export interface WorkloadOutput {

@@ -5,12 +5,15 @@
 export class LeaseholdError extends Error {
   readonly code: string;
   readonly transient: boolean;
+  /** The least time to wait before retrying, when the other side said (HTTP Retry-After). */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: string, message: string, options: { cause?: unknown; transient?: boolean } = {}) {
+  constructor(code: string, message: string, options: { cause?: unknown; transient?: boolean; retryAfterMs?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.transient = options.transient ?? false;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -5,6 +5,7 @@ import {
   createWorkloadMachine,
   describeError,
   isTransient,
+  retryAfterMs,
   type LifecyclePolicy,
   type LifecycleState,
   type WorkloadContext,
@@ -383,7 +384,13 @@ export class Supervisor {
       (result) => actor.send({ type: 'runtime.provisioned', result }),
       (error: unknown) => {
         this.countRuntimeError(entry);
-        actor.send({ type: 'runtime.provisionFailed', error: describeError(error), transient: isTransient(error) });
+        const wait = retryAfterMs(error);
+        actor.send({
+          type: 'runtime.provisionFailed',
+          error: describeError(error),
+          transient: isTransient(error),
+          ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+        });
       },
     );
   }
@@ -399,7 +406,8 @@ export class Supervisor {
         () => actor.send({ type: 'runtime.tornDown' }),
         (error: unknown) => {
           this.countRuntimeError(entry);
-          actor.send({ type: 'runtime.teardownFailed', error: describeError(error) });
+          const wait = retryAfterMs(error);
+          actor.send({ type: 'runtime.teardownFailed', error: describeError(error), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
         },
       );
   }

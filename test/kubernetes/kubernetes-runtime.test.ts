@@ -102,8 +102,11 @@ describe('the Kubernetes runtime against the fake API server', () => {
         assert.equal(error.transient, false);
         return true;
       });
-      kube.api.failNext('delete', 429, 1, 1);
-      await assert.rejects(runtime.teardown('whatever'), (error: Error & { transient?: boolean }) => error.transient === true);
+      kube.api.failNext('delete', 429, 1, 7);
+      await assert.rejects(
+        runtime.teardown('whatever'),
+        (error: Error & { transient?: boolean; retryAfterMs?: number }) => error.transient === true && error.retryAfterMs === 7_000,
+      );
       kube.api.failNext('delete', 500, 1);
       await assert.rejects(runtime.teardown('whatever'), (error: Error & { transient?: boolean }) => error.transient === true);
       await runtime.teardown('whatever');

@@ -47,7 +47,7 @@ describe('manifests/ (kubectl kustomize)', () => {
       'RuntimeClass/kata-fc',
       'Service/leasehold',
       'Service/nats',
-      'Service/redis',
+      'Service/redis-service',
       'ServiceAccount/leasehold',
       'StatefulSet/nats',
       'StatefulSet/redis',
@@ -98,7 +98,7 @@ describe('manifests/ (kubectl kustomize)', () => {
     const [container] = pod.containers;
     assert.equal(container!.image, 'ghcr.io/leasehold/leasehold:0.1.0');
     const env = Object.fromEntries(container!.env.map((e) => [e.name, e.value]));
-    assert.equal(env.REDIS_URL, 'redis://redis.leasehold.svc:6379');
+    assert.equal(env.REDIS_URL, 'redis://redis-service.leasehold.svc:6379');
     assert.equal(env.NATS_URL, 'nats://nats.leasehold.svc:4222');
     assert.equal(container!.livenessProbe.httpGet.path, '/livez');
     assert.equal(container!.readinessProbe.httpGet.path, '/readyz');

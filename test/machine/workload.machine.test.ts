@@ -14,6 +14,9 @@ const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 class Transient extends Error {
   readonly transient = true;
+  constructor(message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
 }
 
 type Step<T> = () => Promise<T>;
@@ -45,8 +48,13 @@ function start(
         const next = provisions.shift() ?? (async () => ({ state: 'running' as const }));
         next().then(
           (result) => self?.send({ type: 'runtime.provisioned', result }),
-          (error: Error & { transient?: boolean }) =>
-            self?.send({ type: 'runtime.provisionFailed', error: error.message, transient: error.transient === true }),
+          (error: Error & { transient?: boolean; retryAfterMs?: number }) =>
+            self?.send({
+              type: 'runtime.provisionFailed',
+              error: error.message,
+              transient: error.transient === true,
+              ...(error.retryAfterMs ? { retryAfterMs: error.retryAfterMs } : {}),
+            }),
         );
       },
       teardown: () => {
@@ -120,6 +128,22 @@ describe('workload machine', () => {
     const out = h.actor.getSnapshot().output!;
     assert.equal(out.reason, 'failed');
     assert.equal(out.exitCode, 3);
+  });
+
+  it("waits at least as long as the runtime was told to (Retry-After) before retrying", async () => {
+    const throttled = async (): Promise<ProvisionResult> => {
+      throw new Transient('429 too many requests', 2_000);
+    };
+    const h = harness([throttled]);
+    h.actor.send({ type: 'workload.admit' });
+    await flush();
+    h.clock.increment(1_999);
+    await flush();
+    assert.equal(h.provisionCalls.length, 1, 'the 75 ms backoff is not enough: the server asked for 2 s');
+    h.clock.increment(1);
+    await flush();
+    assert.equal(h.provisionCalls.length, 2);
+    assert.equal(ctx(h.actor).phase, 'running');
   });
 
   it('retries transient provisioning errors with growing backoff, then runs', async () => {

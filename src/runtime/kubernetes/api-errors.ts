@@ -46,6 +46,7 @@ export function toRuntimeError(error: unknown, what: { verb: string; resource: s
   return new RuntimeError(code, `cannot ${what.verb} ${what.resource} in namespace ${what.namespace}: ${status.code ?? 'no response'} ${detail}`, {
     cause: error,
     transient,
+    ...(status.retryAfterSeconds !== null ? { retryAfterMs: status.retryAfterSeconds * 1000 } : {}),
   });
 }
 
