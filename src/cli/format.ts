@@ -17,6 +17,7 @@ export function formatStatus(s: WorkloadStatus): string {
   if (s.reason) lines.push(`  reason:   ${s.reason}`);
   if (s.exitCode !== undefined) lines.push(`  exitCode: ${s.exitCode}`);
   if (s.error) lines.push(`  error:    ${s.error}`);
+  if (s.waiting) lines.push(`  waiting:  ${s.waiting}`);
   for (const [state, at] of Object.entries(s.timings)) lines.push(`  ${state.padEnd(13)} ${at}`);
   return lines.join('\n');
 }

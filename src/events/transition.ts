@@ -25,6 +25,8 @@ export interface WorkloadStatus {
   readonly reason?: EndReason;
   readonly exitCode?: number;
   readonly error?: string;
+  /** While provisioning: why it is not running yet, as the runtime says (`ErrImagePull: …`). */
+  readonly waiting?: string;
   readonly timings: Partial<Record<LifecycleState, string>>;
 }
 

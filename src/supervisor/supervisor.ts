@@ -487,6 +487,7 @@ function toStatus(context: WorkloadContext): WorkloadStatus {
     ...(context.reason ? { reason: context.reason } : {}),
     ...(context.exitCode !== null ? { exitCode: context.exitCode } : {}),
     ...(context.error ? { error: context.error } : {}),
+    ...(context.phase === 'provisioning' && context.waiting ? { waiting: context.waiting } : {}),
     timings,
   };
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import type { ControlPlaneConfig } from '../../src/config.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
+import { eventually } from '../helpers/eventually.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 import { startKube, type KubeHarness } from './kube-harness.js';
@@ -96,6 +97,11 @@ describe('the control plane on the Kubernetes runtime (fake API server, real Red
   it('says why a Pod never started when provisioning times out, and names the RBAC verb on 403', async () => {
     const { plane: cp } = await plane({ policy: { provisionTimeoutMs: 1_500 } });
     await redis.lpush(cp.keys.queue, workload('nopull', ['true'], { image: 'does-not-exist' }));
+    await eventually(async () => {
+      const status = await cp.supervisor.status('nopull');
+      assert.equal(status?.state, 'provisioning');
+      assert.match(status?.waiting ?? '', /^ErrImagePull: failed to pull image "does-not-exist"/, '`leasehold status` says why');
+    });
     await recorder.untilEnded(['nopull']);
     const timedOut = recorder.of('nopull').find((m) => m.to === 'expiring')!;
     assert.equal(timedOut.reason, 'provisionTimeout');

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { runtimeConformance, listen, spec } from '../runtime/conformance.js';
 import { eventually } from '../helpers/eventually.js';
+import { DEFAULT_SANDBOX } from '../../src/runtime/kubernetes/pod-manifest.js';
 import { startKube } from './kube-harness.js';
 
 /** The kubectl on PATH, or another one to check against (Debian's kubernetes-client is 1.20). */
@@ -12,6 +13,13 @@ const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 runtimeConformance('kubernetes (fake API server)', async () => {
   const kube = await startKube();
   const runtime = kube.runtime();
+  await runtime.start();
+  return { runtime, cleanup: () => kube.stop() };
+});
+
+runtimeConformance('kubernetes sandbox Pods (fake API server)', async () => {
+  const kube = await startKube();
+  const runtime = kube.runtime({ namespace: 'sandbox', sandbox: DEFAULT_SANDBOX });
   await runtime.start();
   return { runtime, cleanup: () => kube.stop() };
 });
