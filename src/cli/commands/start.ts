@@ -41,7 +41,8 @@ function withControlPlaneOptions(command: Command): Command {
         'LEASEHOLD_SANDBOX',
       ),
     )
-    .addOption(new Option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)').env('KUBECONFIG'))
+    // Not bound to KUBECONFIG: that may list several files, which client-node's default loading merges.
+    .addOption(new Option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)'))
     .addOption(new Option('--namespace <ns>', "namespace of trusted Pods (default: the context's)").env('LEASEHOLD_NAMESPACE'))
     .addOption(
       new Option('--sandbox-namespace <ns>', 'namespace of sandbox Pods')

@@ -208,7 +208,8 @@ export class ProcessRuntime implements WorkloadRuntime {
       const exit = child.exited;
       if (!exit) return { state: 'running', adoptable: true };
       if ('error' in exit) return { state: 'exited', detail: exit.error };
-      return exit.exitCode === null ? { state: 'exited', detail: `killed by ${exit.signal}` } : { state: 'exited', exitCode: exit.exitCode };
+      if (exit.exitCode === null) return { state: 'exited', detail: exit.detail ?? `killed by ${exit.signal}` };
+      return { state: 'exited', exitCode: exit.exitCode };
     }
     const recorded = this.pidFiles.read(id);
     if (!recorded) return { state: 'notFound' };
