@@ -146,6 +146,8 @@ describe('the Kubernetes runtime against the fake API server', () => {
       assert.equal((await events.exitOf('after-gone')).exitCode, 0);
       assert.ok(runtime.watchStats.relistsAfterGone >= 1, JSON.stringify(runtime.watchStats));
 
+      // The watch opened after the relist must be the one that stalls.
+      await eventually(() => assert.equal(kube.api.openWatches(), 1));
       kube.api.stallWatches();
       await runtime.provision('after-stall', spec('after-stall', ['true']));
       assert.equal((await events.exitOf('after-stall', 5_000)).exitCode, 0);
