@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
 import { NatsControlServer, NatsTransitionPublisher, connectNats, trackConnection } from './events/nats-bus.js';
 import { createWorkloadMachine } from '../machines/index.js';
 import { chartOf } from './inspector/chart.js';
-import { controlRoutes } from './inspector/control-routes.js';
+import { controlRoutes, heartbeatRoute } from './inspector/control-routes.js';
 import { HttpServer } from './inspector/http-server.js';
 import { inspectorRoutes } from './inspector/inspector-routes.js';
 import { InspectorModel } from './inspector/model.js';
@@ -20,6 +23,7 @@ import { createRuntimes } from './runtime/factory.js';
 import { TypeRouter } from './runtime/router.js';
 import type { WorkloadRuntime } from './runtime/runtime.js';
 import { RedisWorkloadStore } from './store/redis-store.js';
+import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
 
 export interface ControlPlane {
@@ -83,8 +87,9 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       log,
       heartbeat: {
         envFor: (id) => ({
-          LEASEHOLD_HEARTBEAT_URL: `${publicUrl}/v1/workloads/${id}/heartbeat`,
-          LEASEHOLD_HEARTBEAT_TOKEN: tokens.tokenFor(id),
+          [HEARTBEAT_ENV.url]: `${publicUrl}/v1/workloads/${id}/heartbeat`,
+          [HEARTBEAT_ENV.token]: tokens.tokenFor(id),
+          [HEARTBEAT_ENV.socket]: heartbeatSocket,
         }),
       },
       observers: [],
@@ -147,6 +152,14 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     log,
   );
   const httpPort = await http.listen(config.httpPort, config.httpHost);
+  // The same heartbeat endpoint, alone, on a Unix socket: a sandbox with no network gets the
+  // socket bound in. Its own directory in /tmp, reachable by the sandbox user, short enough for
+  // a socket path.
+  const socketDir = mkdtempSync(join(tmpdir(), 'leasehold-hb-'));
+  chmodSync(socketDir, 0o711);
+  const heartbeatSocket = join(socketDir, 'heartbeat.sock');
+  const heartbeatServer = new HttpServer([heartbeatRoute({ tokens, heartbeat: (id) => sup.heartbeat(id) })], log);
+  await heartbeatServer.listenOnSocket(heartbeatSocket);
   publicUrl ||= `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
   sup.onCapacity(() => intake.resume());
   const control = new NatsControlServer(nc, sup, log);
@@ -172,6 +185,8 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       await sup.stop();
       for (const runtime of router.all()) await runtime.close();
       await http.close();
+      await heartbeatServer.close();
+      rmSync(socketDir, { recursive: true, force: true });
       await nc.drain().catch(() => nc.close());
       await redis.quit().catch(() => redis.disconnect());
       blocking.disconnect();

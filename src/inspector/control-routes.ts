@@ -3,20 +3,21 @@ import type { HeartbeatTokens } from '../lease/heartbeat-tokens.js';
 import type { Route } from './inspector-routes.js';
 import type { Metrics } from './metrics.js';
 
-export interface ControlRouteDeps {
-  readonly metrics: Metrics;
+export interface HeartbeatRouteDeps {
   readonly tokens: HeartbeatTokens;
-  readonly ready: () => { ready: boolean; checks: Record<string, boolean> };
   readonly heartbeat: (id: string) => boolean;
+}
+
+export interface ControlRouteDeps extends HeartbeatRouteDeps {
+  readonly metrics: Metrics;
+  readonly ready: () => { ready: boolean; checks: Record<string, boolean> };
 }
 
 const HEARTBEAT = /^\/v1\/workloads\/([a-z0-9-]{1,59})\/heartbeat$/;
 
-/**
- * Probes, metrics, and the narrow heartbeat endpoint that lets a workload renew its own lease
- * with its token and nothing else.
- */
+/** Probes, metrics, and the heartbeat endpoint. */
 export function controlRoutes(deps: ControlRouteDeps): Route {
+  const heartbeat = heartbeatRoute(deps);
   return async (req, res, url) => {
     const path = url.pathname;
     if (req.method === 'GET' && path === '/livez') return send(res, 200, { live: true });
@@ -29,10 +30,20 @@ export function controlRoutes(deps: ControlRouteDeps): Route {
       res.end(await deps.metrics.registry.metrics());
       return true;
     }
-    const heartbeat = HEARTBEAT.exec(path);
-    if (!heartbeat) return false;
+    return heartbeat(req, res, url);
+  };
+}
+
+/**
+ * The narrow endpoint that lets a workload renew its own lease with its token and nothing else;
+ * alone, it is all the heartbeat socket serves to sandboxes.
+ */
+export function heartbeatRoute(deps: HeartbeatRouteDeps): Route {
+  return async (req, res, url) => {
+    const match = HEARTBEAT.exec(url.pathname);
+    if (!match) return false;
     if (req.method !== 'POST' && req.method !== 'PUT') return send(res, 405, { error: 'use POST' });
-    const id = heartbeat[1]!;
+    const id = match[1]!;
     const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
     if (!token || !deps.tokens.verify(id, token)) return send(res, 401, { error: 'bad or missing heartbeat token' });
     if (!deps.heartbeat(id)) return send(res, 409, { error: `workload ${id} is not running` });

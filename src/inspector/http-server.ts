@@ -1,3 +1,4 @@
+import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
@@ -13,6 +14,21 @@ export class HttpServer {
   ) {}
 
   async listen(port: number, host: string): Promise<number> {
+    await this.bind((server) => server.listen(port, host));
+    return (this.server!.address() as AddressInfo).port;
+  }
+
+  /**
+   * On a Unix socket that anyone on this host may connect to (the routes authenticate); this is
+   * how a sandbox with no network reaches the heartbeat endpoint.
+   */
+  async listenOnSocket(path: string): Promise<void> {
+    rmSync(path, { force: true }); // left by a control plane that crashed
+    await this.bind((server) => server.listen(path));
+    chmodSync(path, 0o666);
+  }
+
+  private async bind(listen: (server: Server) => void): Promise<void> {
     this.server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       void (async () => {
@@ -23,11 +39,10 @@ export class HttpServer {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'internal error' }));
       });
     });
-    this.server.listen(port, host);
+    listen(this.server);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('listening', resolve).once('error', reject);
     });
-    return (this.server.address() as AddressInfo).port;
   }
 
   async close(): Promise<void> {

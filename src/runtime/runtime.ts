@@ -5,6 +5,17 @@ import type { WorkloadSpec } from '../spec/index.js';
 export type RuntimeEvent = Extract<WorkloadEvent, { type: `runtime.${string}` }>;
 export type RuntimeListener = (id: string, event: RuntimeEvent) => void;
 
+/**
+ * The variables a `heartbeat: self` workload gets: the endpoint over TCP, its token, and the same
+ * endpoint on a Unix socket of this host (a runtime that isolates the network binds that socket in,
+ * or drops the variable when the workload cannot reach this host's files).
+ */
+export const HEARTBEAT_ENV = {
+  url: 'LEASEHOLD_HEARTBEAT_URL',
+  token: 'LEASEHOLD_HEARTBEAT_TOKEN',
+  socket: 'LEASEHOLD_HEARTBEAT_SOCKET',
+} as const;
+
 /** What the control plane hands a workload besides its spec: how to reach its heartbeat endpoint. */
 export interface ProvisionContext {
   readonly signal?: AbortSignal;

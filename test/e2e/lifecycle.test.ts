@@ -107,6 +107,32 @@ describe('the lifecycle, end to end on real Redis and NATS', () => {
     assert.equal(recorder.ended('beater')!.reason, 'cancelled');
   });
 
+  it('lets an untrusted workload with no network heartbeat through the socket bound into its sandbox, and reach nothing else there', async () => {
+    const { plane: cp } = await plane();
+    // Node from /usr, which the sandbox sees read-only; the socket is the only way out.
+    const script = [
+      "const http=require('node:http');",
+      'const ask=(method,path)=>new Promise(r=>{const q=http.request({socketPath:process.env.LEASEHOLD_HEARTBEAT_SOCKET,path,method,headers:{authorization:"Bearer "+process.env.LEASEHOLD_HEARTBEAT_TOKEN}},s=>{s.resume();r(s.statusCode)});q.on("error",e=>r(e.code));q.end()});',
+      "const beat=()=>ask('POST',new URL(process.env.LEASEHOLD_HEARTBEAT_URL).pathname).then(c=>console.log('beat',c));",
+      "ask('GET','/metrics').then(c=>console.log('metrics',c));",
+      "ask('POST','/v1/workloads/someone-else/heartbeat').then(c=>console.log('other',c));",
+      'beat();setInterval(beat,250);',
+    ].join('');
+    await redis.lpush(
+      cp.keys.queue,
+      JSON.stringify({ id: 'sandboxed-beater', type: 'untrusted', image: 'node', cmd: ['/usr/bin/node', '-e', script], heartbeat: 'self', leaseSeconds: 1 }),
+    );
+    await recorder.until(() => recorder.of('sandboxed-beater').some((m) => m.to === 'running'), 10_000, 'sandboxed-beater running');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    assert.equal(recorder.ended('sandboxed-beater'), undefined, 'three lease lifetimes later, still running on its own heartbeats');
+    const logs = (await cp.supervisor.logs('sandboxed-beater')) ?? '';
+    assert.match(logs, /^beat 204$/m);
+    assert.match(logs, /^metrics 404$/m, 'the socket serves heartbeats and nothing else');
+    assert.match(logs, /^other 401$/m, "its token does not renew another workload's lease");
+    await cp.supervisor.cancel('sandboxed-beater');
+    await recorder.untilEnded(['sandboxed-beater']);
+  });
+
   it('cancels over NATS and ends a workload at its maximum lifetime', async () => {
     const { plane: cp } = await plane();
     await redis.lpush(cp.keys.queue, workload('to-cancel', ['sleep', '30']), workload('too-long', ['sleep', '30'], { maxLifetimeSeconds: 1 }));

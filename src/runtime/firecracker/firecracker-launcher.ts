@@ -3,6 +3,7 @@ import { basename, delimiter, isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../../errors.js';
 import type { WorkloadSpec } from '../../spec/index.js';
+import { HEARTBEAT_ENV } from '../runtime.js';
 import type { LaunchCommand, LaunchExit, Launcher } from '../process/process-runtime.js';
 import { FirecrackerApi } from './firecracker-api.js';
 import { EXIT_MARKER, planVm, rootfsName, specDriveContent } from './vm-config.js';
@@ -73,7 +74,9 @@ export function firecrackerLauncher(config: FirecrackerConfig): Launcher {
       if (socketOf(workdir).length > MAX_SOCKET_PATH) {
         throw new RuntimeError('SOCKET_PATH_TOO_LONG', `the API socket path ${socketOf(workdir)} is too long for a Unix socket; use a shorter --state-dir`);
       }
-      writeFileSync(join(workdir, 'spec.img'), specDriveContent(argv, env));
+      // The VM has no way to this host's files; self-heartbeats from a VM are not supported (README).
+      const { [HEARTBEAT_ENV.socket]: _hostOnly, ...guestEnv } = env;
+      writeFileSync(join(workdir, 'spec.img'), specDriveContent(argv, guestEnv));
       if (!config.jailer) {
         return { file: config.binary, args: ['--api-sock', socketOf(workdir), '--id', id], env: {} };
       }

@@ -1,5 +1,6 @@
 import type { V1Container, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import type { WorkloadSpec } from '../../spec/index.js';
+import { HEARTBEAT_ENV } from '../runtime.js';
 
 /** Every Pod we create carries these; the watch selects on the first, teardown trusts the second. */
 export const LABELS = {
@@ -54,7 +55,8 @@ export function buildPod(id: string, spec: WorkloadSpec, options: PodOptions): V
   const limits: Record<string, string> = { ...(sandbox?.defaultLimits ?? {}) };
   if (spec.resources.cpu) limits.cpu = spec.resources.cpu;
   if (spec.resources.memory) limits.memory = spec.resources.memory;
-  const env = { ...spec.env, ...options.env, LEASEHOLD_WORKLOAD_ID: id };
+  const env: Record<string, string> = { ...spec.env, ...options.env, LEASEHOLD_WORKLOAD_ID: id };
+  delete env[HEARTBEAT_ENV.socket]; // a path on the control plane's host means nothing in a Pod
 
   const container: V1Container = {
     name: CONTAINER_NAME,

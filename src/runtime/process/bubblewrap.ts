@@ -1,5 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { HEARTBEAT_ENV } from '../runtime.js';
 import type { Launcher } from './process-runtime.js';
+
+/** Where a sandbox finds the heartbeat socket (see HEARTBEAT_ENV). */
+export const SANDBOX_HEARTBEAT_SOCKET = '/run/leasehold/heartbeat.sock';
 
 export interface SandboxLimits {
   /** Processes the sandbox user may have at once (RLIMIT_NPROC): a fork bomb stops here. */
@@ -54,13 +58,24 @@ export function bubblewrapLauncher(limits: SandboxLimits = DEFAULT_SANDBOX_LIMIT
         '--proc', '/proc',
         '--dev', '/dev',
         '--tmpfs', '/tmp',
+      ];
+      const sandboxEnv: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', ...env };
+      const hostSocket = env[HEARTBEAT_ENV.socket];
+      if (hostSocket) {
+        // No network, so the heartbeat goes through the one socket bound in, which serves
+        // nothing but token-checked heartbeats (`curl --unix-socket $LEASEHOLD_HEARTBEAT_SOCKET`).
+        args.push('--ro-bind', hostSocket, SANDBOX_HEARTBEAT_SOCKET);
+        sandboxEnv[HEARTBEAT_ENV.socket] = SANDBOX_HEARTBEAT_SOCKET;
+        const url = env[HEARTBEAT_ENV.url];
+        if (url) sandboxEnv[HEARTBEAT_ENV.url] = `http://localhost${new URL(url).pathname}`;
+      }
+      args.push(
         // bwrap's own root is a writable tmpfs; once the mount points exist, make it read-only.
         '--remount-ro', '/',
         '--hostname', 'sandbox',
         '--chdir', '/tmp',
         '--clearenv',
-      ];
-      const sandboxEnv: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', ...env };
+      );
       for (const [name, value] of Object.entries(sandboxEnv)) args.push('--setenv', name, value);
       args.push(
         '--',
