@@ -64,7 +64,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const tokens = new HeartbeatTokens(secret);
   const store = new RedisWorkloadStore(redis, keys, log);
   const leases = new RedisLeases(redis, keys);
-  const runtimes = deps.runtimes ?? createRuntimes(config, log);
+  const runtimes = deps.runtimes ?? (await createRuntimes(config, log));
   const router = new TypeRouter(runtimes);
   for (const runtime of router.all()) await runtime.start();
 
