@@ -389,8 +389,15 @@ export class FakeKubeApiServer {
     const body = await readBody(req);
     const pod = this.pods.get(`${namespace}/${name}`);
     if (!pod) return this.status(res, 404, `pods "${name}" not found`, { name, kind: 'pods' });
-    const fromBody = body ? (JSON.parse(body) as { gracePeriodSeconds?: number }).gracePeriodSeconds : undefined;
-    const grace = Number(url.searchParams.get('gracePeriodSeconds') ?? fromBody ?? 30);
+    const options = body ? (JSON.parse(body) as { gracePeriodSeconds?: number; preconditions?: { uid?: string } }) : {};
+    const expectedUid = options.preconditions?.uid;
+    if (expectedUid && expectedUid !== pod.metadata.uid) {
+      return this.status(res, 409, `Precondition failed: UID in precondition: ${expectedUid}, UID in object meta: ${pod.metadata.uid}`, {
+        name,
+        kind: 'pods',
+      });
+    }
+    const grace = Number(url.searchParams.get('gracePeriodSeconds') ?? options.gracePeriodSeconds ?? 30);
     this.remove(namespace, name, grace);
     this.json(res, 200, this.pods.get(`${namespace}/${name}`) ?? pod);
   }

@@ -92,7 +92,22 @@ describe('the Kubernetes runtime against the fake API server', () => {
       await assert.rejects(runtime.provision('taken', spec('taken', ['true'])), /job-taken already exists in namespace jobs and leasehold did not create it/);
       assert.deepEqual(await runtime.list(), [], 'a Pod without our labels is not ours to list');
       await runtime.teardown('taken');
-      assert.ok(kube.api.get('jobs', 'job-taken'), 'still there');
+      assert.equal(kube.api.count('delete pods'), 0, 'not even asked to delete it');
+      assert.equal(kube.api.get('jobs', 'job-taken')?.metadata.deletionTimestamp, undefined, 'still there, untouched');
+
+      // Ours, deleted behind our back, and the name taken by someone else before our teardown:
+      // the delete is conditional on our Pod's uid, so theirs survives.
+      await runtime.provision('reused', spec('reused', ['sleep', '300']));
+      kube.api.deleteBehindTheBack('jobs', 'job-reused');
+      kube.api.seed({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'job-reused', namespace: 'jobs', labels: { app: 'someone-else' } },
+        spec: { containers: [{ name: 'x', image: 'nginx', command: ['sleep', '300'] }] },
+      });
+      await runtime.teardown('reused');
+      assert.equal(kube.api.get('jobs', 'job-reused')?.metadata.labels?.app, 'someone-else');
+      assert.equal(kube.api.get('jobs', 'job-reused')?.metadata.deletionTimestamp, undefined);
     } finally {
       await kube.stop();
     }
@@ -103,6 +118,7 @@ describe('the Kubernetes runtime against the fake API server', () => {
     try {
       const runtime = kube.runtime();
       await runtime.start();
+      await runtime.provision('busy', spec('busy', ['sleep', '300']));
       kube.api.forbid('create', 'pods');
       await assert.rejects(runtime.provision('denied', spec('denied', ['true'])), (error: Error & { transient?: boolean }) => {
         assert.match(error.message, /needs RBAC verb "create" on resource "pods"/);
@@ -112,12 +128,13 @@ describe('the Kubernetes runtime against the fake API server', () => {
       });
       kube.api.failNext('delete', 429, 1, 7);
       await assert.rejects(
-        runtime.teardown('whatever'),
+        runtime.teardown('busy'),
         (error: Error & { transient?: boolean; retryAfterMs?: number }) => error.transient === true && error.retryAfterMs === 7_000,
       );
       kube.api.failNext('delete', 500, 1);
-      await assert.rejects(runtime.teardown('whatever'), (error: Error & { transient?: boolean }) => error.transient === true);
-      await runtime.teardown('whatever');
+      await assert.rejects(runtime.teardown('busy'), (error: Error & { transient?: boolean }) => error.transient === true);
+      await runtime.teardown('busy');
+      assert.equal(kube.api.get('jobs', 'job-busy'), undefined);
     } finally {
       await kube.stop();
     }

@@ -40,6 +40,8 @@ export class KubernetesRuntime implements WorkloadRuntime {
   private readonly lastSeen = new Map<string, string>();
   /** Workloads whose Pod we are deleting: its disappearance is expected, not a loss. */
   private readonly deleting = new Set<string>();
+  /** The uid of each Pod we created, until the watch has it: deletes are conditional on it. */
+  private readonly createdUids = new Map<string, string>();
   private readonly log: Logger;
   private readonly graceSeconds: number;
   private unsubscribe: (() => void) | null = null;
@@ -89,7 +91,8 @@ export class KubernetesRuntime implements WorkloadRuntime {
       ...(context.env ? { env: context.env } : {}),
     });
     try {
-      await this.api.createNamespacedPod({ namespace, body });
+      const created = await this.api.createNamespacedPod({ namespace, body });
+      if (created.metadata?.uid) this.createdUids.set(id, created.metadata.uid);
       return { state: 'pending' };
     } catch (error) {
       if (kubeStatus(error).code !== 409) throw toRuntimeError(error, { verb: 'create', resource: 'pods', namespace });
@@ -108,12 +111,23 @@ export class KubernetesRuntime implements WorkloadRuntime {
     const { namespace } = this.options;
     const name = podName(id);
     const cached = this.watcher.get(name);
-    if (cached && !isOurs(cached, id)) return; // never delete what we did not create
+    // Only a Pod we know to be ours, and only that very Pod (by uid): a Pod of the same name that
+    // someone else made, or made again, is never deleted. The watch knows every Pod of ours.
+    const uid = (cached && isOurs(cached, id) ? cached.metadata?.uid : undefined) ?? this.createdUids.get(id);
+    if (!uid) return;
     this.deleting.add(id);
     try {
-      await this.api.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: this.graceSeconds });
+      await this.api.deleteNamespacedPod({
+        name,
+        namespace,
+        gracePeriodSeconds: this.graceSeconds,
+        body: { preconditions: { uid } },
+      });
     } catch (error) {
-      if (kubeStatus(error).code !== 404) {
+      // 404: already gone; 409: the name now belongs to another Pod, so ours is gone too.
+      const code = kubeStatus(error).code;
+      if (code === 409) return this.forget(id);
+      if (code !== 404) {
         this.deleting.delete(id);
         throw toRuntimeError(error, { verb: 'delete', resource: 'pods', namespace });
       }
@@ -125,8 +139,13 @@ export class KubernetesRuntime implements WorkloadRuntime {
         transient: true,
       });
     }
+    this.forget(id);
+  }
+
+  private forget(id: string): void {
     this.deleting.delete(id);
     this.lastSeen.delete(id);
+    this.createdUids.delete(id);
   }
 
   watch(listener: RuntimeListener): () => void {
