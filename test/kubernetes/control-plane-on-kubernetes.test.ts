@@ -94,6 +94,24 @@ describe('the control plane on the Kubernetes runtime (fake API server, real Red
     assert.match(end.error ?? '', /job-victim was deleted, not by leasehold/);
   });
 
+  it('creates exactly one Pod when a create was carried out but its answer was lost', async () => {
+    // A slow kubelet, so the retry comes before the Pod is seen running.
+    await kube.stop();
+    kube = await startKube({ startMs: 1_500 });
+    const { plane: cp } = await plane();
+    kube.api.loseCreateAnswers(1);
+    await redis.lpush(cp.keys.queue, workload('once', ['echo', 'once']));
+    await recorder.untilEnded(['once']);
+    assert.equal(recorder.ended('once')!.reason, 'completed');
+    assert.equal(kube.api.count('create pods'), 2, 'the 504 was retried, and the retry met our own Pod (409)');
+    assert.deepEqual(
+      kube.api.created.map((p) => p.metadata.name),
+      ['job-once', 'job-once'],
+    );
+    assert.equal(kube.api.count('delete pods'), 1, 'one Pod, deleted once');
+    assert.deepEqual(kube.api.list('jobs'), []);
+  });
+
   it('says why a Pod never started when provisioning times out, and names the RBAC verb on 403', async () => {
     const { plane: cp } = await plane({ policy: { provisionTimeoutMs: 1_500 } });
     await redis.lpush(cp.keys.queue, workload('nopull', ['true'], { image: 'does-not-exist' }));

@@ -67,6 +67,7 @@ const REASONS: Record<number, string> = {
   429: 'TooManyRequests',
   500: 'InternalError',
   503: 'ServiceUnavailable',
+  504: 'Timeout',
 };
 
 export interface FakeApiServerOptions {
@@ -102,6 +103,7 @@ export class FakeKubeApiServer {
   private readonly watchers = new Set<Watcher>();
   private readonly faults: Fault[] = [];
   private readonly forbidden = new Set<string>();
+  private lostCreateAnswers = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly logs = new Map<string, string>();
   /** TLS connections accepted, to show whether clients reuse them. */
@@ -174,6 +176,14 @@ export class FakeKubeApiServer {
   /** The next `count` requests with this verb (any verb when null) answer `code`. */
   failNext(verb: string | null, code: number, count: number, retryAfterSeconds?: number): void {
     this.faults.push({ verb, code, remaining: count, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
+  }
+
+  /**
+   * The next `count` creates are carried out but answered 504, as when the API server times out
+   * after committing: the client cannot tell whether its Pod exists.
+   */
+  loseCreateAnswers(count: number): void {
+    this.lostCreateAnswers += count;
   }
 
   /** RBAC as if the Role lacked `verb` on `resource`. */
@@ -306,6 +316,10 @@ export class FakeKubeApiServer {
       return this.status(res, 409, `pods "${name}" already exists`, { name, kind: 'pods' });
     }
     const pod = this.insert({ ...body, metadata: { ...body.metadata, namespace } });
+    if (this.lostCreateAnswers > 0) {
+      this.lostCreateAnswers--;
+      return this.status(res, 504, 'Timeout: request did not complete within the allotted timeout');
+    }
     this.json(res, 201, pod);
   }
 
