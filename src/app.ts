@@ -95,7 +95,11 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       observers: [],
     },
   );
-  const metrics = new Metrics({ counts: () => sup.counts(), queueDepth: () => redis.llen(keys.queue) });
+  const metrics = new Metrics({
+    counts: () => sup.counts(),
+    queueDepth: () => redis.llen(keys.queue),
+    runtimeStats: () => router.all().flatMap((runtime) => (runtime.stats ? [{ runtime: runtime.name, stats: runtime.stats() }] : [])),
+  });
   sup.observe(metrics);
   const reaper = new Reaper(
     leases,

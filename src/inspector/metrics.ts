@@ -17,6 +17,8 @@ export class Metrics implements SupervisorObserver {
   constructor(source: {
     counts(): Record<LifecycleState, Record<WorkloadType, number>>;
     queueDepth(): Promise<number>;
+    /** Each runtime's own counters (the Kubernetes watch: lists, watches, stalls, relists, errors). */
+    runtimeStats?(): { runtime: string; stats: Readonly<Record<string, number>> }[];
   }) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
@@ -28,6 +30,17 @@ export class Metrics implements SupervisorObserver {
       collect() {
         for (const [state, byType] of Object.entries(source.counts())) {
           for (const [type, n] of Object.entries(byType)) this.set({ state, type }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'leasehold_runtime_events',
+      help: "Runtimes' own counters since start, such as how often the Kubernetes watch listed, watched, stalled or got 410 Gone",
+      labelNames: ['runtime', 'event'],
+      registers,
+      collect() {
+        for (const { runtime, stats } of source.runtimeStats?.() ?? []) {
+          for (const [event, n] of Object.entries(stats)) this.set({ runtime, event }, n);
         }
       },
     });

@@ -47,5 +47,7 @@ export interface WorkloadRuntime {
   list(): Promise<string[]>;
   /** The tail of the workload's output, where the runtime keeps one. */
   logs(id: string): Promise<string | null>;
+  /** Counters worth watching in production (exported on /metrics), where the runtime has any. */
+  stats?(): Readonly<Record<string, number>>;
   close(): Promise<void>;
 }

@@ -161,14 +161,14 @@ describe('the Kubernetes runtime against the fake API server', () => {
       kube.api.compact();
       kube.api.clearFaults();
       assert.equal((await events.exitOf('after-gone')).exitCode, 0);
-      assert.ok(runtime.watchStats.relistsAfterGone >= 1, JSON.stringify(runtime.watchStats));
+      assert.ok(runtime.stats().relistsAfterGone >= 1, JSON.stringify(runtime.stats()));
 
       // The watch opened after the relist must be the one that stalls.
       await eventually(() => assert.equal(kube.api.openWatches(), 1));
       kube.api.stallWatches();
       await runtime.provision('after-stall', spec('after-stall', ['true']));
       assert.equal((await events.exitOf('after-stall', 5_000)).exitCode, 0);
-      assert.ok(runtime.watchStats.stalls >= 1, JSON.stringify(runtime.watchStats));
+      assert.ok(runtime.stats().stalls >= 1, JSON.stringify(runtime.stats()));
       await eventually(() => assert.equal(kube.api.openWatches(), 1, 'the stalled watch was closed, not leaked'));
     } finally {
       await kube.stop();

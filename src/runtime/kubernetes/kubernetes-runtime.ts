@@ -68,8 +68,8 @@ export class KubernetesRuntime implements WorkloadRuntime {
     return this.options.namespace;
   }
 
-  /** List and watch counters (for tests and the benchmark). */
-  get watchStats(): Readonly<PodWatcher['stats']> {
+  /** How often the watch listed, watched, stalled, got 410 Gone or failed (on /metrics). */
+  stats(): Readonly<PodWatcher['stats']> {
     return this.watcher.stats;
   }
 
