@@ -64,10 +64,6 @@ export class KubernetesRuntime implements WorkloadRuntime {
     });
   }
 
-  get namespace(): string {
-    return this.options.namespace;
-  }
-
   /** How often the watch listed, watched, stalled, got 410 Gone or failed (on /metrics). */
   stats(): Readonly<PodWatcher['stats']> {
     return this.watcher.stats;
@@ -80,6 +76,7 @@ export class KubernetesRuntime implements WorkloadRuntime {
   async start(): Promise<void> {
     this.unsubscribe = this.watcher.onChange((pod, deleted) => this.onPod(pod, deleted));
     await this.watcher.start(this.options.startTimeoutMs);
+    this.log.info({ runtime: this.name, namespace: this.options.namespace, pods: (await this.list()).length }, 'watching pods');
   }
 
   async provision(id: string, spec: WorkloadSpec, context: ProvisionContext = {}): Promise<ProvisionResult> {

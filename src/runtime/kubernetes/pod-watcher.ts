@@ -120,9 +120,8 @@ export class PodWatcher {
         if (outcome === 'gone') {
           this.stats.relistsAfterGone++;
           this.resourceVersion = null;
-          continue;
         }
-        // A watch that ends at once, again and again, must not turn into a busy loop.
+        // A watch that ends at once (even with 410), again and again, must not become a busy loop.
         failures = outcome === 'stalled' || Date.now() - started < 1_000 ? failures + 1 : 0;
         if (outcome === 'stalled') {
           this.stats.stalls++;
@@ -130,12 +129,13 @@ export class PodWatcher {
         }
       } catch (error) {
         failures++;
-        this.stats.errors++;
         if (kubeStatus(error).code === 410) {
+          this.stats.relistsAfterGone++;
           this.resourceVersion = null;
-          continue;
+        } else {
+          this.stats.errors++;
+          this.log.warn({ err: error, failures }, `pod watch failed: ${describeError(error)}; retrying`);
         }
-        this.log.warn({ err: error, failures }, `pod watch failed: ${describeError(error)}; retrying`);
       }
       if (failures > 0) await this.sleep(this.delay(failures));
     }
