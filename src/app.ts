@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
 import { NatsControlServer, NatsTransitionPublisher, connectNats, trackConnection } from './events/nats-bus.js';
+import { keepTransitionHistory } from './events/transition-history.js';
 import { createWorkloadMachine } from '../machines/index.js';
 import { chartOf } from './inspector/chart.js';
 import { controlRoutes, heartbeatRoute } from './inspector/control-routes.js';
@@ -59,6 +60,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
   const publisher = new NatsTransitionPublisher(nc, log);
   const nats = trackConnection(nc, log, (connected) => publisher.setConnected(connected));
+  if (config.historySeconds > 0) await keepTransitionHistory(nc, config.historySeconds, log);
 
   const secret = await heartbeatSecret(redis, keys);
   const tokens = new HeartbeatTokens(secret);

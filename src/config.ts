@@ -50,6 +50,8 @@ export interface ControlPlaneConfig {
   readonly reaperIntervalMs: number;
   readonly renewTickMs: number;
   readonly teardownGraceMs: number;
+  /** Keep transitions this long in a JetStream stream for late watchers; 0 keeps none. */
+  readonly historySeconds: number;
   readonly policy: Partial<LifecyclePolicy>;
 }
 
@@ -83,6 +85,7 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   reaperIntervalMs: 1_000,
   renewTickMs: 1_000,
   teardownGraceMs: 5_000,
+  historySeconds: 0,
   policy: {},
 };
 

@@ -45,18 +45,32 @@ export async function askControlPlane<T>(natsUrl: string, subject: string, what:
 }
 
 /**
- * Prints transitions as they arrive, as text or JSON lines; with `untilTornDown`, stops at the
- * first `tornDown` and returns it (for `submit --wait` and `watch <id>`).
+ * Prints each transition once, as text or JSON lines: a transition replayed from history and then
+ * seen live (or seen twice) is printed the first time only, by its per-workload `seq`.
  */
-export async function printTransitions(
-  subscription: Subscription,
-  output: 'text' | 'json',
-  untilTornDown: boolean,
-): Promise<TransitionMessage | null> {
-  for await (const msg of subscription) {
-    const t = msg.json<TransitionMessage>();
-    process.stdout.write(output === 'json' ? `${JSON.stringify(t)}\n` : `${formatTransition(t)}\n`);
-    if (untilTornDown && t.to === 'tornDown') return t;
+export class TransitionPrinter {
+  private readonly printed = new Map<string, number>();
+
+  constructor(private readonly output: 'text' | 'json') {}
+
+  /** False when it was printed already. */
+  print(t: TransitionMessage): boolean {
+    if ((this.printed.get(t.id) ?? 0) >= t.seq) return false;
+    this.printed.set(t.id, t.seq);
+    process.stdout.write(this.output === 'json' ? `${JSON.stringify(t)}\n` : `${formatTransition(t)}\n`);
+    return true;
   }
-  return null;
+
+  /**
+   * Prints transitions as they arrive; with `untilTornDown`, stops at the first `tornDown` and
+   * returns it (for `submit --wait` and `watch <id>`).
+   */
+  async follow(subscription: Subscription, untilTornDown: boolean): Promise<TransitionMessage | null> {
+    for await (const msg of subscription) {
+      const t = msg.json<TransitionMessage>();
+      if (!this.print(t)) continue;
+      if (untilTornDown && t.to === 'tornDown') return t;
+    }
+    return null;
+  }
 }

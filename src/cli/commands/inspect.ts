@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { createWorkloadMachine } from '../../../machines/index.js';
 import { connectNats, trackConnection } from '../../events/nats-bus.js';
+import { replayTransitions } from '../../events/transition-history.js';
 import { SUBJECTS, type TransitionMessage, type WorkloadStatus } from '../../events/transition.js';
 import { chartOf } from '../../inspector/chart.js';
 import { HttpServer } from '../../inspector/http-server.js';
@@ -11,8 +12,8 @@ import { positiveInt } from '../options.js';
 
 /**
  * The inspector built from NATS alone: it runs anywhere the bus reaches, without Redis or the
- * control plane's process. It sees transitions from the moment it starts; status and logs are
- * asked of the control plane over NATS.
+ * control plane's process. It sees transitions from the moment it starts, and with `--replay` the
+ * ones kept in history before that; status and logs are asked of the control plane over NATS.
  */
 export function registerInspect(program: Command): void {
   program
@@ -21,16 +22,30 @@ export function registerInspect(program: Command): void {
     .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default('nats://127.0.0.1:4222'))
     .addOption(new Option('--http-host <host>', 'address to serve on').default('127.0.0.1'))
     .addOption(new Option('--http-port <port>', 'port to serve on; 0 picks one').argParser(positiveInt).default(8090))
-    .action(async (options: { nats: string; httpHost: string; httpPort: number }) => {
+    .option('--replay', 'start from the transitions kept in history (control plane started with --history)')
+    .action(async (options: { nats: string; httpHost: string; httpPort: number; replay?: boolean }) => {
       const log = createLogger({ name: 'leasehold-inspect' });
       const nc = await connectNats(options.nats, 'leasehold-inspect');
       const nats = trackConnection(nc, log);
       const model = new InspectorModel();
+      // During a replay, live messages wait: the model keeps each workload's timeline in seq order
+      // and ignores anything older than what it has, so history must go in first.
+      let held: TransitionMessage[] | null = options.replay ? [] : null;
       nc.subscribe(SUBJECTS.watch(), {
         callback: (error, msg) => {
-          if (!error) model.apply(msg.json<TransitionMessage>());
+          if (error) return;
+          const message = msg.json<TransitionMessage>();
+          if (held) held.push(message);
+          else model.apply(message);
         },
       });
+      if (held) {
+        const replayed = await replayTransitions(nc, SUBJECTS.watch(), (message) => model.apply(message));
+        for (const message of held) model.apply(message);
+        held = null;
+        if (replayed === null) log.warn('no transition history on this NATS (start the control plane with --history); showing live transitions only');
+        else log.info({ replayed }, 'replayed transition history');
+      }
       const ask = async <T>(subject: string): Promise<T | null> => {
         const reply = await nc.request(subject, '', { timeout: 2_000 }).catch(() => null);
         const body = reply?.json<T & { error?: string }>();

@@ -29,6 +29,7 @@ interface StartOptions extends ConnectionOptions {
   maxPending: number;
   retention: number;
   grace: number;
+  history: number;
 }
 
 function withControlPlaneOptions(command: Command): Command {
@@ -94,6 +95,12 @@ function withControlPlaneOptions(command: Command): Command {
         .default(DEFAULT_CONFIG.retentionSeconds),
     )
     .addOption(
+      new Option('--history <seconds>', 'keep transitions this long in JetStream, for `watch --replay` and `inspect --replay`; 0 keeps none')
+        .env('LEASEHOLD_HISTORY_SECONDS')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.historySeconds),
+    )
+    .addOption(
       new Option('--grace <ms>', 'SIGTERM to SIGKILL on teardown').env('LEASEHOLD_GRACE_MS').argParser(positiveInt).default(DEFAULT_CONFIG.teardownGraceMs),
     );
 }
@@ -131,6 +138,7 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     maxPending: options.maxPending,
     retentionSeconds: options.retention,
     teardownGraceMs: options.grace,
+    historySeconds: options.history,
   };
 }
 

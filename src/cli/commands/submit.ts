@@ -5,7 +5,7 @@ import { SUBJECTS } from '../../events/transition.js';
 import { createKeys } from '../../keys.js';
 import { parseSubmission } from '../../spec/index.js';
 import { CliError } from '../cli-error.js';
-import { openNats, openRedis, printTransitions } from '../clients.js';
+import { TransitionPrinter, openNats, openRedis } from '../clients.js';
 import { positiveInt, withConnection, withOutput, type ConnectionOptions } from '../options.js';
 
 interface SubmitOptions extends ConnectionOptions {
@@ -94,7 +94,7 @@ export function registerSubmit(program: Command): void {
         const subscription = nc.subscribe(SUBJECTS.watch(id), { timeout: options.timeout * 1000 });
         await nc.flush();
         await redis.lpush(keys.queue, raw);
-        const end = await printTransitions(subscription, options.output, true);
+        const end = await new TransitionPrinter(options.output).follow(subscription, true);
         if (end?.reason !== 'completed') process.exitCode = 1;
       } catch (error) {
         throw new CliError(`stopped waiting for ${id}: ${String(error)}`);

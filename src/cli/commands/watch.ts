@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
+import { replayTransitions } from '../../events/transition-history.js';
 import { SUBJECTS, type WorkloadStatus } from '../../events/transition.js';
-import { openNats, printTransitions } from '../clients.js';
+import { CliError } from '../cli-error.js';
+import { TransitionPrinter, openNats } from '../clients.js';
 import { formatStatus } from '../format.js';
 import { withConnection, withOutput, type ConnectionOptions } from '../options.js';
 
 interface WatchOptions extends ConnectionOptions {
   output: 'text' | 'json';
+  replay?: boolean;
 }
 
 export function registerWatch(program: Command): void {
@@ -14,16 +17,30 @@ export function registerWatch(program: Command): void {
       program
         .command('watch')
         .description('print transitions live from NATS: every workload, or one (until it is torn down)')
-        .argument('[id]', 'one workload'),
+        .argument('[id]', 'one workload')
+        .option('--replay', 'first print the transitions kept in history (control plane started with --history)'),
     ),
   ).action(async (id: string | undefined, options: WatchOptions) => {
     const nc = await openNats(options.nats);
+    // Live first, so nothing falls between the end of the replay and the start of the live feed.
     const subscription = nc.subscribe(SUBJECTS.watch(id));
+    const printer = new TransitionPrinter(options.output);
     const print = (line: string) => process.stdout.write(`${line}\n`);
     const stop = () => void nc.close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    if (id) {
+    if (options.replay) {
+      let ended = false;
+      const replayed = await replayTransitions(nc, SUBJECTS.watch(id), (t) => {
+        printer.print(t);
+        ended ||= t.to === 'tornDown';
+      });
+      if (replayed === null) {
+        await nc.close();
+        throw new CliError('no transition history on this NATS: start the control plane with --history <seconds> (and nats-server -js)');
+      }
+      if (id && ended) return void (await nc.close());
+    } else if (id) {
       // A late watcher learns where the workload is now, then follows it.
       await nc.flush();
       const reply = await nc.request(SUBJECTS.status(id), '', { timeout: 3_000 }).catch(() => null);
@@ -37,7 +54,7 @@ export function registerWatch(program: Command): void {
     } else if (options.output === 'text') {
       print(`watching ${SUBJECTS.watch()} on ${options.nats} (Ctrl-C to stop)`);
     }
-    await printTransitions(subscription, options.output, id !== undefined);
+    await printer.follow(subscription, id !== undefined);
     await nc.close();
   });
 }

@@ -1,0 +1,68 @@
+import { DiscardPolicy, StorageType, jetstream, jetstreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../log.js';
+import { SUBJECTS, type TransitionMessage } from './transition.js';
+
+/** The JetStream stream that keeps what was published on `workloads.>`. */
+export const HISTORY_STREAM = 'LEASEHOLD_TRANSITIONS';
+
+/**
+ * Keeps transitions for `maxAgeSeconds` in a JetStream stream, so that a watcher or an inspector
+ * that starts late can replay them. Publishing stays core NATS: the stream captures the subjects,
+ * and a NATS server without JetStream only costs us the history, never a transition.
+ */
+export async function keepTransitionHistory(nc: NatsConnection, maxAgeSeconds: number, log: Logger): Promise<boolean> {
+  let jsm;
+  try {
+    jsm = await jetstreamManager(nc);
+  } catch (error) {
+    log.warn({ err: error }, 'JetStream is not enabled on this NATS server (nats-server -js); transition history is off');
+    return false;
+  }
+  const config: Partial<StreamConfig> & { name: string } = {
+    name: HISTORY_STREAM,
+    subjects: [SUBJECTS.watch()],
+    max_age: nanos(maxAgeSeconds * 1000),
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+  };
+  const exists = await jsm.streams.info(HISTORY_STREAM).then(
+    () => true,
+    () => false,
+  );
+  if (exists) await jsm.streams.update(HISTORY_STREAM, config);
+  else await jsm.streams.add(config);
+  return true;
+}
+
+/**
+ * Hands every kept transition on `subject` (oldest first) to `onMessage`, then returns how many
+ * there were. Null when there is no history to read (no JetStream, or no control plane ever ran
+ * with `--history`).
+ */
+export async function replayTransitions(
+  nc: NatsConnection,
+  subject: string,
+  onMessage: (message: TransitionMessage) => void,
+): Promise<number | null> {
+  let consumer;
+  try {
+    consumer = await jetstream(nc).consumers.get(HISTORY_STREAM, { filter_subjects: subject });
+  } catch {
+    return null;
+  }
+  let pending = (await consumer.info()).num_pending;
+  let replayed = 0;
+  while (pending > 0) {
+    const batch = await consumer.fetch({ max_messages: Math.min(pending, 1_000), expires: 2_000 });
+    let got = 0;
+    for await (const message of batch) {
+      onMessage(message.json<TransitionMessage>());
+      got++;
+    }
+    if (got === 0) break; // expired (a stream trimmed under us): what came is what there is
+    pending -= got;
+    replayed += got;
+  }
+  return replayed;
+}
