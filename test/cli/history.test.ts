@@ -1,9 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { startNats } from '../../src/dev/servers.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { runCli, startCliInspector } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { redisClient, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
@@ -43,26 +42,15 @@ describe('transition history (--history): watchers and inspectors that start lat
   });
 
   it('inspect --replay shows workloads that ended before it started', async () => {
-    const child = spawn(process.execPath, [BIN, 'inspect', '--replay', '--nats', servers().nats.url, '--http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const { url, stop } = await startCliInspector(['--replay', '--nats', servers().nats.url]);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /inspector: (http:\/\/\S+)\//.exec(out);
-          if (match) resolve(match[1]!);
-        });
-        child.once('exit', (code) => reject(new Error(`inspect exited with ${code}`)));
-      });
       const one = (await (await fetch(`${url}/api/workloads/early-1`)).json()) as { state: string; timeline: { to: string }[] };
       assert.equal(one.state, 'tornDown');
       assert.deepEqual(one.timeline.map((t) => t.to), ['queued', 'provisioning', 'running', 'expiring', 'tornDown']);
       const summary = (await (await fetch(`${url}/api/summary`)).json()) as { states: Record<string, { trusted: number }> };
       assert.equal(summary.states.tornDown!.trusted, 2);
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      await stop();
     }
   });
 

@@ -41,3 +41,28 @@ export async function startCliControlPlane(args: string[]): Promise<{ child: Chi
   });
   return { child, logs: () => logs, exited };
 }
+
+/** Starts `leasehold inspect …` and resolves with its URL once it serves; `stop` ends it. */
+export async function startCliInspector(args: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, 'inspect', '--http-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /inspector: (http:\/\/\S+)\//.exec(out);
+        if (match) resolve(match[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`inspect exited with ${code}`)));
+    });
+    return { url, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,26 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { connect } from '@nats-io/transport-node';
-import { BIN } from '../helpers/cli.js';
+import { startCliInspector } from '../helpers/cli.js';
 import { useServers } from '../helpers/servers.js';
 
 const servers = useServers();
 
 describe('leasehold inspect', () => {
   it('builds the same view from NATS alone', async () => {
-    const child = spawn(process.execPath, [BIN, 'inspect', '--nats', servers().nats.url, '--http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const { url, stop } = await startCliInspector(['--nats', servers().nats.url]);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /inspector: (http:\/\/\S+)\//.exec(out);
-          if (match) resolve(match[1]!);
-        });
-        child.once('exit', (code) => reject(new Error(`inspect exited with ${code}`)));
-      });
       const nc = await connect({ servers: servers().nats.url });
       const at = new Date().toISOString();
       for (const [seq, from, to] of [[1, null, 'queued'], [2, 'queued', 'provisioning'], [3, 'provisioning', 'running']] as const) {
@@ -47,8 +36,7 @@ describe('leasehold inspect', () => {
       assert.deepEqual(timeline.map((t) => t.to), ['queued', 'provisioning', 'running']);
       assert.equal(timeline.at(-1)!.spentMs, null, 'still in its last state');
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      await stop();
     }
   });
 });

@@ -7,6 +7,8 @@ export interface KubeHarness {
   api: FakeKubeApiServer;
   kubeconfig: string;
   runtime(options?: Partial<KubernetesRuntimeOptions>): KubernetesRuntime;
+  /** A runtime that has listed and is watching. */
+  startedRuntime(options?: Partial<KubernetesRuntimeOptions>): Promise<KubernetesRuntime>;
   stop(): Promise<void>;
 }
 
@@ -16,7 +18,7 @@ export async function startKube(options: FakeApiServerOptions = {}): Promise<Kub
   await api.start();
   const kubeconfig = api.writeKubeconfig('jobs');
   const runtimes: KubernetesRuntime[] = [];
-  return {
+  const harness: KubeHarness = {
     api,
     kubeconfig,
     runtime(overrides = {}) {
@@ -31,10 +33,16 @@ export async function startKube(options: FakeApiServerOptions = {}): Promise<Kub
       runtimes.push(runtime);
       return runtime;
     },
+    async startedRuntime(overrides = {}) {
+      const runtime = harness.runtime(overrides);
+      await runtime.start();
+      return runtime;
+    },
     async stop() {
       for (const runtime of runtimes) await runtime.close();
       await api.stop();
       rmSync(kubeconfig, { force: true });
     },
   };
+  return harness;
 }
