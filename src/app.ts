@@ -7,7 +7,8 @@ import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
 import { NatsControlServer, NatsTransitionPublisher, connectNats, trackConnection } from './events/nats-bus.js';
 import { keepTransitionHistory } from './events/transition-history.js';
-import { createWorkloadMachine } from '../machines/index.js';
+import { createWorkloadMachine, describeError } from '../machines/index.js';
+import { LeaseholdError } from './errors.js';
 import { chartOf } from './inspector/chart.js';
 import { controlRoutes, heartbeatRoute } from './inspector/control-routes.js';
 import { HttpServer } from './inspector/http-server.js';
@@ -55,7 +56,14 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const blocking = new Redis(config.redisUrl, redisOptions);
   redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   blocking.on('error', (error) => log.warn({ err: error }, 'redis (intake) connection error'));
-  await Promise.all([redis.connect(), blocking.connect()]);
+  // Both settle before we judge, so a second failure is not left as an unhandled rejection.
+  const connected = await Promise.allSettled([redis.connect(), blocking.connect()]);
+  const failed = connected.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) {
+    redis.disconnect();
+    blocking.disconnect();
+    throw new LeaseholdError('REDIS_UNREACHABLE', `cannot reach Redis at ${config.redisUrl} (${describeError(failed.reason)}); start it or set --redis / REDIS_URL`);
+  }
 
   const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
   const publisher = new NatsTransitionPublisher(nc, log);

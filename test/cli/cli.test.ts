@@ -105,3 +105,12 @@ describe('the leasehold CLI against a running control plane', () => {
     }
   });
 });
+
+describe('leasehold start with a server it cannot reach', () => {
+  it('says which Redis it could not reach and how to point it elsewhere, in one line, and exits 2', async () => {
+    const result = await runCli(['start', '--redis', 'redis://127.0.0.1:1', '--nats', servers().nats.url, '--http-port', '0']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^leasehold: cannot reach Redis at redis:\/\/127\.0\.0\.1:1 \(.+\); start it or set --redis \/ REDIS_URL$/m);
+    assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace');
+  });
+});
