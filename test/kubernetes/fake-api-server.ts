@@ -42,6 +42,8 @@ interface Watcher {
   readonly namespace: string | null;
   readonly selector: string | null;
   readonly res: ServerResponse;
+  /** Asked for bookmarks (allowWatchBookmarks). */
+  readonly bookmarks: boolean;
   stalled: boolean;
   close(): void;
 }
@@ -373,6 +375,7 @@ export class FakeKubeApiServer {
       namespace,
       selector,
       res,
+      bookmarks,
       stalled: false,
       close: () => {
         clearTimeout(timer);
@@ -380,7 +383,6 @@ export class FakeKubeApiServer {
         res.end();
       },
     };
-    (res as ServerResponse & { leaseholdBookmarks?: boolean }).leaseholdBookmarks = bookmarks;
     res.on('close', () => watcher.close());
 
     const matches = (pod: Pod) => pod.metadata.namespace === namespace && matchesSelector(selector, pod.metadata.labels ?? {});
@@ -483,7 +485,7 @@ export class FakeKubeApiServer {
 
   private sendBookmarks(): void {
     for (const watcher of this.watchers) {
-      if (watcher.stalled || !(watcher.res as ServerResponse & { leaseholdBookmarks?: boolean }).leaseholdBookmarks) continue;
+      if (watcher.stalled || !watcher.bookmarks) continue;
       const object = { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(this.revision) } };
       watcher.res.write(`${JSON.stringify({ type: 'BOOKMARK', object })}\n`);
     }

@@ -4,7 +4,6 @@ import { RuntimeError } from '../../errors.js';
 /** The parts of a Kubernetes `Status` body we act on. */
 export interface KubeStatus {
   readonly code: number | null;
-  readonly reason: string | null;
   readonly message: string | null;
   /** Seconds the server asked us to wait (429, and some 5xx), from Retry-After or details. */
   readonly retryAfterSeconds: number | null;
@@ -16,10 +15,10 @@ export function kubeStatus(error: unknown): KubeStatus {
     const body = parseBody(error.body);
     const header = Number(error.headers?.['retry-after']);
     const retryAfter = Number.isFinite(header) && header > 0 ? header : (body?.details?.retryAfterSeconds ?? null);
-    return { code: error.code, reason: body?.reason ?? null, message: body?.message ?? null, retryAfterSeconds: retryAfter };
+    return { code: error.code, message: body?.message ?? null, retryAfterSeconds: retryAfter };
   }
   const code = (error as { statusCode?: unknown; code?: unknown } | null)?.statusCode;
-  return { code: typeof code === 'number' ? code : null, reason: null, message: null, retryAfterSeconds: null };
+  return { code: typeof code === 'number' ? code : null, message: null, retryAfterSeconds: null };
 }
 
 /** Throttling, server trouble and network failures may pass; everything else will not. */
@@ -50,7 +49,7 @@ export function toRuntimeError(error: unknown, what: { verb: string; resource: s
   });
 }
 
-function parseBody(body: unknown): { reason?: string; message?: string; details?: { retryAfterSeconds?: number } } | null {
+function parseBody(body: unknown): { message?: string; details?: { retryAfterSeconds?: number } } | null {
   if (typeof body === 'object' && body !== null) return body as never;
   if (typeof body !== 'string') return null;
   try {
