@@ -5,6 +5,12 @@ import { WORKLOAD_TYPES } from '../../machines/index.js';
 export const MAX_ID_LENGTH = 63 - 'job-'.length;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Variables the control plane sets for a workload (heartbeat URL, token, socket, workload id). A
+ * spec may not set or shadow them: the launcher once took the heartbeat socket from this namespace,
+ * and a spec that set it to `/` had the host's root bind-mounted into its sandbox.
+ */
+export const RESERVED_ENV_PREFIX = 'LEASEHOLD_';
 /** Kubernetes resource quantities: `500m`, `1`, `0.5`, `256Mi`, `1G`. */
 const QUANTITY = /^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
@@ -32,9 +38,20 @@ export const workloadSpecSchema = z.strictObject({
     { error: 'must be an array of strings (exec) or a string (run by /bin/sh -c)' },
   ),
   env: z
-    .record(z.string().regex(ENV_NAME, { error: 'names must look like VAR_NAME' }), z.string(), {
-      error: 'must be an object of string values',
-    })
+    .record(
+      z
+        .string()
+        .regex(ENV_NAME, { error: 'names must look like VAR_NAME' })
+        .refine((name) => !name.startsWith(RESERVED_ENV_PREFIX), {
+          error: `names starting with ${RESERVED_ENV_PREFIX} are reserved for the control plane`,
+        }),
+      z.string(),
+      {
+        // A bad name says what is wrong with it, not only that the object is wrong.
+        error: (issue) =>
+          (issue.code === 'invalid_key' ? issue.issues[0]?.message : undefined) ?? 'must be an object of string values',
+      },
+    )
     .default({}),
   resources: z
     .strictObject({ cpu: quantity.optional(), memory: quantity.optional() })

@@ -40,6 +40,21 @@ describe('workload spec', () => {
     assert.deepEqual(result.spec.resources, { cpu: '500m', memory: '256Mi' });
   });
 
+  it("refuses env names in the control plane's LEASEHOLD_ namespace, whatever the workload's trust", () => {
+    for (const type of ['untrusted', 'trusted']) {
+      const spec = (env: Record<string, string>) => JSON.stringify({ id: 'a', type, image: 'x', cmd: ['true'], env });
+      // The attack of issue 10: a sandbox that named its own heartbeat socket got the host's / bound in.
+      assert.equal(
+        reason(spec({ LEASEHOLD_HEARTBEAT_SOCKET: '/' })),
+        'env.LEASEHOLD_HEARTBEAT_SOCKET: names starting with LEASEHOLD_ are reserved for the control plane',
+      );
+      assert.match(reason(spec({ OK: '1', LEASEHOLD_HEARTBEAT_TOKEN: 'forged' })), /^env\.LEASEHOLD_HEARTBEAT_TOKEN: names starting with LEASEHOLD_ are reserved/);
+      assert.match(reason(spec({ LEASEHOLD_: '' })), /reserved for the control plane/);
+      // Only the exact prefix is the control plane's; a name that merely contains it is the workload's.
+      assert.ok(parseSubmission(spec({ MY_LEASEHOLD_X: '1', leasehold_x: '1' })).ok);
+    }
+  });
+
   it('says where JSON breaks', () => {
     assert.equal(reason('not json'), 'invalid JSON at position 1');
     assert.equal(reason('{"id":"a",}'), 'invalid JSON at position 10');
