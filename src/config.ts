@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { LifecyclePolicy, WorkloadType } from '../machines/index.js';
 import { ConfigError } from './errors.js';
 import type { FirecrackerConfig } from './runtime/firecracker/firecracker-launcher.js';
+import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './runtime/process/sandbox-limits.js';
 
 export const RUNTIMES = ['process', 'kubernetes'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -33,6 +34,8 @@ export interface ControlPlaneConfig {
   readonly sandbox: SandboxName | null;
   readonly kubernetes: KubernetesConfig;
   readonly firecracker: FirecrackerConfig;
+  /** Memory, CPU, processes and /tmp of each bubblewrap sandbox: defaults and the most a spec may ask for. */
+  readonly sandboxLimits: SandboxLimits;
   /** Pid files and working directories of local workloads. */
   readonly stateDir: string;
   readonly httpHost: string;
@@ -71,6 +74,7 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
     jailer: null,
     kvmDevice: '/dev/kvm',
   },
+  sandboxLimits: DEFAULT_SANDBOX_LIMITS,
   stateDir: join(tmpdir(), 'leasehold'),
   httpHost: '127.0.0.1',
   httpPort: 8080,

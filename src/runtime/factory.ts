@@ -2,6 +2,7 @@ import type { ControlPlaneConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { firecrackerLauncher } from './firecracker/firecracker-launcher.js';
 import { bubblewrapLauncher } from './process/bubblewrap.js';
+import { cgroupScope } from './process/cgroups.js';
 import { ProcessRuntime } from './process/process-runtime.js';
 import type { WorkloadRuntime } from './runtime.js';
 
@@ -21,7 +22,10 @@ export async function createRuntimes(config: ControlPlaneConfig, log: Logger): P
   let untrusted: WorkloadRuntime | null;
   switch (sandbox) {
     case 'bubblewrap':
-      untrusted = new ProcessRuntime({ ...common, launcher: bubblewrapLauncher() });
+      untrusted = new ProcessRuntime({
+        ...common,
+        launcher: bubblewrapLauncher({ limits: config.sandboxLimits, cgroupScope: cgroupScope(config.stateDir), log }),
+      });
       break;
     case 'kubernetes':
       untrusted = kubernetes!.sandbox();

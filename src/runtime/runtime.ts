@@ -19,7 +19,11 @@ export const HEARTBEAT_ENV = {
 /** What the control plane hands a workload besides its spec: how to reach its heartbeat endpoint. */
 export interface ProvisionContext {
   readonly signal?: AbortSignal;
-  /** Extra environment for the workload (heartbeat URL and token); never the control plane's own. */
+  /**
+   * Extra environment for the workload (heartbeat URL, token and socket), set by the control plane
+   * and trusted: a sandbox takes the host path it binds in from here (HEARTBEAT_ENV.socket), never
+   * from the spec's env, whose LEASEHOLD_ names the schema refuses. Never the control plane's own.
+   */
   readonly env?: Readonly<Record<string, string>>;
 }
 

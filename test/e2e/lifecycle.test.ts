@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { SUBJECTS, type WorkloadStatus } from '../../src/events/transition.js';
-import { bubblewrapLauncher, DEFAULT_SANDBOX_LIMITS } from '../../src/runtime/process/bubblewrap.js';
+import { bubblewrapLauncher } from '../../src/runtime/process/bubblewrap.js';
 import { InstantRuntime } from '../../src/runtime/instant/instant-runtime.js';
 import { ProcessRuntime } from '../../src/runtime/process/process-runtime.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
@@ -162,7 +162,7 @@ describe('the lifecycle, end to end on real Redis and NATS', () => {
       {
         runtimes: {
           trusted: new ProcessRuntime({ stateDir }),
-          untrusted: new ProcessRuntime({ stateDir, launcher: bubblewrapLauncher(DEFAULT_SANDBOX_LIMITS, '/nonexistent/bwrap') }),
+          untrusted: new ProcessRuntime({ stateDir, launcher: bubblewrapLauncher({ bwrap: '/nonexistent/bwrap' }) }),
         },
       },
     );

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bubblewrapLauncher, DEFAULT_SANDBOX_LIMITS } from '../../src/runtime/process/bubblewrap.js';
+import { cgroupScope } from '../../src/runtime/process/cgroups.js';
 import { ProcessRuntime } from '../../src/runtime/process/process-runtime.js';
 import { startTestPlane } from '../helpers/control-plane.js';
 import { processesWith } from '../helpers/processes.js';
@@ -13,11 +14,11 @@ import { TransitionRecorder } from '../helpers/transitions.js';
 import { listen, runtimeConformance, spec } from './conformance.js';
 
 const servers = useServers();
-const LIMITS = { ...DEFAULT_SANDBOX_LIMITS, maxProcesses: 48 };
+const LIMITS = { ...DEFAULT_SANDBOX_LIMITS, pids: 48 };
 
 function sandbox() {
   const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-bwrap-'));
-  const runtime = new ProcessRuntime({ stateDir, graceMs: 500, launcher: bubblewrapLauncher(LIMITS) });
+  const runtime = new ProcessRuntime({ stateDir, graceMs: 500, launcher: bubblewrapLauncher({ limits: LIMITS, cgroupScope: cgroupScope(stateDir) }) });
   return {
     runtime,
     cleanup: async () => {

@@ -1,8 +1,9 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { startControlPlane, type ControlPlane } from '../../app.js';
 import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
 import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
 import { createLogger } from '../../log.js';
+import { quantityToNumber } from '../../runtime/process/sandbox-limits.js';
 import { positiveInt, withConnection, type ConnectionOptions } from '../options.js';
 
 interface StartOptions extends ConnectionOptions {
@@ -30,6 +31,21 @@ interface StartOptions extends ConnectionOptions {
   retention: number;
   grace: number;
   history: number;
+  sandboxMemory: number;
+  sandboxMaxMemory: number;
+  sandboxCpu: number;
+  sandboxMaxCpu: number;
+  sandboxPids: number;
+  sandboxMaxTmp: number;
+}
+
+/** A Kubernetes quantity (`512Mi`, `1`, `500m`) for the sandbox limits; `scale` 1000 turns cores into millicores. */
+function quantity(scale: number) {
+  return (value: string): number => {
+    const n = quantityToNumber(value) * scale;
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a quantity such as 512Mi, 2Gi, 1 or 500m, got "${value}"`);
+    return Math.floor(n);
+  };
 }
 
 function withControlPlaneOptions(command: Command): Command {
@@ -101,6 +117,42 @@ function withControlPlaneOptions(command: Command): Command {
         .default(DEFAULT_CONFIG.historySeconds),
     )
     .addOption(
+      new Option('--sandbox-memory <quantity>', 'memory of all processes of a bubblewrap sandbox together, when its spec asks for none')
+        .env('LEASEHOLD_SANDBOX_MEMORY')
+        .argParser(quantity(1))
+        .default(DEFAULT_CONFIG.sandboxLimits.defaultMemoryBytes, '512Mi'),
+    )
+    .addOption(
+      new Option('--sandbox-max-memory <quantity>', "the most memory a spec's resources.memory gets in a bubblewrap sandbox")
+        .env('LEASEHOLD_SANDBOX_MAX_MEMORY')
+        .argParser(quantity(1))
+        .default(DEFAULT_CONFIG.sandboxLimits.maxMemoryBytes, '4Gi'),
+    )
+    .addOption(
+      new Option('--sandbox-cpu <quantity>', 'CPU of a bubblewrap sandbox (cores, or 500m), when its spec asks for none')
+        .env('LEASEHOLD_SANDBOX_CPU')
+        .argParser(quantity(1000))
+        .default(DEFAULT_CONFIG.sandboxLimits.defaultCpuMillis, '1'),
+    )
+    .addOption(
+      new Option('--sandbox-max-cpu <quantity>', "the most CPU a spec's resources.cpu gets in a bubblewrap sandbox")
+        .env('LEASEHOLD_SANDBOX_MAX_CPU')
+        .argParser(quantity(1000))
+        .default(DEFAULT_CONFIG.sandboxLimits.maxCpuMillis, '2'),
+    )
+    .addOption(
+      new Option('--sandbox-pids <n>', 'processes and threads of one bubblewrap sandbox at once')
+        .env('LEASEHOLD_SANDBOX_PIDS')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.sandboxLimits.pids),
+    )
+    .addOption(
+      new Option('--sandbox-max-tmp <quantity>', "size of a bubblewrap sandbox's /tmp (never more than its memory)")
+        .env('LEASEHOLD_SANDBOX_MAX_TMP')
+        .argParser(quantity(1))
+        .default(DEFAULT_CONFIG.sandboxLimits.maxTmpBytes, '256Mi'),
+    )
+    .addOption(
       new Option('--grace <ms>', 'SIGTERM to SIGKILL on teardown').env('LEASEHOLD_GRACE_MS').argParser(positiveInt).default(DEFAULT_CONFIG.teardownGraceMs),
     );
 }
@@ -128,6 +180,15 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
         ? { binary: options.jailer, chrootBase: options.jailerChrootBase, uid: options.jailerUid, gid: options.jailerGid }
         : null,
       kvmDevice: DEFAULT_CONFIG.firecracker.kvmDevice,
+    },
+    sandboxLimits: {
+      ...DEFAULT_CONFIG.sandboxLimits,
+      defaultMemoryBytes: Math.min(options.sandboxMemory, options.sandboxMaxMemory),
+      maxMemoryBytes: options.sandboxMaxMemory,
+      defaultCpuMillis: Math.min(options.sandboxCpu, options.sandboxMaxCpu),
+      maxCpuMillis: options.sandboxMaxCpu,
+      pids: Math.max(1, options.sandboxPids),
+      maxTmpBytes: options.sandboxMaxTmp,
     },
     httpHost: options.httpHost,
     httpPort: options.httpPort,

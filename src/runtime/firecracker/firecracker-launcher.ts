@@ -65,7 +65,8 @@ export function firecrackerLauncher(config: FirecrackerConfig): Launcher {
       return missing.length > 0 ? `the firecracker sandbox needs ${missing.join(', ')}; see README, "Firecracker"` : null;
     },
 
-    command(argv, env, workdir, spec): LaunchCommand {
+    command({ argv, env: workloadEnv, controlEnv, workdir, spec }): LaunchCommand {
+      const env = { ...workloadEnv, ...controlEnv };
       const id = basename(workdir);
       const rootfs = join(config.rootfsDir, rootfsName(spec.image));
       if (!existsSync(rootfs)) {

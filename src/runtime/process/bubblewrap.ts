@@ -1,39 +1,83 @@
 import { execFileSync } from 'node:child_process';
+import { basename } from 'node:path';
+import { RuntimeError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { RESERVED_ENV_PREFIX } from '../../spec/schema.js';
 import { HEARTBEAT_ENV } from '../runtime.js';
-import type { Launcher } from './process-runtime.js';
+import { openCgroups, type Cgroups } from './cgroups.js';
+import type { Launcher, LaunchRequest } from './process-runtime.js';
+import { DEFAULT_SANDBOX_LIMITS, workloadLimits, type SandboxLimits, type WorkloadLimits } from './sandbox-limits.js';
+import { seccompProgram } from './seccomp.js';
+
+export { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './sandbox-limits.js';
 
 /** Where a sandbox finds the heartbeat socket (see HEARTBEAT_ENV). */
 export const SANDBOX_HEARTBEAT_SOCKET = '/run/leasehold/heartbeat.sock';
 
-export interface SandboxLimits {
-  /** Processes the sandbox user may have at once (RLIMIT_NPROC): a fork bomb stops here. */
-  readonly maxProcesses: number;
-  /** Address space per process in bytes (RLIMIT_AS). */
-  readonly memoryBytes: number;
-  /** CPU seconds per process (RLIMIT_CPU). */
-  readonly cpuSeconds: number;
-  /** The unprivileged user bubblewrap runs as when the control plane is root. */
-  readonly uid: number;
-  readonly gid: number;
-}
+/** CPU seconds per process when no cgroup bounds a sandbox's CPU rate (the rlimit fallback). */
+const FALLBACK_CPU_SECONDS = 600;
+/** RLIMIT_AS counts address space, not memory: runtimes such as Node reserve far more than they use. */
+const FALLBACK_MIN_ADDRESS_SPACE = 1024 * 1024 * 1024;
 
-export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
-  maxProcesses: 256,
-  memoryBytes: 1024 * 1024 * 1024,
-  cpuSeconds: 600,
-  uid: 65534,
-  gid: 65534,
-};
+/** bwrap reads its seccomp program and the sandbox's environment from these descriptors. */
+const SECCOMP_FD = 3;
+const ARGS_FD = 4;
+
+/**
+ * Joins the cgroups the control plane made, then runs the rest of its arguments. Node cannot place
+ * a child in a cgroup before it executes, and joining after would miss whatever it forked first.
+ */
+const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+const HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface BubblewrapOptions {
+  /** The operator's bounds; a spec's `resources` choose within them. */
+  readonly limits?: SandboxLimits;
+  /** Names this control plane's cgroups (see cgroupScope); two control planes on a host use two. */
+  readonly cgroupScope?: string;
+  /** Where cgroup file systems are mounted; tests point it elsewhere to see the fallback. */
+  readonly cgroupRoot?: string;
+  readonly bwrap?: string;
+  readonly log?: Logger;
+}
 
 /**
  * Runs each untrusted workload inside bubblewrap: new user, pid, network, ipc, uts and cgroup
- * namespaces (so no network at all, not even loopback), a read-only /usr, a private /tmp as the
- * only writable place, no capabilities, no controlling terminal, killed with its
- * parent, a read-only root, an environment holding only what the spec gives, and rlimits
- * applied by prlimit.
+ * namespaces (so no network at all, not even loopback), a read-only /usr, a private /tmp of bounded
+ * size as the only writable place, no capabilities, no controlling terminal, killed with its parent,
+ * a read-only root, a seccomp filter (seccomp.ts), and a cgroup bounding memory, processes and CPU
+ * of the whole sandbox (cgroups.ts), or rlimits per process where this host has no usable cgroup.
+ *
+ * Only the control plane chooses what is mounted, where and with which flags: the heartbeat socket
+ * comes from the launch request's trusted part, never from an environment a spec could fill.
+ * The environment reaches bwrap through a descriptor (`--args`), so that no value shows on a
+ * command line, and so that no variable of the spec (LD_PRELOAD, say) acts on host-side programs.
  */
-export function bubblewrapLauncher(limits: SandboxLimits = DEFAULT_SANDBOX_LIMITS, bwrap = 'bwrap'): Launcher {
+export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
+  const limits = options.limits ?? DEFAULT_SANDBOX_LIMITS;
+  const bwrap = options.bwrap ?? 'bwrap';
+  const log = options.log ?? silentLogger;
+  const root = process.getuid?.() === 0;
   let checked: string | null | undefined;
+  let cgroups: Cgroups | null | undefined;
+  const cgroupsOnce = (): Cgroups | null => {
+    if (cgroups !== undefined) return cgroups;
+    const opened = openCgroups(options.cgroupScope ?? 'default', options.cgroupRoot);
+    if ('unavailable' in opened) {
+      cgroups = null;
+      log.warn(
+        { reason: opened.unavailable },
+        `no usable cgroup (v2 delegated, or v1 as root): untrusted workloads get per-process rlimits only — up to ${limits.pids} processes, ` +
+          `their memory (address space, at least 1 GiB) and ${FALLBACK_CPU_SECONDS} CPU seconds each, ` +
+          'so the processes of one sandbox together can use more memory than its limit, and CPU without bound of rate',
+      );
+    } else {
+      cgroups = opened;
+      log.info({ cgroups: opened.description }, 'untrusted workloads: memory, processes and CPU bounded per sandbox by a cgroup');
+    }
+    return cgroups;
+  };
+
   return {
     name: 'bubblewrap',
     isolated: true,
@@ -41,7 +85,17 @@ export function bubblewrapLauncher(limits: SandboxLimits = DEFAULT_SANDBOX_LIMIT
       if (checked === undefined) checked = probe(bwrap, limits);
       return checked;
     },
-    command(argv, env) {
+
+    async start(live) {
+      const groups = cgroupsOnce();
+      if (!groups) return;
+      // Groups of workloads that no pid file remembers: a crash left them, and perhaps processes in them.
+      for (const id of groups.ids()) if (!live.has(id)) await groups.remove(id);
+    },
+
+    command(request) {
+      const { argv, workdir, spec } = request;
+      const sized = workloadLimits(spec, limits);
       const args = [
         '--unshare-all',
         '--die-with-parent',
@@ -57,38 +111,76 @@ export function bubblewrapLauncher(limits: SandboxLimits = DEFAULT_SANDBOX_LIMIT
         '--symlink', 'usr/lib64', '/lib64',
         '--proc', '/proc',
         '--dev', '/dev',
-        '--tmpfs', '/tmp',
+        '--size', String(sized.tmpBytes), '--tmpfs', '/tmp',
       ];
-      const sandboxEnv: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', ...env };
-      const hostSocket = env[HEARTBEAT_ENV.socket];
-      if (hostSocket) {
+      if (request.heartbeatSocket) {
         // No network, so the heartbeat goes through the one socket bound in, which serves
         // nothing but token-checked heartbeats (`curl --unix-socket $LEASEHOLD_HEARTBEAT_SOCKET`).
-        args.push('--ro-bind', hostSocket, SANDBOX_HEARTBEAT_SOCKET);
-        sandboxEnv[HEARTBEAT_ENV.socket] = SANDBOX_HEARTBEAT_SOCKET;
-        const url = env[HEARTBEAT_ENV.url];
-        if (url) sandboxEnv[HEARTBEAT_ENV.url] = `http://localhost${new URL(url).pathname}`;
+        args.push('--ro-bind', request.heartbeatSocket, SANDBOX_HEARTBEAT_SOCKET);
       }
       args.push(
         // bwrap's own root is a writable tmpfs; once the mount points exist, make it read-only.
         '--remount-ro', '/',
         '--hostname', 'sandbox',
         '--chdir', '/tmp',
-        '--clearenv',
+        '--seccomp', String(SECCOMP_FD),
+        '--args', String(ARGS_FD),
       );
-      for (const [name, value] of Object.entries(sandboxEnv)) args.push('--setenv', name, value);
-      args.push(
-        '--',
-        'prlimit',
-        `--nproc=${limits.maxProcesses}`,
-        `--as=${limits.memoryBytes}`,
-        `--cpu=${limits.cpuSeconds}`,
-        '--',
-        ...argv,
-      );
-      return { file: bwrap, args, env: {}, ...(process.getuid?.() === 0 ? { uid: limits.uid, gid: limits.gid } : {}) };
+      const environment = argsFile(['--clearenv', ...Object.entries(sandboxEnv(request)).flatMap(([name, value]) => ['--setenv', name, value])]);
+      const groups = cgroupsOnce();
+      const inside = groups ? [...argv] : ['prlimit', ...fallbackRlimits(sized), '--', ...argv];
+      const fds = [seccompProgram(), environment];
+      if (!groups) {
+        return { file: bwrap, args: [...args, '--', ...inside], env: { PATH: HOST_PATH }, fds, ...(root ? { uid: limits.uid, gid: limits.gid } : {}) };
+      }
+      const procs = groups.create(basename(workdir), sized);
+      // As root, join the cgroups first and drop to the sandbox user after; a non-root control plane
+      // owns its delegated groups and joins them as itself.
+      const dropPrivileges = root ? ['setpriv', `--reuid=${limits.uid}`, `--regid=${limits.gid}`, '--clear-groups', '--'] : [];
+      return {
+        file: '/bin/sh',
+        args: ['-c', JOIN_CGROUPS, 'leasehold-join-cgroup', ...procs, '--', ...dropPrivileges, bwrap, ...args, '--', ...inside],
+        env: { PATH: HOST_PATH },
+        fds,
+      };
+    },
+
+    async cleanup(workdir) {
+      await cgroups?.remove(basename(workdir));
     },
   };
+}
+
+/**
+ * PATH, HOME, the spec's variables and the control plane's, and nothing of the host. A name in
+ * the control plane's namespace is taken only from the trusted part of the request, even if a
+ * caller that skipped the spec schema passed one in the workload's environment.
+ */
+function sandboxEnv(request: LaunchRequest): Record<string, string> {
+  const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp' };
+  for (const [name, value] of Object.entries(request.env)) if (!name.startsWith(RESERVED_ENV_PREFIX)) env[name] = value;
+  const { [HEARTBEAT_ENV.socket]: _hostPath, ...control } = request.controlEnv;
+  Object.assign(env, control);
+  if (request.heartbeatSocket) {
+    env[HEARTBEAT_ENV.socket] = SANDBOX_HEARTBEAT_SOCKET;
+    const url = control[HEARTBEAT_ENV.url];
+    if (url) env[HEARTBEAT_ENV.url] = `http://localhost${new URL(url).pathname}`;
+  }
+  return env;
+}
+
+/**
+ * bwrap's `--args` format: NUL-separated. A NUL inside a value would end it there and make the
+ * rest a bwrap option of the submitter's choosing (`x\0--bind\0/\0/host`), so it is refused.
+ */
+function argsFile(args: readonly string[]): Buffer {
+  const bad = args.find((arg) => arg.includes('\0'));
+  if (bad !== undefined) throw new RuntimeError('INVALID_ENV', 'an environment variable of this workload contains a NUL character');
+  return Buffer.from(args.map((arg) => `${arg}\0`).join(''));
+}
+
+function fallbackRlimits(sized: WorkloadLimits): string[] {
+  return [`--nproc=${sized.pids}`, `--as=${Math.max(sized.memoryBytes, FALLBACK_MIN_ADDRESS_SPACE)}`, `--cpu=${FALLBACK_CPU_SECONDS}`];
 }
 
 /** One real sandbox start: catches a missing binary and kernels that forbid user namespaces. */

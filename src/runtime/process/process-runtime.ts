@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import type { ObservedStatus, ProvisionResult } from '../../../machines/index.js';
 import { RuntimeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { RESERVED_ENV_PREFIX } from '../../spec/schema.js';
 import type { WorkloadSpec } from '../../spec/index.js';
-import type { ProvisionContext, RuntimeEvent, RuntimeListener, WorkloadRuntime } from '../runtime.js';
+import { HEARTBEAT_ENV, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime } from '../runtime.js';
 import { OutputTail } from './output-tail.js';
 import { PidFiles, isSameProcessAlive, killGroup } from './pid-files.js';
 
@@ -22,15 +23,33 @@ export interface Launcher {
   /** Whether the spec's `image` means anything here (a VM boots the image's root filesystem). */
   readonly usesImage?: boolean;
   unavailableReason(): string | null;
-  command(argv: readonly string[], env: Record<string, string>, workdir: string, spec: WorkloadSpec): LaunchCommand;
+  /** When the runtime starts; `live` are the workloads it still knows (pid files), the rest is stale. */
+  start?(live: ReadonlySet<string>): Promise<void>;
+  command(request: LaunchRequest): LaunchCommand;
   /** After the process started: make it run the workload. A throw kills it and fails the provision. */
   configure?(workdir: string, spec: WorkloadSpec): Promise<void>;
   /** What the process's end means for the workload; by default, its own exit code. */
   interpretExit?(code: number | null, signal: NodeJS.Signals | null, output: string, stopped: boolean): LaunchExit;
   /** Asks for a graceful stop (a VM's Ctrl-Alt-Del) before the runtime signals the process group. */
   requestStop?(workdir: string): Promise<void>;
-  /** Removes what the launcher made outside the workdir (a jailer's chroot). */
-  cleanup?(workdir: string): void;
+  /** Removes what the launcher made outside the workdir (a jailer's chroot, a cgroup). */
+  cleanup?(workdir: string): void | Promise<void>;
+}
+
+/**
+ * What to launch. The untrusted part (the spec's argv and env) is kept apart from what the control
+ * plane decided, so that a launcher never takes a mount, a path or a flag from the former.
+ */
+export interface LaunchRequest {
+  readonly argv: readonly string[];
+  /** The workload's own variables: the spec's env (and a trusted process's few host variables). Never names in LEASEHOLD_. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Variables the control plane gives the workload: its id, the heartbeat URL and token. */
+  readonly controlEnv: Readonly<Record<string, string>>;
+  /** This host's heartbeat socket, for a launcher that binds it in; set by the control plane only. */
+  readonly heartbeatSocket: string | undefined;
+  readonly workdir: string;
+  readonly spec: WorkloadSpec;
 }
 
 export type LaunchExit =
@@ -41,6 +60,8 @@ export interface LaunchCommand {
   readonly file: string;
   readonly args: string[];
   readonly env: Record<string, string>;
+  /** Written to descriptors 3, 4, … of the process and closed (a seccomp program, arguments read from a file descriptor). */
+  readonly fds?: readonly Buffer[];
   /** Drop to this user before exec (only when the control plane runs as root). */
   readonly uid?: number;
   readonly gid?: number;
@@ -50,7 +71,7 @@ export const directLauncher: Launcher = {
   name: 'process',
   isolated: false,
   unavailableReason: () => null,
-  command: (argv, env) => ({ file: argv[0]!, args: argv.slice(1), env }),
+  command: ({ argv, env, controlEnv }) => ({ file: argv[0]!, args: argv.slice(1), env: { ...env, ...controlEnv } }),
 };
 
 export interface ProcessRuntimeOptions {
@@ -116,6 +137,7 @@ export class ProcessRuntime implements WorkloadRuntime {
 
   async start(): Promise<void> {
     this.pidFiles.ensureDir();
+    await this.launcher.start?.(new Set(this.pidFiles.ids()));
   }
 
   async provision(id: string, spec: WorkloadSpec, context: ProvisionContext = {}): Promise<ProvisionResult> {
@@ -134,35 +156,41 @@ export class ProcessRuntime implements WorkloadRuntime {
       const value = process.env[name];
       if (value !== undefined && !this.isolated) env[name] = value;
     }
-    Object.assign(env, spec.env, context.env, { LEASEHOLD_WORKLOAD_ID: id });
+    // The schema refuses these names; a caller that skipped it still does not get to set them.
+    for (const [name, value] of Object.entries(spec.env)) if (!name.startsWith(RESERVED_ENV_PREFIX)) env[name] = value;
+    const controlEnv = { ...context.env, LEASEHOLD_WORKLOAD_ID: id };
+    const request = { argv, env, controlEnv, heartbeatSocket: context.env?.[HEARTBEAT_ENV.socket], workdir, spec };
     let launch: LaunchCommand;
+    let child: ChildProcess;
     try {
-      launch = this.launcher.command(argv, env, workdir, spec);
+      launch = this.launcher.command(request);
+      child = spawn(launch.file, launch.args, {
+        cwd: workdir,
+        env: launch.env,
+        ...(launch.uid !== undefined ? { uid: launch.uid } : {}),
+        ...(launch.gid !== undefined ? { gid: launch.gid } : {}),
+        detached: true, // its own process group: teardown signals the whole tree
+        stdio: ['ignore', 'pipe', 'pipe', ...(launch.fds ?? []).map(() => 'pipe' as const)],
+      });
     } catch (error) {
-      rmSync(workdir, { recursive: true, force: true });
-      throw error;
+      await this.forget(workdir);
+      throw error instanceof RuntimeError ? error : spawnError(argv[0]!, error);
     }
-
-    const child = spawn(launch.file, launch.args, {
-      cwd: workdir,
-      env: launch.env,
-      ...(launch.uid !== undefined ? { uid: launch.uid } : {}),
-      ...(launch.gid !== undefined ? { gid: launch.gid } : {}),
-      detached: true, // its own process group: teardown signals the whole tree
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     const tail = new OutputTail(this.logTailBytes);
     child.stdout?.on('data', (chunk: Buffer) => tail.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
     try {
       await Promise.race([once(child, 'spawn'), once(child, 'error').then(([error]) => Promise.reject(error))]);
     } catch (error) {
-      rmSync(workdir, { recursive: true, force: true });
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new RuntimeError('SPAWN_FAILED', `cannot start ${argv[0]}: ${code === 'ENOENT' ? 'command not found' : String(error)}`, {
-        cause: error,
-      });
+      await this.forget(workdir);
+      throw spawnError(argv[0]!, error);
     }
+    (launch.fds ?? []).forEach((content, i) => {
+      const stream = child.stdio[3 + i] as NodeJS.WritableStream & NodeJS.EventEmitter;
+      // A child that dies before reading makes this EPIPE; its exit is what reports the failure.
+      stream.on('error', () => undefined);
+      stream.end(content);
+    });
     const pid = child.pid!;
     this.pidFiles.write(id, pid);
     const entry: Child = {
@@ -194,8 +222,7 @@ export class ProcessRuntime implements WorkloadRuntime {
         await entry.exitedPromise;
         this.children.delete(id);
         this.pidFiles.remove(id);
-        this.launcher.cleanup?.(workdir);
-        rmSync(workdir, { recursive: true, force: true });
+        await this.forget(workdir);
         throw error;
       }
     }
@@ -235,8 +262,7 @@ export class ProcessRuntime implements WorkloadRuntime {
       }
     }
     this.pidFiles.remove(id);
-    this.launcher.cleanup?.(workdir);
-    rmSync(workdir, { recursive: true, force: true });
+    await this.forget(workdir);
   }
 
   watch(listener: RuntimeListener): () => void {
@@ -278,6 +304,12 @@ export class ProcessRuntime implements WorkloadRuntime {
     }
   }
 
+  /** Removes what the launcher made for a workload, then its working directory. */
+  private async forget(workdir: string): Promise<void> {
+    await this.launcher.cleanup?.(workdir);
+    rmSync(workdir, { recursive: true, force: true });
+  }
+
   private keepLogs(id: string, text: string): void {
     this.finishedLogs.set(id, text);
     if (this.finishedLogs.size > this.keepFinishedLogs) {
@@ -292,6 +324,21 @@ export class ProcessRuntime implements WorkloadRuntime {
   private emit(id: string, event: RuntimeEvent): void {
     for (const listener of this.listeners) listener(id, event);
   }
+}
+
+/**
+ * Out of descriptors or processes (EMFILE, ENFILE, EAGAIN, ENOMEM) is the host being busy, not the
+ * workload being wrong: transient, so provisioning retries it with backoff.
+ */
+const TRANSIENT_SPAWN_CODES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM']);
+
+function spawnError(program: string, error: unknown): RuntimeError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const transient = code !== undefined && TRANSIENT_SPAWN_CODES.has(code);
+  return new RuntimeError('SPAWN_FAILED', `cannot start ${program}: ${code === 'ENOENT' ? 'command not found' : String(error)}`, {
+    cause: error,
+    transient,
+  });
 }
 
 function lastLine(text: string): string | undefined {
