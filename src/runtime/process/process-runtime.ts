@@ -173,7 +173,7 @@ export class ProcessRuntime implements WorkloadRuntime {
         stdio: ['ignore', 'pipe', 'pipe', ...(launch.fds ?? []).map(() => 'pipe' as const)],
       });
     } catch (error) {
-      await this.forget(workdir);
+      await this.forgetAfterFailedStart(workdir);
       throw error instanceof RuntimeError ? error : spawnError(argv[0]!, error);
     }
     const tail = new OutputTail(this.logTailBytes);
@@ -182,7 +182,7 @@ export class ProcessRuntime implements WorkloadRuntime {
     try {
       await Promise.race([once(child, 'spawn'), once(child, 'error').then(([error]) => Promise.reject(error))]);
     } catch (error) {
-      await this.forget(workdir);
+      await this.forgetAfterFailedStart(workdir);
       throw spawnError(argv[0]!, error);
     }
     (launch.fds ?? []).forEach((content, i) => {
@@ -308,6 +308,19 @@ export class ProcessRuntime implements WorkloadRuntime {
   private async forget(workdir: string): Promise<void> {
     await this.launcher.cleanup?.(workdir);
     rmSync(workdir, { recursive: true, force: true });
+  }
+
+  /**
+   * Out of descriptors, even removing a directory can fail; what is left is harmless (the next
+   * provision reuses the workdir, the next start collects a stale cgroup) and must not hide why
+   * the start failed.
+   */
+  private async forgetAfterFailedStart(workdir: string): Promise<void> {
+    try {
+      await this.forget(workdir);
+    } catch (error) {
+      this.log.warn({ workdir, err: error }, 'could not clean up after a failed start');
+    }
   }
 
   private keepLogs(id: string, text: string): void {
