@@ -23,6 +23,7 @@ function sandbox() {
     runtime,
     cleanup: async () => {
       for (const id of await runtime.list()) await runtime.teardown(id);
+      await runtime.close();
       rmSync(stateDir, { recursive: true, force: true });
     },
   };

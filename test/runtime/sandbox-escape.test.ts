@@ -33,6 +33,7 @@ function sandbox(limits: Partial<SandboxLimits> = {}, extra: { cgroupRoot?: stri
   opened.push(async () => {
     events.stop();
     for (const id of await runtime.list()) await runtime.teardown(id);
+    await runtime.close();
     rmSync(stateDir, { recursive: true, force: true });
   });
   return {

@@ -148,6 +148,10 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
     async cleanup(workdir) {
       await cgroups?.remove(basename(workdir));
     },
+
+    async close() {
+      cgroups?.removeScope();
+    },
   };
 }
 

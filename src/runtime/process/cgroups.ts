@@ -23,6 +23,8 @@ export interface Cgroups {
   remove(id: string): Promise<void>;
   /** Workload ids with groups in this scope, live or left by a crash. */
   ids(): string[];
+  /** Removes this scope's own directories if no workload's group is left in them. */
+  removeScope(): void;
 }
 
 const CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
@@ -76,6 +78,7 @@ function openV1(scope: string, root: string): Cgroups | { unavailable: string } 
     },
     remove: (id) => removeGroups(dirsOf(id), null),
     ids: () => subdirectories(bases[0]!),
+    removeScope: () => bases.forEach(rmdirQuietly),
   };
 }
 
@@ -119,6 +122,7 @@ function openV2(scope: string, root: string, self: string): Cgroups | { unavaila
       },
       remove: (id) => removeGroups([join(base, id)], join(base, id, 'cgroup.kill')),
       ids: () => subdirectories(base),
+      removeScope: () => rmdirQuietly(base),
     };
   }
   return { unavailable: why };
@@ -164,6 +168,14 @@ async function removeGroups(dirs: readonly string[], killFile: string | null): P
     }
   }
   if (busy) throw new RuntimeError('CGROUP_BUSY', `cannot remove the sandbox's cgroup ${busy}; processes may still be exiting`, { transient: true });
+}
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // in use (a workload's group is left) or gone
+  }
 }
 
 function killQuietly(pid: number): void {

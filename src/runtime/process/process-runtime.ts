@@ -34,6 +34,8 @@ export interface Launcher {
   requestStop?(workdir: string): Promise<void>;
   /** Removes what the launcher made outside the workdir (a jailer's chroot, a cgroup). */
   cleanup?(workdir: string): void | Promise<void>;
+  /** When the runtime closes: releases what the launcher holds for all workloads. */
+  close?(): Promise<void>;
 }
 
 /**
@@ -280,6 +282,7 @@ export class ProcessRuntime implements WorkloadRuntime {
 
   async close(): Promise<void> {
     this.listeners.clear();
+    await this.launcher.close?.();
   }
 
   /**
