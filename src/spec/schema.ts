@@ -45,7 +45,8 @@ export const workloadSpecSchema = z.strictObject({
         .refine((name) => !name.startsWith(RESERVED_ENV_PREFIX), {
           error: `names starting with ${RESERVED_ENV_PREFIX} are reserved for the control plane`,
         }),
-      z.string(),
+      // A NUL cannot reach a process's environment; passed on to a sandbox, it would end the value early.
+      z.string().refine((value) => !value.includes('\0'), { error: 'values must not contain NUL characters' }),
       {
         // A bad name says what is wrong with it, not only that the object is wrong.
         error: (issue) =>

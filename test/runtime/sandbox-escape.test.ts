@@ -97,6 +97,18 @@ describe('bubblewrap sandbox: attacks of issue 10', () => {
     assert.doesNotMatch(output, /forged/);
   });
 
+  it('lets no env value smuggle an option into bubblewrap (a NUL ends a value in the descriptor bwrap reads)', async () => {
+    const smuggled = { SMUGGLE: 'x\0--bind\0/\0/host' };
+    const parsed = parseSubmission(JSON.stringify({ id: 'esc-nul', type: 'untrusted', image: 'x', cmd: ['true'], env: smuggled }));
+    assert.equal(parsed.ok ? '' : parsed.reason, 'env.SMUGGLE: values must not contain NUL characters');
+    const { runtime } = sandbox();
+    await assert.rejects(
+      runtime.provision('esc-nul', { ...spec('esc-nul', 'cat /host/etc/passwd'), type: 'untrusted', env: smuggled }),
+      (error: Error & { code?: string; transient?: boolean }) => error.code === 'INVALID_ENV' && error.transient === false,
+    );
+    assert.deepEqual(await runtime.list(), [], 'nothing was started');
+  });
+
   it("shows a sandbox neither the host's /etc/passwd nor the host's processes", async () => {
     const { run } = sandbox();
     const { output } = await run(
