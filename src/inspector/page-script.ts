@@ -79,7 +79,7 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
     $('signout').hidden = false;
     try {
       chart = await getJson('/api/machine');
-      $('state').replaceChildren(h('option', { value: '' }, 'every state'), chart.states.map((state) => h('option', {}, state)));
+      $('state').replaceChildren(h('option', { value: '' }, 'every state'), ...chart.states.map((state) => h('option', {}, state)));
       onTick(await getJson('/api/summary'));
       void follow(mine);
     } catch (error) {
