@@ -22,9 +22,17 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
   });
 }
 
-/** Starts a long-running `leasehold start …` and resolves once it logs that it started. */
-export async function startCliControlPlane(args: string[]): Promise<{ child: ChildProcess; logs: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts a long-running `leasehold start …` and resolves once it logs that it started;
+ * `fdLimit` runs it under `ulimit -n`, as a host with few file descriptors would.
+ */
+export async function startCliControlPlane(
+  args: string[],
+  options: { fdLimit?: number } = {},
+): Promise<{ child: ChildProcess; logs: () => string; exited: Promise<number | null> }> {
+  const child = options.fdLimit
+    ? spawn('sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   child.stdout!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
