@@ -32,7 +32,8 @@ export interface WorkloadQuery {
  */
 export class InspectorModel {
   private readonly workloads = new Map<string, WorkloadView>();
-  private readonly finished: string[] = [];
+  /** Ids of finished workloads, oldest first (a Set keeps insertion order), each once. */
+  private readonly finished = new Set<string>();
   private readonly counts = new Map<string, number>();
   private readonly listeners = new Set<(message: TransitionMessage) => void>();
 
@@ -45,7 +46,7 @@ export class InspectorModel {
     let view = this.workloads.get(message.id);
     if (view && message.seq <= (view.timeline.at(-1)?.seq ?? 0)) return; // a replayed or out-of-order message
     if (!view) {
-      if (this.workloads.size - this.finished.length >= this.maxUnfinished) return;
+      if (this.workloads.size - this.finished.size >= this.maxUnfinished) return;
       view = { id: message.id, type: message.type, state: message.to, updatedAt: message.at, timeline: [] };
       this.workloads.set(message.id, view);
     } else {
@@ -59,8 +60,13 @@ export class InspectorModel {
     if (view.timeline.length > MAX_TIMELINE) view.timeline.shift();
     this.bump(view.state, view.type, +1);
     if (message.to === 'tornDown') {
-      this.finished.push(message.id);
-      while (this.finished.length > this.keepFinished) this.forget(this.finished.shift()!);
+      this.finished.add(message.id);
+      for (const oldest of this.finished) {
+        if (this.finished.size <= this.keepFinished) break;
+        this.forget(oldest);
+      }
+    } else {
+      this.finished.delete(message.id);
     }
     for (const listener of this.listeners) listener(message);
   }
@@ -108,6 +114,7 @@ export class InspectorModel {
     if (!view) return;
     this.bump(view.state, view.type, -1);
     this.workloads.delete(id);
+    this.finished.delete(id);
   }
 
   private bump(state: LifecycleState, type: WorkloadType, delta: number): void {
