@@ -117,6 +117,9 @@ function stream(res: ServerResponse, source: InspectorSource, closed: () => void
   let dirty = true;
   let lastConnected: boolean | null = null;
   const send = () => {
+    // A client that stops reading gets no more ticks until it catches up: it will want only the
+    // latest anyway, and its unread ticks would otherwise pile up in our memory.
+    if (res.writableNeedDrain) return;
     const connected = source.connected();
     if (!dirty && connected === lastConnected) return;
     dirty = false;
@@ -125,7 +128,7 @@ function stream(res: ServerResponse, source: InspectorSource, closed: () => void
   };
   const unsubscribe = source.model.subscribe(() => (dirty = true));
   const timer = setInterval(send, TICK_MS);
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  const keepAlive = setInterval(() => res.writableNeedDrain || res.write(': keep-alive\n\n'), 15_000);
   send();
   // The response's close, not the request's: the request of a GET is over as soon as it is read.
   res.on('close', () => {
