@@ -180,7 +180,12 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     log,
     {
       limits: { maxConnections: config.httpMaxConnections },
-      allowedHosts: (port) => HostAllowList.forBind(config.httpHost, port, { configured: config.httpAllowedHosts, publicUrl: config.publicUrl }),
+      // The URL workloads are given must stay answerable, the default one included (set below).
+      allowedHosts: (port) =>
+        HostAllowList.forBind(config.httpHost, port, {
+          configured: config.httpAllowedHosts,
+          publicUrl: config.publicUrl ?? `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${port}`,
+        }),
       anyHostPaths: PROBE_PATHS,
     },
   );

@@ -37,7 +37,7 @@ export class HostAllowList {
     } else {
       return null;
     }
-    if (options.publicUrl) entries.push(new URL(options.publicUrl).host || 'localhost');
+    if (options.publicUrl) entries.push(hostOf(options.publicUrl));
     return new HostAllowList(entries);
   }
 
@@ -55,6 +55,14 @@ export function isLoopback(host: string): boolean {
   if (bare === 'localhost') return true;
   if (isIP(bare) === 4) return bare.startsWith('127.');
   return bare === '::1';
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    throw new ConfigError(`--public-url "${url}" is not a URL such as http://leasehold.example.com:8080`);
+  }
 }
 
 function withPort(host: string, port: number): string {

@@ -70,6 +70,9 @@ describe('Host allow-list', () => {
     assert.ok(configured.allows('cp.example:9999'), 'a name without a port allows any port');
     assert.ok(!configured.allows('leasehold.internal:8081'));
     assert.ok(!configured.allows('10.0.0.1:8080'));
+    const withPublic = HostAllowList.forBind('0.0.0.0', 8080, { configured: ['cp.example'], publicUrl: 'http://127.0.0.1:8080' })!;
+    assert.ok(withPublic.allows('127.0.0.1:8080'), 'workloads keep reaching the heartbeat endpoint by the URL they were given');
+    assert.throws(() => HostAllowList.forBind('127.0.0.1', 8080, { publicUrl: 'leasehold:8080/x y' }), /--public-url/);
   });
 
   it('refuses an entry it cannot read', () => {
