@@ -58,11 +58,16 @@ export function isLoopback(host: string): boolean {
 }
 
 function hostOf(url: string): string {
+  let parsed: URL | null = null;
   try {
-    return new URL(url).host;
+    parsed = new URL(url);
   } catch {
+    // said below
+  }
+  if (!parsed || !/^https?:$/.test(parsed.protocol) || !parsed.host) {
     throw new ConfigError(`--public-url "${url}" is not a URL such as http://leasehold.example.com:8080`);
   }
+  return parsed.host;
 }
 
 function withPort(host: string, port: number): string {
