@@ -13,6 +13,10 @@ import { chartOf } from './inspector/chart.js';
 import { controlRoutes, heartbeatRoute } from './inspector/control-routes.js';
 import { HttpServer } from './inspector/http-server.js';
 import { inspectorRoutes } from './inspector/inspector-routes.js';
+import { HttpTokens } from './inspector/http-auth.js';
+import { generateTokenFile } from './inspector/generated-token.js';
+import { HostAllowList } from './inspector/host-allow-list.js';
+import { PROBE_PATHS } from './inspector/control-routes.js';
 import { InspectorModel } from './inspector/model.js';
 import { Metrics } from './inspector/metrics.js';
 import { createKeys, type Keys } from './keys.js';
@@ -32,6 +36,8 @@ export interface ControlPlane {
   readonly supervisor: Supervisor;
   readonly keys: Keys;
   readonly httpPort: number;
+  /** Where the generated operator token of the HTTP API is; null when tokens come from a file. */
+  readonly httpTokenFile: string | null;
   readonly metrics: Metrics;
   readonly reaper: Reaper;
   /** Stops intake, then the actors (after persisting them), then the connections. Workloads keep running. */
@@ -50,6 +56,10 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
   const keys = createKeys(config.keyPrefix);
+  // Read before anything connects, so a bad tokens file is a one-line error, not a half-started plane.
+  const generated = config.httpTokensFile ? null : generateTokenFile(config.stateDir);
+  const httpTokens = generated?.tokens ?? HttpTokens.fromFile(config.httpTokensFile!);
+  HostAllowList.forBind(config.httpHost, config.httpPort, { configured: config.httpAllowedHosts, publicUrl: config.publicUrl }); // checked now, built once bound
   const redisOptions = { maxRetriesPerRequest: null, lazyConnect: true, connectionName: `leasehold:${config.consumer}` };
   // Auto-pipelining turns the many small writes of one tick into one round trip.
   const redis = new Redis(config.redisUrl, { ...redisOptions, enableAutoPipelining: true });
@@ -154,16 +164,30 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
           return { ready: Object.values(checks).every(Boolean), checks };
         },
         heartbeat: (id) => sup.heartbeat(id),
+        metricsTokens: config.metricsAuth === 'token' ? httpTokens : null,
       }),
-      inspectorRoutes({
-        model,
-        chart: chartOf(createWorkloadMachine()),
-        connected: () => nats.isUp(),
-        status: (id) => sup.status(id),
-        logs: (id) => sup.logs(id),
-      }),
+      inspectorRoutes(
+        {
+          model,
+          chart: chartOf(createWorkloadMachine()),
+          connected: () => nats.isUp(),
+          status: (id) => sup.status(id),
+          logs: (id) => sup.logs(id),
+        },
+        { tokens: httpTokens, maxStreams: config.httpMaxStreams },
+      ),
     ],
     log,
+    {
+      limits: { maxConnections: config.httpMaxConnections },
+      // The URL workloads are given must stay answerable, the default one included (set below).
+      allowedHosts: (port) =>
+        HostAllowList.forBind(config.httpHost, port, {
+          configured: config.httpAllowedHosts,
+          publicUrl: config.publicUrl ?? `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${port}`,
+        }),
+      anyHostPaths: PROBE_PATHS,
+    },
   );
   const httpPort = await http.listen(config.httpPort, config.httpHost);
   // The same heartbeat endpoint, alone, on a Unix socket: a sandbox with no network gets the
@@ -172,7 +196,9 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const socketDir = mkdtempSync(join(tmpdir(), 'leasehold-hb-'));
   chmodSync(socketDir, 0o711);
   const heartbeatSocket = join(socketDir, 'heartbeat.sock');
-  const heartbeatServer = new HttpServer([heartbeatRoute({ tokens, heartbeat: (id) => sup.heartbeat(id) })], log);
+  const heartbeatServer = new HttpServer([heartbeatRoute({ tokens, heartbeat: (id) => sup.heartbeat(id) })], log, {
+    limits: { maxConnections: config.httpMaxConnections },
+  });
   await heartbeatServer.listenOnSocket(heartbeatSocket);
   publicUrl ||= `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
   sup.onCapacity(() => intake.resume());
@@ -184,12 +210,14 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   control.start();
   reaper.start();
   await intake.start();
+  if (generated) log.info({ tokenFile: generated.path }, 'HTTP API: no --http-tokens given; wrote an operator token to this file (0600)');
   log.info({ redis: config.redisUrl, nats: config.natsUrl, http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
 
   return {
     supervisor: sup,
     keys,
     httpPort,
+    httpTokenFile: generated?.path ?? null,
     metrics,
     reaper,
     async stop() {

@@ -11,6 +11,10 @@ export type RuntimeName = (typeof RUNTIMES)[number];
 export const SANDBOXES = ['bubblewrap', 'kubernetes', 'firecracker', 'none'] as const;
 export type SandboxName = (typeof SANDBOXES)[number];
 
+/** `public`: anyone who reaches the port may scrape /metrics; `token`: it needs a read token. */
+export const METRICS_AUTH = ['public', 'token'] as const;
+export type MetricsAuth = (typeof METRICS_AUTH)[number];
+
 export interface KubernetesConfig {
   /** Null: KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
   readonly kubeconfig: string | null;
@@ -43,6 +47,18 @@ export interface ControlPlaneConfig {
   readonly httpPort: number;
   /** The base URL workloads use to reach the heartbeat endpoint; defaults to the bound address. */
   readonly publicUrl: string | null;
+  /**
+   * Bearer tokens of the HTTP API, one `token scope [name]` a line. Null: one operator token is
+   * made at each start and written to `<stateDir>/http-token` (0600); the API is never open.
+   */
+  readonly httpTokensFile: string | null;
+  /** Host headers the HTTP server answers (`*`: any). Null: the loopback names for a loopback bind, any otherwise. */
+  readonly httpAllowedHosts: readonly string[] | null;
+  readonly metricsAuth: MetricsAuth;
+  /** Connections held at once; more are closed as they arrive. */
+  readonly httpMaxConnections: number;
+  /** Inspector event streams open at once. */
+  readonly httpMaxStreams: number;
   readonly maxConcurrent: Readonly<Record<WorkloadType, number>>;
   readonly maxPending: number;
   readonly retentionSeconds: number;
@@ -79,6 +95,11 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   httpHost: '127.0.0.1',
   httpPort: 8080,
   publicUrl: null,
+  httpTokensFile: null,
+  httpAllowedHosts: null,
+  metricsAuth: 'public',
+  httpMaxConnections: 1024,
+  httpMaxStreams: 64,
   maxConcurrent: { trusted: 64, untrusted: 16 },
   maxPending: 100_000,
   retentionSeconds: 24 * 3600,
@@ -119,4 +140,16 @@ export function parseRuntime(name: string): RuntimeName {
     throw new ConfigError(`unknown runtime "${name}"; available: ${RUNTIMES.join(', ')}`);
   }
   return name as RuntimeName;
+}
+
+export function parseMetricsAuth(value: string): MetricsAuth {
+  if (!(METRICS_AUTH as readonly string[]).includes(value)) {
+    throw new ConfigError(`--metrics-auth takes ${METRICS_AUTH.join(' or ')}, not "${value}"`);
+  }
+  return value as MetricsAuth;
+}
+
+/** `localhost:8080,leasehold.example.com` → the list; empty entries are dropped. */
+export function parseHostList(text: string): string[] {
+  return text.split(',').map((host) => host.trim()).filter(Boolean);
 }

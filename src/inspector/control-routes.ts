@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { HeartbeatTokens } from '../lease/heartbeat-tokens.js';
+import { authorize, type HttpTokens } from './http-auth.js';
 import type { Route } from './inspector-routes.js';
 import type { Metrics } from './metrics.js';
 
@@ -11,7 +12,12 @@ export interface HeartbeatRouteDeps {
 export interface ControlRouteDeps extends HeartbeatRouteDeps {
   readonly metrics: Metrics;
   readonly ready: () => { ready: boolean; checks: Record<string, boolean> };
+  /** Null leaves /metrics public (the default: see `--metrics-auth`); otherwise it needs a read token. */
+  readonly metricsTokens: HttpTokens | null;
 }
+
+/** Answered whatever the Host header: the kubelet probes a Pod by its IP. */
+export const PROBE_PATHS = ['/livez', '/readyz'] as const;
 
 const HEARTBEAT = /^\/v1\/workloads\/([a-z0-9-]{1,59})\/heartbeat$/;
 
@@ -26,6 +32,7 @@ export function controlRoutes(deps: ControlRouteDeps): Route {
       return send(res, readiness.ready ? 200 : 503, readiness);
     }
     if (req.method === 'GET' && path === '/metrics') {
+      if (deps.metricsTokens && !authorize(req, res, deps.metricsTokens, 'read')) return true;
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
       res.end(await deps.metrics.registry.metrics());
       return true;

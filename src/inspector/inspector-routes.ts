@@ -1,8 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WorkloadStatus } from '../events/transition.js';
 import type { Chart } from './chart.js';
+import { authorize, type HttpTokens } from './http-auth.js';
 import type { InspectorModel } from './model.js';
-import { INSPECTOR_PAGE } from './page.js';
+import { INSPECTOR_PAGE, INSPECTOR_PAGE_CSP } from './page.js';
+import { INSPECTOR_SCRIPT } from './page-script.js';
+import { INSPECTOR_STYLE } from './page-style.js';
 
 export interface InspectorSource {
   readonly model: InspectorModel;
@@ -15,23 +18,49 @@ export interface InspectorSource {
 
 export type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
 
+export interface InspectorAccess {
+  readonly tokens: HttpTokens;
+  /** Event streams open at once; each holds a connection and a timer for as long as it lasts. */
+  readonly maxStreams?: number;
+}
+
+export const DEFAULT_MAX_STREAMS = 64;
+
 const ONE = /^\/api\/workloads\/([a-z0-9-]{1,59})(\/logs|\/timeline)?$/;
 const TICK_MS = 250;
+
+const ASSETS: Record<string, { type: string; body: string }> = {
+  '/': { type: 'text/html; charset=utf-8', body: INSPECTOR_PAGE },
+  '/inspector': { type: 'text/html; charset=utf-8', body: INSPECTOR_PAGE },
+  '/inspector.js': { type: 'text/javascript; charset=utf-8', body: INSPECTOR_SCRIPT },
+  '/inspector.css': { type: 'text/css; charset=utf-8', body: INSPECTOR_STYLE },
+};
 
 /**
  * The inspector's page and JSON API. Live updates are a server-sent event stream of throttled
  * ticks (counts and connection state, at most four a second, however many transitions happen):
  * the page then fetches only what it shows, so 10,000 workloads cost the browser one page of rows.
+ *
+ * The page and its script and style are public (they hold no data, and the page asks for the
+ * token); everything under /api needs a read token, and logs an operator token, because a
+ * workload's output can hold the secrets it was given.
  */
-export function inspectorRoutes(source: InspectorSource): Route {
+export function inspectorRoutes(source: InspectorSource, access: InspectorAccess): Route {
+  const maxStreams = access.maxStreams ?? DEFAULT_MAX_STREAMS;
+  let streams = 0;
   return async (req, res, url) => {
     if (req.method !== 'GET') return false;
     const path = url.pathname;
-    if (path === '/' || path === '/inspector') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(INSPECTOR_PAGE);
+    const asset = ASSETS[path];
+    if (asset) {
+      res.writeHead(200, { 'content-type': asset.type, 'content-security-policy': INSPECTOR_PAGE_CSP });
+      res.end(asset.body);
       return true;
     }
+    if (!path.startsWith('/api/')) return false;
+    const one = ONE.exec(path);
+    const need = one?.[2] === '/logs' ? 'operator' : 'read';
+    if (!authorize(req, res, access.tokens, need)) return true;
     if (path === '/api/machine') return json(res, 200, source.chart);
     if (path === '/api/summary') return json(res, 200, { connected: source.connected(), states: source.model.summary() });
     if (path === '/api/workloads') {
@@ -48,7 +77,6 @@ export function inspectorRoutes(source: InspectorSource): Route {
         }),
       );
     }
-    const one = ONE.exec(path);
     if (one) {
       const id = one[1]!;
       if (one[2] === '/timeline') {
@@ -65,7 +93,12 @@ export function inspectorRoutes(source: InspectorSource): Route {
       return json(res, 200, { id, status, state: status?.state ?? view?.state, type: status?.type ?? view?.type, timeline: timelineOf(view?.timeline ?? []) });
     }
     if (path === '/api/stream') {
-      stream(req, res, source);
+      if (streams >= maxStreams) {
+        res.setHeader('retry-after', '5');
+        return json(res, 503, { error: `${maxStreams} event streams are open already; try again later` });
+      }
+      streams++;
+      stream(res, source, () => streams--);
       return true;
     }
     return false;
@@ -79,11 +112,14 @@ function timelineOf(messages: { at: string; to: string }[]) {
   });
 }
 
-function stream(req: IncomingMessage, res: ServerResponse, source: InspectorSource): void {
+function stream(res: ServerResponse, source: InspectorSource, closed: () => void): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
   let dirty = true;
   let lastConnected: boolean | null = null;
   const send = () => {
+    // A client that stops reading gets no more ticks until it catches up: it will want only the
+    // latest anyway, and its unread ticks would otherwise pile up in our memory.
+    if (res.writableNeedDrain) return;
     const connected = source.connected();
     if (!dirty && connected === lastConnected) return;
     dirty = false;
@@ -92,12 +128,14 @@ function stream(req: IncomingMessage, res: ServerResponse, source: InspectorSour
   };
   const unsubscribe = source.model.subscribe(() => (dirty = true));
   const timer = setInterval(send, TICK_MS);
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  const keepAlive = setInterval(() => res.writableNeedDrain || res.write(': keep-alive\n\n'), 15_000);
   send();
-  req.on('close', () => {
+  // The response's close, not the request's: the request of a GET is over as soon as it is read.
+  res.on('close', () => {
     clearInterval(timer);
     clearInterval(keepAlive);
     unsubscribe();
+    closed();
   });
 }
 

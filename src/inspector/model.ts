@@ -11,6 +11,9 @@ export interface WorkloadView {
   readonly timeline: TransitionMessage[];
 }
 
+/** A workload moves through five states; more than this many transitions is not one run's story. */
+export const MAX_TIMELINE = 32;
+
 export interface WorkloadQuery {
   readonly q?: string;
   readonly state?: string;
@@ -23,20 +26,27 @@ export interface WorkloadQuery {
  * What the inspector shows, built from transition messages alone, so the same model serves the
  * control plane (fed in-process) and `leasehold inspect` (fed from NATS). Counts are kept up to
  * date per message; lists are filtered and paged on the server, so 10,000 workloads never reach
- * the browser at once. Finished workloads beyond `keepFinished` are forgotten, oldest first.
+ * the browser at once. Finished workloads beyond `keepFinished` are forgotten, oldest first;
+ * unfinished ones past `maxUnfinished` are not taken in, and a timeline keeps its last
+ * `MAX_TIMELINE` messages, so a flood of forged messages costs bounded memory.
  */
 export class InspectorModel {
   private readonly workloads = new Map<string, WorkloadView>();
-  private readonly finished: string[] = [];
+  /** Ids of finished workloads, oldest first (a Set keeps insertion order), each once. */
+  private readonly finished = new Set<string>();
   private readonly counts = new Map<string, number>();
   private readonly listeners = new Set<(message: TransitionMessage) => void>();
 
-  constructor(private readonly keepFinished = 10_000) {}
+  constructor(
+    private readonly keepFinished = 10_000,
+    private readonly maxUnfinished = 200_000,
+  ) {}
 
   apply(message: TransitionMessage): void {
     let view = this.workloads.get(message.id);
     if (view && message.seq <= (view.timeline.at(-1)?.seq ?? 0)) return; // a replayed or out-of-order message
     if (!view) {
+      if (this.workloads.size - this.finished.size >= this.maxUnfinished) return;
       view = { id: message.id, type: message.type, state: message.to, updatedAt: message.at, timeline: [] };
       this.workloads.set(message.id, view);
     } else {
@@ -47,10 +57,16 @@ export class InspectorModel {
     if (message.reason) view.reason = message.reason;
     if (message.exitCode !== undefined) view.exitCode = message.exitCode;
     view.timeline.push(message);
+    if (view.timeline.length > MAX_TIMELINE) view.timeline.shift();
     this.bump(view.state, view.type, +1);
     if (message.to === 'tornDown') {
-      this.finished.push(message.id);
-      while (this.finished.length > this.keepFinished) this.forget(this.finished.shift()!);
+      this.finished.add(message.id);
+      for (const oldest of this.finished) {
+        if (this.finished.size <= this.keepFinished) break;
+        this.forget(oldest);
+      }
+    } else {
+      this.finished.delete(message.id);
     }
     for (const listener of this.listeners) listener(message);
   }
@@ -98,6 +114,7 @@ export class InspectorModel {
     if (!view) return;
     this.bump(view.state, view.type, -1);
     this.workloads.delete(id);
+    this.finished.delete(id);
   }
 
   private bump(state: LifecycleState, type: WorkloadType, delta: number): void {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { startNats } from '../../src/dev/servers.js';
 import { runCli, startCliInspector } from '../helpers/cli.js';
+import { getJson } from '../helpers/http-api.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { redisClient, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
@@ -42,12 +43,12 @@ describe('transition history (--history): watchers and inspectors that start lat
   });
 
   it('inspect --replay shows workloads that ended before it started', async () => {
-    const { url, stop } = await startCliInspector(['--replay', '--nats', servers().nats.url]);
+    const { url, token, stop } = await startCliInspector(['--replay', '--nats', servers().nats.url]);
     try {
-      const one = (await (await fetch(`${url}/api/workloads/early-1`)).json()) as { state: string; timeline: { to: string }[] };
+      const one = await getJson<{ state: string; timeline: { to: string }[] }>(`${url}/api/workloads/early-1`, token!);
       assert.equal(one.state, 'tornDown');
       assert.deepEqual(one.timeline.map((t) => t.to), ['queued', 'provisioning', 'running', 'expiring', 'tornDown']);
-      const summary = (await (await fetch(`${url}/api/summary`)).json()) as { states: Record<string, { trusted: number }> };
+      const summary = await getJson<{ states: Record<string, { trusted: number }> }>(`${url}/api/summary`, token!);
       assert.equal(summary.states.tornDown!.trusted, 2);
     } finally {
       await stop();

@@ -22,9 +22,17 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
   });
 }
 
-/** Starts a long-running `leasehold start …` and resolves once it logs that it started. */
-export async function startCliControlPlane(args: string[]): Promise<{ child: ChildProcess; logs: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts a long-running `leasehold start …` and resolves once it logs that it started;
+ * `fdLimit` runs it under `ulimit -n`, as a host with few file descriptors would.
+ */
+export async function startCliControlPlane(
+  args: string[],
+  options: { fdLimit?: number } = {},
+): Promise<{ child: ChildProcess; logs: () => string; exited: Promise<number | null> }> {
+  const child = options.fdLimit
+    ? spawn('sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   child.stdout!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -42,8 +50,11 @@ export async function startCliControlPlane(args: string[]): Promise<{ child: Chi
   return { child, logs: () => logs, exited };
 }
 
-/** Starts `leasehold inspect …` and resolves with its URL once it serves; `stop` ends it. */
-export async function startCliInspector(args: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
+/**
+ * Starts `leasehold inspect …` and resolves with its URL once it serves, and the token its link
+ * carries (null when given --http-tokens); `stop` ends it.
+ */
+export async function startCliInspector(args: string[]): Promise<{ url: string; token: string | null; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [BIN, 'inspect', '--http-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const stop = async () => {
@@ -51,16 +62,16 @@ export async function startCliInspector(args: string[]): Promise<{ url: string; 
     await exited;
   };
   try {
-    const url = await new Promise<string>((resolve, reject) => {
+    const { url, token } = await new Promise<{ url: string; token: string | null }>((resolve, reject) => {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString();
-        const match = /inspector: (http:\/\/\S+)\//.exec(out);
-        if (match) resolve(match[1]!);
+        const match = /inspector: (http:\/\/[^/\s]+)\/(?:#token=(\S+))?\s/.exec(out);
+        if (match) resolve({ url: match[1]!, token: match[2] ?? null });
       });
       child.once('exit', (code) => reject(new Error(`inspect exited with ${code}`)));
     });
-    return { url, stop };
+    return { url, token, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
+import { generatedToken } from '../helpers/http-api.js';
+import { untilInPage } from '../helpers/browser.js';
 import { redisClient, useServers } from '../helpers/servers.js';
 
 const servers = useServers();
@@ -37,11 +39,10 @@ describe('the inspector in a real browser', () => {
   });
 
   const count = (state: string) => page.locator(`[data-count="${state}"]`).textContent();
-  /** Waits until a condition, evaluated in the page, holds: the page updating itself. */
-  const until = (expression: string) => page.waitForFunction(expression, undefined, { timeout: 15_000 });
+  const until = (expression: string) => untilInPage(page, expression);
 
   it('draws the chart from the machine, with an honest empty state', async () => {
-    await page.goto(`http://127.0.0.1:${tp.plane.httpPort}/`);
+    await page.goto(`http://127.0.0.1:${tp.plane.httpPort}/#token=${generatedToken(tp.plane)}`);
     await page.locator('g.state').first().waitFor();
     assert.deepEqual(await page.locator('g.state').evaluateAll((gs) => gs.map((g) => g.getAttribute('data-state'))), [
       'queued',

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { InspectorModel } from '../../src/inspector/model.js';
 import { InstantRuntime } from '../../src/runtime/instant/instant-runtime.js';
 import { startTestPlane } from '../helpers/control-plane.js';
+import { generatedToken, getJson } from '../helpers/http-api.js';
 import { redisClient, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 
@@ -41,22 +42,23 @@ describe('observability over HTTP', () => {
       { runtimes: { trusted: instant, untrusted: instant } },
     );
     const base = `http://127.0.0.1:${tp.plane.httpPort}`;
+    const token = generatedToken(tp.plane);
     try {
       const payloads = Array.from({ length: 10_000 }, (_, i) =>
         JSON.stringify({ id: `many-${i}`, type: 'trusted', image: 'alpine', cmd: i % 10 === 0 ? ['sleep', 'infinity'] : ['true'] }),
       );
       for (let i = 0; i < payloads.length; i += 1000) await redis.lpush(tp.plane.keys.queue, ...payloads.slice(i, i + 1000));
       for (let i = 0; ; i++) {
-        const summary = (await (await fetch(`${base}/api/summary`)).json()) as { states: Record<string, { total: number }> };
+        const summary = await getJson<{ states: Record<string, { total: number }> }>(`${base}/api/summary`, token);
         if (summary.states.running!.total === 1000 && summary.states.tornDown!.total === 9000) break;
         assert.ok(i < 300, `not settled: ${JSON.stringify(summary.states)}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      const page = (await (await fetch(`${base}/api/workloads?state=running&limit=50&offset=100`)).json()) as { total: number; items: { id: string; state: string }[] };
+      const page = await getJson<{ total: number; items: { id: string; state: string }[] }>(`${base}/api/workloads?state=running&limit=50&offset=100`, token);
       assert.equal(page.total, 1000);
       assert.equal(page.items.length, 50);
       assert.ok(page.items.every((w) => w.state === 'running'));
-      const search = (await (await fetch(`${base}/api/workloads?q=many-999`)).json()) as { total: number; items: { id: string }[] };
+      const search = await getJson<{ total: number; items: { id: string }[] }>(`${base}/api/workloads?q=many-999`, token);
       assert.deepEqual(search.items.map((w) => w.id).sort(), ['many-999', 'many-9990', 'many-9991', 'many-9992', 'many-9993', 'many-9994', 'many-9995', 'many-9996', 'many-9997', 'many-9998', 'many-9999']);
     } finally {
       await tp.stop();

@@ -7,8 +7,22 @@ import { chartOf } from '../../inspector/chart.js';
 import { HttpServer } from '../../inspector/http-server.js';
 import { inspectorRoutes } from '../../inspector/inspector-routes.js';
 import { InspectorModel } from '../../inspector/model.js';
+import { DEFAULT_CONFIG, parseHostList } from '../../config.js';
+import { HttpTokens } from '../../inspector/http-auth.js';
+import { HostAllowList } from '../../inspector/host-allow-list.js';
+import { shapeLogs, shapeStatus, shapeTransition } from '../../inspector/message-shape.js';
 import { createLogger } from '../../log.js';
 import { positiveInt } from '../options.js';
+
+interface InspectOptions {
+  nats: string;
+  httpHost: string;
+  httpPort: number;
+  replay?: boolean;
+  httpTokens?: string;
+  httpAllowedHosts?: string;
+  httpMaxConnections: number;
+}
 
 /**
  * The inspector built from NATS alone: it runs anywhere the bus reaches, without Redis or the
@@ -23,48 +37,97 @@ export function registerInspect(program: Command): void {
     .addOption(new Option('--http-host <host>', 'address to serve on').default('127.0.0.1'))
     .addOption(new Option('--http-port <port>', 'port to serve on; 0 picks one').argParser(positiveInt).default(8090))
     .option('--replay', 'start from the transitions kept in history (control plane started with --history)')
-    .action(async (options: { nats: string; httpHost: string; httpPort: number; replay?: boolean }) => {
+    .addOption(
+      new Option('--http-tokens <file>', 'bearer tokens, one "token scope [name]" a line; default: one operator token, printed in the link').env(
+        'LEASEHOLD_HTTP_TOKENS_FILE',
+      ),
+    )
+    .addOption(new Option('--http-allowed-hosts <hosts>', 'Host headers to answer (* for any); default: loopback names for a loopback bind').env('LEASEHOLD_HTTP_ALLOWED_HOSTS'))
+    .addOption(
+      new Option('--http-max-connections <n>', 'HTTP connections held at once')
+        .env('LEASEHOLD_HTTP_MAX_CONNECTIONS')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.httpMaxConnections),
+    )
+    .action(async (options: InspectOptions) => {
       const log = createLogger({ name: 'leasehold-inspect' });
+      // Before connecting, so that a bad tokens file or host list is a one-line error.
+      const generated = options.httpTokens ? null : HttpTokens.generate('generated');
+      const tokens = generated?.tokens ?? HttpTokens.fromFile(options.httpTokens!);
+      const allowedHosts = options.httpAllowedHosts ? parseHostList(options.httpAllowedHosts) : null;
+      HostAllowList.forBind(options.httpHost, options.httpPort, { configured: allowedHosts });
       const nc = await connectNats(options.nats, 'leasehold-inspect');
       const nats = trackConnection(nc, log);
       const model = new InspectorModel();
       // During a replay, live messages wait: the model keeps each workload's timeline in seq order
       // and ignores anything older than what it has, so history must go in first.
       let held: TransitionMessage[] | null = options.replay ? [] : null;
+      // Anyone who may publish on workloads.> writes into this model: only well-formed messages,
+      // about the workload and state their subject names, get in.
+      let refused = 0;
+      const admit = (raw: unknown, subject?: string): TransitionMessage | null => {
+        const shaped = shapeTransition(raw, subject);
+        if (shaped.ok) return shaped.value;
+        if (refused++ % 1_000 === 0) log.warn({ subject, why: shaped.why, refused }, 'ignored a malformed transition message');
+        return null;
+      };
       nc.subscribe(SUBJECTS.watch(), {
         callback: (error, msg) => {
           if (error) return;
-          const message = msg.json<TransitionMessage>();
+          let raw: unknown;
+          try {
+            raw = msg.json();
+          } catch {
+            raw = undefined;
+          }
+          const message = admit(raw, msg.subject);
+          if (!message) return;
           if (held) held.push(message);
           else model.apply(message);
         },
       });
       if (held) {
-        const replayed = await replayTransitions(nc, SUBJECTS.watch(), (message) => model.apply(message));
+        const replayed = await replayTransitions(nc, SUBJECTS.watch(), (raw) => {
+          const message = admit(raw);
+          if (message) model.apply(message);
+        });
         for (const message of held) model.apply(message);
         held = null;
         if (replayed === null) log.warn('no transition history on this NATS (start the control plane with --history); showing live transitions only');
         else log.info({ replayed }, 'replayed transition history');
       }
-      const ask = async <T>(subject: string): Promise<T | null> => {
+      const ask = async (subject: string): Promise<unknown> => {
         const reply = await nc.request(subject, '', { timeout: 2_000 }).catch(() => null);
-        const body = reply?.json<T & { error?: string }>();
-        return body && !body.error ? body : null;
+        try {
+          const body = reply?.json<{ error?: unknown }>();
+          return body && !body.error ? body : null;
+        } catch {
+          return null;
+        }
       };
       const http = new HttpServer(
         [
-          inspectorRoutes({
-            model,
-            chart: chartOf(createWorkloadMachine()),
-            connected: nats.isUp,
-            status: (id) => ask<WorkloadStatus>(SUBJECTS.status(id)),
-            logs: async (id) => (await ask<{ logs: string }>(SUBJECTS.logs(id)))?.logs ?? null,
-          }),
+          inspectorRoutes(
+            {
+              model,
+              chart: chartOf(createWorkloadMachine()),
+              connected: nats.isUp,
+              status: async (id): Promise<WorkloadStatus | null> => shapeStatus(await ask(SUBJECTS.status(id)), id),
+              logs: async (id) => shapeLogs(await ask(SUBJECTS.logs(id))),
+            },
+            { tokens },
+          ),
         ],
         log,
+        {
+          limits: { maxConnections: options.httpMaxConnections },
+          allowedHosts: (port) => HostAllowList.forBind(options.httpHost, port, { configured: allowedHosts }),
+        },
       );
       const port = await http.listen(options.httpPort, options.httpHost);
-      process.stdout.write(`inspector: http://${options.httpHost}:${port}/  (from ${options.nats})\n`);
+      // The generated token rides in the link's fragment: the browser keeps it and never sends it.
+      const link = `http://${options.httpHost}:${port}/${generated ? `#token=${generated.token}` : ''}`;
+      process.stdout.write(`inspector: ${link}  (from ${options.nats})\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { startControlPlane, type ControlPlane } from '../../app.js';
 import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
+import { METRICS_AUTH, parseHostList, parseMetricsAuth } from '../../config.js';
 import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
 import { createLogger } from '../../log.js';
 import { quantityToNumber } from '../../runtime/process/sandbox-limits.js';
@@ -24,6 +26,11 @@ interface StartOptions extends ConnectionOptions {
   httpHost: string;
   httpPort: number;
   publicUrl?: string;
+  httpTokens?: string;
+  httpAllowedHosts?: string;
+  metricsAuth: string;
+  httpMaxConnections: number;
+  httpMaxStreams: number;
   stateDir: string;
   consumer: string;
   maxConcurrent: string;
@@ -91,6 +98,29 @@ function withControlPlaneOptions(command: Command): Command {
         .default(DEFAULT_CONFIG.httpPort),
     )
     .addOption(new Option('--public-url <url>', 'the URL workloads use to reach the heartbeat endpoint').env('LEASEHOLD_PUBLIC_URL'))
+    .addOption(
+      new Option('--http-tokens <file>', 'bearer tokens of the HTTP API, one "token scope [name]" a line (scope: read or operator); default: one operator token written to <state-dir>/http-token')
+        .env('LEASEHOLD_HTTP_TOKENS_FILE'),
+    )
+    .addOption(
+      new Option('--http-allowed-hosts <hosts>', 'Host headers to answer, e.g. leasehold.example.com,localhost:8080 (* for any); default: loopback names for a loopback bind, any otherwise')
+        .env('LEASEHOLD_HTTP_ALLOWED_HOSTS'),
+    )
+    .addOption(
+      new Option('--metrics-auth <mode>', `whether /metrics needs a read token: ${METRICS_AUTH.join(' or ')}`).env('LEASEHOLD_METRICS_AUTH').default(DEFAULT_CONFIG.metricsAuth),
+    )
+    .addOption(
+      new Option('--http-max-connections <n>', 'HTTP connections held at once; more are closed as they arrive')
+        .env('LEASEHOLD_HTTP_MAX_CONNECTIONS')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.httpMaxConnections),
+    )
+    .addOption(
+      new Option('--http-max-streams <n>', 'inspector event streams open at once')
+        .env('LEASEHOLD_HTTP_MAX_STREAMS')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.httpMaxStreams),
+    )
     .addOption(new Option('--state-dir <dir>', 'pid files and work dirs of local workloads').env('LEASEHOLD_STATE_DIR').default(DEFAULT_CONFIG.stateDir))
     .addOption(new Option('--consumer <name>', 'names this instance\'s processing list; keep it stable').env('LEASEHOLD_CONSUMER').default(DEFAULT_CONFIG.consumer))
     .addOption(
@@ -193,6 +223,11 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     httpHost: options.httpHost,
     httpPort: options.httpPort,
     publicUrl: options.publicUrl ?? null,
+    httpTokensFile: options.httpTokens ?? null,
+    httpAllowedHosts: options.httpAllowedHosts ? parseHostList(options.httpAllowedHosts) : null,
+    metricsAuth: parseMetricsAuth(options.metricsAuth),
+    httpMaxConnections: options.httpMaxConnections,
+    httpMaxStreams: options.httpMaxStreams,
     stateDir: options.stateDir,
     consumer: options.consumer,
     maxConcurrent: parseConcurrency(options.maxConcurrent),
@@ -252,7 +287,9 @@ export function registerStart(program: Command): void {
         `  Redis  ${options.redis}`,
         `  NATS   ${options.nats}`,
         `  HTTP   http://${options.httpHost}:${plane.httpPort}  (/readyz, /metrics)`,
-        `  Inspector  http://${options.httpHost}:${plane.httpPort}/  (the live state chart)`,
+        // The link carries the token in its fragment, which the browser never sends anywhere.
+        `  Inspector  http://${options.httpHost}:${plane.httpPort}/${plane.httpTokenFile ? `#token=${readFileSync(plane.httpTokenFile, 'utf8').trim()}` : ''}  (the live state chart)`,
+        plane.httpTokenFile ? `  HTTP token  ${plane.httpTokenFile}  (operator scope; new at each start)` : '  HTTP tokens  from --http-tokens',
         '',
         'Submit the sample workload:',
         `  redis-cli -p ${redisPort} LPUSH ${plane.keys.queue} '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}'`,
