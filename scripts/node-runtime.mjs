@@ -83,15 +83,19 @@ export function ensureNode(major = DEFAULT_MAJOR, say = defaultSay) {
   try {
     let tarball;
     try {
-      // --prefer-offline: a tarball already in npm's cache is not fetched again.
-      const out = execFileSync('npm', ['pack', spec, '--prefer-offline', '--silent', '--pack-destination', work], {
+      // --prefer-offline: a tarball already in npm's cache is not fetched again. One quick retry:
+      // npm's default three, a minute apart, look like a hang behind the line above.
+      const flags = ['--prefer-offline', '--loglevel=error', '--fetch-retries=1', '--fetch-retry-mintimeout=2000', '--fetch-retry-maxtimeout=5000'];
+      const out = execFileSync('npm', ['pack', spec, ...flags, '--pack-destination', work], {
         cwd: work,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       tarball = join(work, out.trim().split('\n').pop());
     } catch (error) {
-      const detail = String(error.stderr || error.message).trim().split('\n').slice(-1)[0];
+      // npm's own words, less its pointer to a log file: the error code and what the request met.
+      const said = String(error.stderr || '').split('\n').filter((line) => /^npm error (code |\w*Error|request )/.test(line));
+      const detail = said.map((line) => line.replace(/^npm error /, '')).join('; ') || error.message.split('\n')[0];
       throw new NodeSetupError(`could not fetch ${spec} from the npm registry (${detail}): ${INSTALL_HINT}`);
     }
     const actual = `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`;
