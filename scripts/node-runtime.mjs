@@ -75,7 +75,7 @@ export function ensureNode(major = DEFAULT_MAJOR, say = defaultSay) {
   const pin = PINNED[major];
   const integrity = process.platform === 'linux' ? pin.integrity[process.arch] : undefined;
   if (!integrity) {
-    throw new NodeSetupError(`Node ${process.version} is too old (Leasehold needs ${MIN_NODE} or newer) and there is no Node build to fetch for ${process.platform}-${process.arch}: ${INSTALL_HINT}`);
+    throw new NodeSetupError(`no Node ${pin.version} build to fetch for ${process.platform}-${process.arch} (Leasehold needs ${MIN_NODE} or newer; this is ${process.version}): ${INSTALL_HINT}`);
   }
   const spec = `node-linux-${process.arch}@${pin.version}`;
   say(`${isSupported() ? '' : `Node ${process.version} is older than ${MIN_NODE}: `}fetching Node ${pin.version} (${spec}) from the npm registry into .node/`);
