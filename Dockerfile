@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The control plane image: `docker build -t leasehold .` (see README, "Deploy on Kubernetes").
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # No install scripts: nothing we depend on needs one, and they are code we did not read.
@@ -12,7 +12,7 @@ COPY machines ./machines
 COPY src ./src
 RUN node scripts/build.mjs tsconfig.build.json && npm prune --omit=dev --ignore-scripts
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # tini is PID 1: it forwards SIGTERM to node (which persists every workload and exits 0) and reaps zombies.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \

@@ -13,6 +13,11 @@ const files = readdirSync(join(root, 'dist/test'), { recursive: true })
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort()
   .map((f) => join('dist/test', f));
+// With no file named, `node --test` would go looking for tests itself (Node 24 finds the .ts sources too).
+if (files.length === 0) {
+  process.stderr.write(`run-tests: no compiled test file matches ${only.join(' or ')} (paths are relative to dist/test)\n`);
+  process.exit(1);
+}
 const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
   cwd: root,
   stdio: 'inherit',

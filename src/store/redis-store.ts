@@ -39,13 +39,13 @@ export class RedisWorkloadStore {
 
   save(id: string, read: SnapshotReader): void {
     if (!this.pending.has(id)) this.pending.set(id, { read, finishSeconds: null });
-    this.scheduleFlush();
+    void this.scheduleFlush();
   }
 
   /** The last write for a workload: keeps its record for `retentionSeconds` (for status and dedupe). */
   finish(id: string, read: SnapshotReader, retentionSeconds: number): void {
     this.pending.set(id, { read, finishSeconds: retentionSeconds });
-    this.scheduleFlush();
+    void this.scheduleFlush();
   }
 
   /** Resolves once everything saved so far is in Redis. */
@@ -82,12 +82,13 @@ export class RedisWorkloadStore {
     return this.redis.scard(this.keys.active);
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+  /** The flush that will carry what is pending now (scheduled unless one already is). */
+  private scheduleFlush(): Promise<void> {
+    this.flushScheduled ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       this.inFlight = this.flush();
       return this.inFlight;
     });
+    return this.flushScheduled;
   }
 
   private async flush(): Promise<void> {
@@ -115,8 +116,7 @@ export class RedisWorkloadStore {
       for (const [id, write] of batch) if (!this.pending.has(id)) this.pending.set(id, write);
       this.log.error({ err: error, count: batch.size }, 'persisting snapshots failed; retrying');
       await new Promise((resolve) => setTimeout(resolve, 200));
-      this.scheduleFlush();
-      await this.flushScheduled;
+      await this.scheduleFlush();
     }
   }
 }

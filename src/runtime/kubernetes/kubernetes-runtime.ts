@@ -1,13 +1,14 @@
-import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { ObservedStatus, ProvisionResult } from '../../../machines/index.js';
 import { RuntimeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import type { WorkloadSpec } from '../../spec/index.js';
 import type { ProvisionContext, RuntimeEvent, RuntimeListener, WorkloadRuntime } from '../runtime.js';
 import { kubeStatus, toRuntimeError } from './api-errors.js';
+import { makeWatch } from './kube-config.js';
 import { CONTAINER_NAME, LABELS, MANAGED_SELECTOR, MANAGER, buildPod, podName, type SandboxProfile } from './pod-manifest.js';
 import { eventFor, observePod } from './pod-observation.js';
-import { PodWatcher } from './pod-watcher.js';
+import { DEFAULT_STALL_MS, PodWatcher } from './pod-watcher.js';
 
 export interface KubernetesRuntimeOptions {
   readonly kubeConfig: KubeConfig;
@@ -54,7 +55,8 @@ export class KubernetesRuntime implements WorkloadRuntime {
     this.api = options.kubeConfig.makeApiClient(CoreV1Api);
     this.watcher = new PodWatcher({
       api: this.api,
-      watch: new Watch(options.kubeConfig),
+      // Twice the stall time, so that our stall detection, not client-node's timer, ends a quiet watch.
+      watch: makeWatch(options.kubeConfig, 2 * (options.stallMs ?? DEFAULT_STALL_MS)),
       namespace: options.namespace,
       labelSelector: MANAGED_SELECTOR,
       log: this.log.child({ runtime: this.name }),

@@ -23,6 +23,9 @@ export interface PodWatcherOptions {
 
 type WatchOutcome = 'closed' | 'gone' | 'stalled' | 'stopped';
 
+/** With no event and no bookmark for this long, a watch is presumed dead. */
+export const DEFAULT_STALL_MS = 120_000;
+
 /**
  * One list-then-watch over every Pod we manage in a namespace, kept as a cache. This is the only
  * way the runtime learns about Pods: no per-workload polling.
@@ -168,7 +171,7 @@ export class PodWatcher {
 
   private watchOnce(): Promise<WatchOutcome> {
     const { watch, namespace, labelSelector } = this.options;
-    const stallMs = this.options.stallMs ?? 120_000;
+    const stallMs = this.options.stallMs ?? DEFAULT_STALL_MS;
     this.stats.watches++;
     this.controller = null;
     return new Promise<WatchOutcome>((resolve, reject) => {
@@ -218,6 +221,8 @@ export class PodWatcher {
         clearTimeout(stallTimer);
         if (this.stopped) return resolve('stopped');
         if (outcome === 'gone' || outcome === 'stalled') return resolve(outcome);
+        // client-node's own inactivity timer (see makeWatch): silence, which is what a stall is.
+        if (!failure && (error as { name?: unknown } | null)?.name === 'TimeoutError') return resolve('stalled');
         if (failure ?? error) return reject(failure ?? error);
         resolve('closed');
       };
