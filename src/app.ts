@@ -2,13 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
 import { NatsControlServer, NatsTransitionPublisher, connectNats, trackConnection } from './events/nats-bus.js';
 import { keepTransitionHistory } from './events/transition-history.js';
-import { createWorkloadMachine, describeError } from '../machines/index.js';
-import { LeaseholdError } from './errors.js';
+import { createWorkloadMachine } from '../machines/index.js';
 import { chartOf } from './inspector/chart.js';
 import { controlRoutes, heartbeatRoute } from './inspector/control-routes.js';
 import { HttpServer } from './inspector/http-server.js';
@@ -25,6 +24,8 @@ import { createRuntimes } from './runtime/factory.js';
 import { TypeRouter } from './runtime/router.js';
 import type { WorkloadRuntime } from './runtime/runtime.js';
 import { RedisWorkloadStore } from './store/redis-store.js';
+import { connectRedis } from './store/redis-connection.js';
+import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
 
@@ -50,20 +51,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
   const keys = createKeys(config.keyPrefix);
-  const redisOptions = { maxRetriesPerRequest: null, lazyConnect: true, connectionName: `leasehold:${config.consumer}` };
-  // Auto-pipelining turns the many small writes of one tick into one round trip.
-  const redis = new Redis(config.redisUrl, { ...redisOptions, enableAutoPipelining: true });
-  const blocking = new Redis(config.redisUrl, redisOptions);
-  redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
-  blocking.on('error', (error) => log.warn({ err: error }, 'redis (intake) connection error'));
-  // Both settle before we judge, so a second failure is not left as an unhandled rejection.
-  const connected = await Promise.allSettled([redis.connect(), blocking.connect()]);
-  const failed = connected.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (failed) {
-    redis.disconnect();
-    blocking.disconnect();
-    throw new LeaseholdError('REDIS_UNREACHABLE', `cannot reach Redis at ${config.redisUrl} (${describeError(failed.reason)}); start it or set --redis / REDIS_URL`);
-  }
+  const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${config.consumer}`, log);
 
   const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
   const publisher = new NatsTransitionPublisher(nc, log);
@@ -184,7 +172,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   control.start();
   reaper.start();
   await intake.start();
-  log.info({ redis: config.redisUrl, nats: config.natsUrl, http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
+  log.info({ redis: redactUrl(config.redisUrl), nats: redactUrl(config.natsUrl), http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
 
   return {
     supervisor: sup,

@@ -3,6 +3,7 @@ import { startControlPlane, type ControlPlane } from '../../app.js';
 import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
 import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
 import { createLogger } from '../../log.js';
+import { redactUrl } from '../../redact.js';
 import { positiveInt, withConnection, type ConnectionOptions } from '../options.js';
 
 interface StartOptions extends ConnectionOptions {
@@ -188,15 +189,15 @@ export function registerStart(program: Command): void {
       [
         '',
         'Leasehold is running.',
-        `  Redis  ${options.redis}`,
-        `  NATS   ${options.nats}`,
+        `  Redis  ${redactUrl(options.redis)}`,
+        `  NATS   ${redactUrl(options.nats)}`,
         `  HTTP   http://${options.httpHost}:${plane.httpPort}  (/readyz, /metrics)`,
         `  Inspector  http://${options.httpHost}:${plane.httpPort}/  (the live state chart)`,
         '',
         'Submit the sample workload:',
         `  redis-cli -p ${redisPort} LPUSH ${plane.keys.queue} '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}'`,
         'Watch it (in another terminal):',
-        `  npx leasehold watch --nats ${options.nats}`,
+        `  npx leasehold watch --nats ${redactUrl(options.nats)}`,
         '',
         'Ctrl-C stops the control plane and the servers it started.',
         '',
