@@ -59,7 +59,8 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   if (config.historySeconds > 0) await keepTransitionHistory(nc, config.historySeconds, log);
 
   const secret = await heartbeatSecret(redis, keys);
-  const tokens = new HeartbeatTokens(secret);
+  // Verified against the run the supervisor holds now: a past run's token is refused.
+  const tokens = new HeartbeatTokens(secret, (id): string | null => sup.runOf(id));
   const store = new RedisWorkloadStore(redis, keys, log);
   const leases = new RedisLeases(redis, keys);
   const runtimes = deps.runtimes ?? (await createRuntimes(config, log));
@@ -84,9 +85,9 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       clock,
       log,
       heartbeat: {
-        envFor: (id) => ({
+        envFor: (id, run) => ({
           [HEARTBEAT_ENV.url]: `${publicUrl}/v1/workloads/${id}/heartbeat`,
-          [HEARTBEAT_ENV.token]: tokens.tokenFor(id),
+          [HEARTBEAT_ENV.token]: tokens.tokenFor(id, run),
           [HEARTBEAT_ENV.socket]: heartbeatSocket,
         }),
       },

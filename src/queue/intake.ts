@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import type { Keys } from '../keys.js';
@@ -44,9 +45,15 @@ export interface IntakeOptions {
   readonly maxDeadLetters: number;
 }
 
+/** A workload as recorded: its spec, and the nonce of this run of its id (see HeartbeatTokens). */
+export interface AcceptedWorkload {
+  readonly spec: WorkloadSpec;
+  readonly run: string;
+}
+
 export interface IntakeSink {
   /** Workloads recorded durably, in queue order; duplicates and invalid entries never reach here. */
-  accepted(specs: WorkloadSpec[]): void;
+  accepted(workloads: AcceptedWorkload[]): void;
   rejected(refusals: Refusal[]): void;
   /** How many more workloads the supervisor can hold now; 0 pauses intake until `resume()`. */
   capacity(): number;
@@ -182,12 +189,13 @@ export class Intake {
 
   private async record(entries: string[]): Promise<void> {
     const at = new Date(this.clock.now()).toISOString();
-    const valid: { spec: WorkloadSpec; ifDuplicate: Refusal }[] = [];
+    const valid: { spec: WorkloadSpec; run: string; ifDuplicate: Refusal }[] = [];
     const invalid: Refusal[] = [];
     for (const raw of entries) {
       const parsed = parseSubmission(raw, this.options.maxPayloadBytes);
       if (parsed.ok) {
-        valid.push({ spec: parsed.spec, ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
+        // A new nonce per accepted entry: a resubmitted id is a new run, whose tokens are new.
+        valid.push({ spec: parsed.spec, run: randomBytes(16).toString('base64url'), ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
       } else {
         invalid.push({ raw, reason: parsed.reason, at, kind: parsed.kind });
       }
@@ -201,10 +209,10 @@ export class Intake {
       this.keys.workload(''),
       valid.length,
       this.options.maxDeadLetters,
-      ...valid.flatMap(({ spec, ifDuplicate }) => [spec.id, JSON.stringify(spec), deadLetterJson(ifDuplicate)]),
+      ...valid.flatMap(({ spec, run, ifDuplicate }) => [spec.id, JSON.stringify(spec), run, deadLetterJson(ifDuplicate)]),
       ...invalid.map(deadLetterJson),
     )) as number[];
-    const accepted = valid.filter((_, i) => flags[i] === 1).map((v) => v.spec);
+    const accepted = valid.filter((_, i) => flags[i] === 1).map(({ spec, run }) => ({ spec, run }));
     const duplicates = valid.filter((_, i) => flags[i] !== 1).map((v) => v.ifDuplicate);
     if (accepted.length > 0) this.sink.accepted(accepted);
     if (invalid.length + duplicates.length > 0) this.sink.rejected([...invalid, ...duplicates]);

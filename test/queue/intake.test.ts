@@ -28,7 +28,7 @@ describe('intake', () => {
       redis,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      { accepted: (specs) => accepted.push(...specs), rejected: (letters) => rejected.push(...letters), capacity },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => rejected.push(...letters), capacity },
       systemClock,
       silentLogger,
     );
@@ -169,7 +169,7 @@ describe('intake when recording fails', () => {
       flaky,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      { accepted: (specs) => accepted.push(...specs), rejected: () => undefined, capacity: () => 1_000 },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: () => undefined, capacity: () => 1_000 },
       systemClock,
       silentLogger,
     );

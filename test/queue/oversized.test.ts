@@ -44,7 +44,7 @@ describe('oversized and costly queue entries', () => {
       redis,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES, maxDeadLetters },
-      { accepted: (specs) => accepted.push(...specs), rejected: (letters) => refused.push(...letters), capacity: () => 1_000 },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => refused.push(...letters), capacity: () => 1_000 },
       systemClock,
       silentLogger,
     );
@@ -150,7 +150,7 @@ describe('oversized and costly queue entries', () => {
       redis,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES, maxDeadLetters: 10 },
-      { accepted: (specs) => accepted.push(...specs), rejected: (letters) => refused.push(...letters), capacity: () => 1_000 },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => refused.push(...letters), capacity: () => 1_000 },
       systemClock,
       silentLogger,
     );
