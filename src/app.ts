@@ -25,6 +25,7 @@ import { TypeRouter } from './runtime/router.js';
 import type { WorkloadRuntime } from './runtime/runtime.js';
 import { RedisWorkloadStore } from './store/redis-store.js';
 import { connectRedis } from './store/redis-connection.js';
+import { warnIfRedisCanLose } from './store/durability-check.js';
 import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -52,6 +53,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const clock = deps.clock ?? systemClock;
   const keys = createKeys(config.keyPrefix);
   const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${config.consumer}`, log);
+  await warnIfRedisCanLose(redis, log, redactUrl(config.redisUrl));
 
   const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
   const publisher = new NatsTransitionPublisher(nc, log);

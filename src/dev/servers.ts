@@ -52,7 +52,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Owne
   child.stdin!.on('error', () => undefined); // a server that failed at once closed its stdin
   child.stdin!.end(options.password === undefined ? '' : `requirepass ${JSON.stringify(options.password)}\n`);
   const userinfo = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
-  return own(child, `redis://${userinfo}127.0.0.1:${port}`, port, dir, 'redis-server', 'apt-get install redis-server');
+  const server = await own(child, `redis://${userinfo}127.0.0.1:${port}`, port, dir, 'redis-server', 'apt-get install redis-server');
+  // A directory the caller chose holds data meant to outlive this server: `stop()` keeps it.
+  return options.dir === undefined ? server : { ...server, stop: () => server.kill() };
 }
 
 /** `nats-server` with JetStream on a free loopback port. */

@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { startControlPlane, type ControlPlane } from '../../app.js';
 import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
@@ -31,6 +33,8 @@ interface StartOptions extends ConnectionOptions {
   retention: number;
   grace: number;
   history: number;
+  /** `dev` only: the embedded Redis without persistence, in a temporary directory. */
+  ephemeral?: boolean;
 }
 
 function withControlPlaneOptions(command: Command): Command {
@@ -168,13 +172,17 @@ export function registerStart(program: Command): void {
   withControlPlaneOptions(
     program
       .command('dev')
-      .description('the embedded default: start redis-server and nats-server on free ports unless URLs are given, then the control plane'),
+      .description('the embedded default: start redis-server and nats-server on free ports unless URLs are given, then the control plane')
+      .option('--ephemeral', 'run the embedded Redis without persistence, in a temporary directory removed at exit (default: an append-only file in <state-dir>/redis)'),
   ).action(async (options: StartOptions, command: Command) => {
     const log = createLogger();
     const owned: OwnedServer[] = [];
     const given = (name: string) => command.getOptionValueSource(name) !== 'default';
     if (!given('redis')) {
-      const redis = await startRedis();
+      // Persistent by default, in the state directory, so a dev restart keeps what was submitted.
+      const redisDir = join(options.stateDir, 'redis');
+      if (!options.ephemeral) mkdirSync(redisDir, { recursive: true, mode: 0o700 });
+      const redis = await startRedis(options.ephemeral ? {} : { dir: redisDir, persistence: 'aof' });
       owned.push(redis);
       options.redis = redis.url;
     }
