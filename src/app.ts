@@ -125,7 +125,8 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       rejected: (refusals) => {
         for (const refusal of refusals) {
           metrics.deadLetter(refusal.kind);
-          log.warn({ reason: refusal.reason, raw: refusal.raw.slice(0, 200) }, 'queue entry refused; see the dead-letter list');
+          // Not the entry itself: its env may hold the submitter's secrets. The dead-letter list has it.
+          log.warn({ kind: refusal.kind, reason: refusal.reason }, 'queue entry refused; see the dead-letter list');
         }
       },
       capacity: () => sup.capacity(),
