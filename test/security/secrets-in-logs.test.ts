@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { startNats, startRedis, type OwnedServer } from '../../src/dev/servers.js';
 import { redactUrl, redactUrlsIn } from '../../src/redact.js';
 import { runCli, startCliControlPlane } from '../helpers/cli.js';
@@ -25,10 +26,11 @@ describe('credentials never reach a log line or an error message', () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
+  const redisUrlWith = (password: string) => `redis://:${password}@127.0.0.1:${port}`;
   const start = (redisUrl: string) => ['start', '--redis', redisUrl, '--nats', nats.url, '--http-port', '0', '--state-dir', stateDir];
 
   it('a wrong Redis password is one line naming the server, with neither password, and a non-zero exit', async () => {
-    const result = await runCli(start(`redis://:${WRONG}@127.0.0.1:${port}`), { LOG_LEVEL: 'debug' });
+    const result = await runCli(start(redisUrlWith(WRONG)), { LOG_LEVEL: 'debug' });
     assert.equal(result.code, 2);
     const lines = result.stderr.trim().split('\n');
     assert.equal(lines.length, 1, `one line, not one per retry:\n${result.stderr}`);
@@ -44,11 +46,20 @@ describe('credentials never reach a log line or an error message', () => {
     assert.match(result.stderr, /refused the credentials \(NOAUTH/);
   });
 
-  it('with the right password, no log line of a running control plane holds it', async () => {
-    const plane = await startCliControlPlane(start(`redis://:${PASSWORD}@127.0.0.1:${port}`).slice(1));
+  it("with the right password, no log line of a running control plane holds it, nor a refused entry's env", async () => {
+    const plane = await startCliControlPlane(start(redisUrlWith(PASSWORD)).slice(1));
+    const redis = new Redis(redisUrlWith(PASSWORD), { maxRetriesPerRequest: 2 });
     try {
       assert.match(plane.logs(), /"redis":"redis:\/\/:\*\*\*@127\.0\.0\.1:\d+"/, 'the start line names the server, redacted');
+      // Refused (no image, no cmd), with a secret in its env: the log says why, not what it held.
+      await redis.lpush('workload_queue', JSON.stringify({ id: 'leaky', type: 'trusted', env: { API_TOKEN: 'submitter-secret-9' } }));
+      for (let tries = 0; !plane.logs().includes('queue entry refused'); tries++) {
+        assert.ok(tries < 200, 'the refusal is logged');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      assert.ok(!plane.logs().includes('submitter-secret-9'), plane.logs());
     } finally {
+      redis.disconnect();
       plane.child.kill('SIGTERM');
       await plane.exited;
     }
