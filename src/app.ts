@@ -2,13 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
 import { NatsControlServer, NatsTransitionPublisher, connectNats, trackConnection } from './events/nats-bus.js';
 import { keepTransitionHistory } from './events/transition-history.js';
-import { createWorkloadMachine, describeError } from '../machines/index.js';
-import { LeaseholdError } from './errors.js';
+import { createWorkloadMachine } from '../machines/index.js';
 import { chartOf } from './inspector/chart.js';
 import { controlRoutes, heartbeatRoute } from './inspector/control-routes.js';
 import { HttpServer } from './inspector/http-server.js';
@@ -29,6 +28,9 @@ import { createRuntimes } from './runtime/factory.js';
 import { TypeRouter } from './runtime/router.js';
 import type { WorkloadRuntime } from './runtime/runtime.js';
 import { RedisWorkloadStore } from './store/redis-store.js';
+import { connectRedis } from './store/redis-connection.js';
+import { warnIfRedisCanLose } from './store/durability-check.js';
+import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
 
@@ -60,20 +62,8 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const generated = config.httpTokensFile ? null : generateTokenFile(config.stateDir);
   const httpTokens = generated?.tokens ?? HttpTokens.fromFile(config.httpTokensFile!);
   HostAllowList.forBind(config.httpHost, config.httpPort, { configured: config.httpAllowedHosts, publicUrl: config.publicUrl }); // checked now, built once bound
-  const redisOptions = { maxRetriesPerRequest: null, lazyConnect: true, connectionName: `leasehold:${config.consumer}` };
-  // Auto-pipelining turns the many small writes of one tick into one round trip.
-  const redis = new Redis(config.redisUrl, { ...redisOptions, enableAutoPipelining: true });
-  const blocking = new Redis(config.redisUrl, redisOptions);
-  redis.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
-  blocking.on('error', (error) => log.warn({ err: error }, 'redis (intake) connection error'));
-  // Both settle before we judge, so a second failure is not left as an unhandled rejection.
-  const connected = await Promise.allSettled([redis.connect(), blocking.connect()]);
-  const failed = connected.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (failed) {
-    redis.disconnect();
-    blocking.disconnect();
-    throw new LeaseholdError('REDIS_UNREACHABLE', `cannot reach Redis at ${config.redisUrl} (${describeError(failed.reason)}); start it or set --redis / REDIS_URL`);
-  }
+  const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${config.consumer}`, log);
+  await warnIfRedisCanLose(redis, log, redactUrl(config.redisUrl));
 
   const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
   const publisher = new NatsTransitionPublisher(nc, log);
@@ -81,7 +71,8 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   if (config.historySeconds > 0) await keepTransitionHistory(nc, config.historySeconds, log);
 
   const secret = await heartbeatSecret(redis, keys);
-  const tokens = new HeartbeatTokens(secret);
+  // Verified against the run the supervisor holds now: a past run's token is refused.
+  const tokens = new HeartbeatTokens(secret, (id): string | null => sup.runOf(id));
   const store = new RedisWorkloadStore(redis, keys, log);
   const leases = new RedisLeases(redis, keys);
   const runtimes = deps.runtimes ?? (await createRuntimes(config, log));
@@ -106,9 +97,9 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       clock,
       log,
       heartbeat: {
-        envFor: (id) => ({
+        envFor: (id, run) => ({
           [HEARTBEAT_ENV.url]: `${publicUrl}/v1/workloads/${id}/heartbeat`,
-          [HEARTBEAT_ENV.token]: tokens.tokenFor(id),
+          [HEARTBEAT_ENV.token]: tokens.tokenFor(id, run),
           [HEARTBEAT_ENV.socket]: heartbeatSocket,
         }),
       },
@@ -144,7 +135,8 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       rejected: (refusals) => {
         for (const refusal of refusals) {
           metrics.deadLetter(refusal.kind);
-          log.warn({ reason: refusal.reason, raw: refusal.raw.slice(0, 200) }, 'queue entry refused; see the dead-letter list');
+          // Not the entry itself: its env may hold the submitter's secrets. The dead-letter list has it.
+          log.warn({ kind: refusal.kind, reason: refusal.reason }, 'queue entry refused; see the dead-letter list');
         }
       },
       capacity: () => sup.capacity(),
@@ -211,7 +203,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   reaper.start();
   await intake.start();
   if (generated) log.info({ tokenFile: generated.path }, 'HTTP API: no --http-tokens given; wrote an operator token to this file (0600)');
-  log.info({ redis: config.redisUrl, nats: config.natsUrl, http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
+  log.info({ redis: redactUrl(config.redisUrl), nats: redactUrl(config.natsUrl), http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
 
   return {
     supervisor: sup,

@@ -106,7 +106,7 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   intakeBatch: 500,
   blockTimeoutSeconds: 2,
   maxPayloadBytes: 64 * 1024,
-  maxDeadLetters: 100_000,
+  maxDeadLetters: 10_000,
   reaperIntervalMs: 1_000,
   renewTickMs: 1_000,
   teardownGraceMs: 5_000,

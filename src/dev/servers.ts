@@ -23,16 +23,38 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** `redis-server` on a free loopback port, no persistence, in a temporary directory. */
-export async function startRedis(options: { port?: number; dir?: string } = {}): Promise<OwnedServer> {
+export interface RedisServerOptions {
+  port?: number;
+  /** The data directory; a temporary one by default, removed by `stop()`. */
+  dir?: string;
+  /**
+   * `none` (the default, for tests): a restart loses everything. `aof`: an append-only file in
+   * `dir`, fsynced every second, so a restart on the same directory keeps what was acknowledged
+   * (at most the last second is at risk on a machine crash; none on a process crash).
+   */
+  persistence?: 'none' | 'aof';
+  /** `requirepass`; the URL then carries it. */
+  password?: string;
+}
+
+/** `redis-server` on a free loopback port, in a temporary directory unless `dir` is given. */
+export async function startRedis(options: RedisServerOptions = {}): Promise<OwnedServer> {
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'leasehold-redis-'));
+  const persistence =
+    options.persistence === 'aof' ? ['--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--save', '', '--appendonly', 'no'];
+  // `-` reads more configuration from stdin: the password goes there, never on a command line.
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    ['-', '--port', String(port), '--bind', '127.0.0.1', ...persistence, '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
   );
-  return own(child, `redis://127.0.0.1:${port}`, port, dir, 'redis-server', 'apt-get install redis-server');
+  child.stdin!.on('error', () => undefined); // a server that failed at once closed its stdin
+  child.stdin!.end(options.password === undefined ? '' : `requirepass ${JSON.stringify(options.password)}\n`);
+  const userinfo = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  const server = await own(child, `redis://${userinfo}127.0.0.1:${port}`, port, dir, 'redis-server', 'apt-get install redis-server');
+  // A directory the caller chose holds data meant to outlive this server: `stop()` keeps it.
+  return options.dir === undefined ? server : { ...server, stop: () => server.kill() };
 }
 
 /** `nats-server` with JetStream on a free loopback port. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import type { Keys } from '../keys.js';
@@ -8,12 +9,26 @@ import { parseSubmission, type RefusalKind, type WorkloadSpec } from '../spec/in
 const MOVE_BATCH = loadLua(import.meta.url, 'move-batch.lua');
 const RECORD = loadLua(import.meta.url, 'record.lua');
 
-/** What `workload_queue:dead` holds, one JSON object per refused entry. */
+/**
+ * What `workload_queue:dead` holds, one JSON object per refused entry, each at most
+ * `DEAD_LETTER_MAX_BYTES`: the list is bounded in bytes by `maxDeadLetters` times that.
+ */
 export interface DeadLetter {
+  /** The entry as pushed, or its first bytes when `bytes` is set. */
   readonly raw: string;
   readonly reason: string;
   readonly at: string;
+  /** The entry's full size in bytes; present only when `raw` holds just its head. */
+  readonly bytes?: number;
 }
+
+/** An oversized entry's dead letter keeps this many leading bytes: enough to tell whose it was. */
+export const OVERSIZED_HEAD_BYTES = 256;
+/** `raw` and `reason` of any dead letter, JSON-encoded, stay within these. */
+const RAW_MAX_BYTES = 2_048;
+const REASON_MAX_BYTES = 1_024;
+/** The most one dead letter takes in Redis (its value; Redis adds a few dozen bytes per element). */
+export const DEAD_LETTER_MAX_BYTES = 4_096;
 
 /** A dead letter as the sink sees it, with its kind for metrics (not written to Redis). */
 export interface Refusal extends DeadLetter {
@@ -26,13 +41,19 @@ export interface IntakeOptions {
   readonly batch: number;
   readonly blockTimeoutSeconds: number;
   readonly maxPayloadBytes: number;
-  /** The dead-letter list keeps at most this many, newest last. */
+  /** The dead-letter list keeps at most this many, newest last: at most this × `DEAD_LETTER_MAX_BYTES`. */
   readonly maxDeadLetters: number;
+}
+
+/** A workload as recorded: its spec, and the nonce of this run of its id (see HeartbeatTokens). */
+export interface AcceptedWorkload {
+  readonly spec: WorkloadSpec;
+  readonly run: string;
 }
 
 export interface IntakeSink {
   /** Workloads recorded durably, in queue order; duplicates and invalid entries never reach here. */
-  accepted(specs: WorkloadSpec[]): void;
+  accepted(workloads: AcceptedWorkload[]): void;
   rejected(refusals: Refusal[]): void;
   /** How many more workloads the supervisor can hold now; 0 pauses intake until `resume()`. */
   capacity(): number;
@@ -40,8 +61,10 @@ export interface IntakeSink {
 
 /**
  * Reliable consumption of `workload_queue`. Entries move atomically to a per-consumer processing
- * list (`move-batch.lua`, or `BLMOVE` when the queue is empty), are validated here, and are
- * recorded — or dead-lettered — with the processing list cleared in one script (`record.lua`).
+ * list (`move-batch.lua`, which dead-letters oversized entries without sending them here), are
+ * validated here, and are recorded — or dead-lettered — with the processing list cleared in one
+ * script (`record.lua`). An empty queue is waited on with a blocking `BLMOVE` of the queue onto
+ * itself, a wake-up that moves nothing.
  */
 export class Intake {
   private stopped = true;
@@ -114,18 +137,21 @@ export class Intake {
           this.wake = null;
           continue;
         }
-        let entries = (await this.redis.eval(
+        const [entries, oversized] = (await this.redis.eval(
           MOVE_BATCH,
-          2,
+          3,
           this.keys.queue,
           this.processingKey,
+          this.keys.dead,
           Math.min(room, this.options.batch),
-        )) as string[];
-        if (entries.length === 0) {
-          const entry = await this.blockingMove();
-          entries = entry === null ? [] : [entry];
-        }
+          this.options.maxPayloadBytes,
+          new Date(this.clock.now()).toISOString(),
+          this.options.maxDeadLetters,
+          OVERSIZED_HEAD_BYTES,
+        )) as [string[], string[]];
+        if (oversized.length > 0) this.sink.rejected(oversized.map(oversizedRefusal));
         if (entries.length > 0) await this.record(entries);
+        else if (oversized.length === 0) await this.waitForEntries();
       } catch (error) {
         if (this.stopped) break;
         this.needsRecovery = true;
@@ -136,31 +162,26 @@ export class Intake {
   }
 
   /**
-   * BLMOVE with a finite timeout, guarded by a watchdog: after a reconnect, ioredis can leave a
-   * blocking command unanswered forever, so a reply that is overdue resets the connection.
+   * Blocks until the queue holds something, or the timeout passes. `BLMOVE` of the queue's tail
+   * onto its own tail changes nothing; its reply is read as a Buffer and dropped, so an entry of
+   * any size is never decoded here (`move-batch.lua` judges it next). Guarded by a watchdog:
+   * after a reconnect, ioredis can leave a blocking command unanswered forever, so a reply that
+   * is overdue resets the connection.
    */
-  private async blockingMove(): Promise<string | null> {
+  private async waitForEntries(): Promise<void> {
     const timeoutS = this.options.blockTimeoutSeconds;
     let watchdog: NodeJS.Timeout | undefined;
     const overdue = new Promise<'overdue'>((resolve) => {
       watchdog = setTimeout(() => resolve('overdue'), timeoutS * 1000 + 2_000);
     });
     try {
-      const reply = await Promise.race([
-        this.blocking.blmove(this.keys.queue, this.processingKey, 'RIGHT', 'LEFT', timeoutS),
-        overdue,
-      ]);
+      const reply = await Promise.race([this.blocking.blmoveBuffer(this.keys.queue, this.keys.queue, 'RIGHT', 'RIGHT', timeoutS), overdue]);
       if (reply === 'overdue') {
         this.log.warn('blocking read overdue; resetting the intake connection');
         this.blocking.disconnect(true);
-        // The server may have moved an entry before the connection went quiet.
-        this.needsRecovery = true;
-        return null;
       }
-      return reply;
     } catch (error) {
-      if (this.stopped) return null;
-      throw error;
+      if (!this.stopped) throw error;
     } finally {
       clearTimeout(watchdog);
     }
@@ -168,12 +189,13 @@ export class Intake {
 
   private async record(entries: string[]): Promise<void> {
     const at = new Date(this.clock.now()).toISOString();
-    const valid: { spec: WorkloadSpec; ifDuplicate: Refusal }[] = [];
+    const valid: { spec: WorkloadSpec; run: string; ifDuplicate: Refusal }[] = [];
     const invalid: Refusal[] = [];
     for (const raw of entries) {
       const parsed = parseSubmission(raw, this.options.maxPayloadBytes);
       if (parsed.ok) {
-        valid.push({ spec: parsed.spec, ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
+        // A new nonce per accepted entry: a resubmitted id is a new run, whose tokens are new.
+        valid.push({ spec: parsed.spec, run: randomBytes(16).toString('base64url'), ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
       } else {
         invalid.push({ raw, reason: parsed.reason, at, kind: parsed.kind });
       }
@@ -187,17 +209,46 @@ export class Intake {
       this.keys.workload(''),
       valid.length,
       this.options.maxDeadLetters,
-      ...valid.flatMap(({ spec, ifDuplicate }) => [spec.id, JSON.stringify(spec), deadLetterJson(ifDuplicate)]),
+      ...valid.flatMap(({ spec, run, ifDuplicate }) => [spec.id, JSON.stringify(spec), run, deadLetterJson(ifDuplicate)]),
       ...invalid.map(deadLetterJson),
     )) as number[];
-    const accepted = valid.filter((_, i) => flags[i] === 1).map((v) => v.spec);
+    const accepted = valid.filter((_, i) => flags[i] === 1).map(({ spec, run }) => ({ spec, run }));
     const duplicates = valid.filter((_, i) => flags[i] !== 1).map((v) => v.ifDuplicate);
     if (accepted.length > 0) this.sink.accepted(accepted);
     if (invalid.length + duplicates.length > 0) this.sink.rejected([...invalid, ...duplicates]);
   }
 }
 
-/** The dead-letter list holds `{raw, reason, at}`; the kind is only for this process's metrics. */
+/**
+ * The dead-letter list holds `{raw, reason, at, bytes?}`, cut to fit `DEAD_LETTER_MAX_BYTES`
+ * (a 60 KiB entry under the payload limit, or a reason listing a thousand unknown keys, would
+ * otherwise be kept whole); the kind is only for this process's metrics.
+ */
 function deadLetterJson({ raw, reason, at }: Refusal): string {
-  return JSON.stringify({ raw, reason, at } satisfies DeadLetter);
+  const head = jsonPrefix(raw, RAW_MAX_BYTES);
+  const letter: DeadLetter = { raw: head, reason: jsonPrefix(reason, REASON_MAX_BYTES), at };
+  return JSON.stringify(head.length < raw.length ? { ...letter, bytes: Buffer.byteLength(raw) } : letter);
+}
+
+/**
+ * The longest prefix of `text` whose JSON encoding fits in `maxBytes`: escapes (`\u0001` is six
+ * bytes for one) and multi-byte characters count at their encoded size.
+ */
+function jsonPrefix(text: string, maxBytes: number): string {
+  const fits = (n: number) => Buffer.byteLength(JSON.stringify(text.slice(0, n))) <= maxBytes;
+  if (fits(text.length)) return text;
+  // Every character takes at least one byte, so the answer is below maxBytes characters.
+  let low = 0;
+  let high = Math.min(text.length, maxBytes);
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (fits(mid)) low = mid;
+    else high = mid - 1;
+  }
+  return text.slice(0, low);
+}
+
+/** A dead letter `move-batch.lua` wrote, as the sink sees it. */
+function oversizedRefusal(json: string): Refusal {
+  return { ...(JSON.parse(json) as DeadLetter), kind: 'oversized' };
 }

@@ -11,8 +11,9 @@
   ARGV[1]  workload hash key prefix (key = prefix .. id)
   ARGV[2]  n, the number of valid entries
   ARGV[3]  the most dead letters to keep (the oldest go first), so a flood of garbage is bounded
-  ARGV[4 .. 3+3n]  per valid entry: id, spec JSON, the dead letter to push if the id is taken
-  ARGV[4+3n ..]    dead letters for the invalid entries
+  ARGV[4 .. 3+4n]  per valid entry: id, spec JSON, the nonce of this run (its heartbeat tokens
+                   are bound to it), the dead letter to push if the id is taken
+  ARGV[4+4n ..]    dead letters for the invalid entries
 
   Returns: one integer per valid entry, 1 if recorded, 0 if its id was already taken.
 ]]
@@ -25,15 +26,15 @@ local i = 4
 for _ = 1, n do
   local key = prefix .. ARGV[i]
   if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 'spec', ARGV[i + 1], 'state', 'queued')
+    redis.call('HSET', key, 'spec', ARGV[i + 1], 'state', 'queued', 'run', ARGV[i + 2])
     redis.call('SADD', KEYS[3], ARGV[i])
     accepted[#accepted + 1] = 1
   else
-    redis.call('RPUSH', KEYS[2], ARGV[i + 2])
+    redis.call('RPUSH', KEYS[2], ARGV[i + 3])
     dead = dead + 1
     accepted[#accepted + 1] = 0
   end
-  i = i + 3
+  i = i + 4
 end
 for j = i, #ARGV do
   redis.call('RPUSH', KEYS[2], ARGV[j])

@@ -31,15 +31,17 @@ export function parseSubmission(raw: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTE
   return { ok: false, kind: 'invalidSpec', reason: describeIssues(result.error.issues, json as Record<string, unknown>), ...(typeof id === 'string' ? { id } : {}) };
 }
 
-/** `id: must be a DNS-1123 label; cmd: is required` — one clause per problem, field first. */
+/**
+ * `id: must be a DNS-1123 label; cmd: is required` — one clause per problem, field first, each said
+ * once (2^53 breaks both "a safe integer" and the maximum, which say the same thing to a person).
+ */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], input: Record<string, unknown>): string {
-  return issues
-    .map((issue) => {
-      if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-      const path = issue.path.join('.');
-      const missing = issue.path.length === 1 && !Object.hasOwn(input, issue.path[0] as string);
-      const message = missing ? 'is required' : issue.message;
-      return path ? `${path}: ${message}` : message;
-    })
-    .join('; ');
+  const clauses = issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    const path = issue.path.join('.');
+    const missing = issue.path.length === 1 && !Object.hasOwn(input, issue.path[0] as string);
+    const message = missing ? 'is required' : issue.message;
+    return path ? `${path}: ${message}` : message;
+  });
+  return [...new Set(clauses)].join('; ');
 }

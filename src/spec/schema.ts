@@ -57,8 +57,8 @@ export const workloadSpecSchema = z.strictObject({
   resources: z
     .strictObject({ cpu: quantity.optional(), memory: quantity.optional() })
     .default({}),
-  leaseSeconds: z.int({ error: 'must be a whole number of seconds' }).min(1).max(3600).default(30),
-  maxLifetimeSeconds: z.int({ error: 'must be a whole number of seconds' }).min(1).max(7 * 24 * 3600).default(3600),
+  leaseSeconds: wholeSeconds(1, 3600).default(30),
+  maxLifetimeSeconds: wholeSeconds(1, 7 * 24 * 3600).default(3600),
   labels: z
     .record(
       z.string().regex(LABEL_KEY, { error: 'keys must be valid Kubernetes label keys' }),
@@ -74,3 +74,9 @@ export const workloadSpecSchema = z.strictObject({
 
 export type WorkloadSpec = z.output<typeof workloadSpecSchema>;
 export type WorkloadSubmission = z.input<typeof workloadSpecSchema>;
+
+/** One message for every way a duration can be wrong (a string, a fraction, 0, 2^53): the range. */
+function wholeSeconds(min: number, max: number) {
+  const error = `must be a whole number of seconds from ${min} to ${max}`;
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}

@@ -10,6 +10,8 @@ export interface StoredWorkload {
   readonly state: LifecycleState;
   /** `actor.getPersistedSnapshot()` as JSON; absent until the supervisor first wrote it. */
   readonly snapshot: unknown;
+  /** The nonce of this run, written when intake recorded it; '' for records from before runs. */
+  readonly run: string;
 }
 
 /** Read at flush time, not at save time: several transitions within a tick cost one serialization. */
@@ -127,5 +129,5 @@ function toStored(id: string, hash: Record<string, string>): StoredWorkload | nu
   const snapshot = hash.snapshot ? (JSON.parse(hash.snapshot) as { context?: { spec?: WorkloadSpec } }) : null;
   // Snapshots are written without the spec, which is stored once in its own field.
   if (snapshot?.context) snapshot.context.spec = spec;
-  return { id, spec, state: (hash.state ?? 'queued') as LifecycleState, snapshot };
+  return { id, spec, state: (hash.state ?? 'queued') as LifecycleState, snapshot, run: hash.run ?? '' };
 }

@@ -31,7 +31,8 @@ export interface RuntimeRouter {
 
 /** Where a self-heartbeating workload sends its heartbeats; null when the HTTP endpoint is off. */
 export interface HeartbeatEndpoint {
-  envFor(id: string): Record<string, string>;
+  /** `run` is the nonce of this run of the workload, which its token is bound to. */
+  envFor(id: string, run: string): Record<string, string>;
 }
 
 /** Told about everything that happens; metrics and the inspector listen here. */

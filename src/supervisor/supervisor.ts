@@ -49,6 +49,8 @@ type WorkloadActor = Actor<WorkloadMachine>;
 
 interface Entry {
   readonly spec: WorkloadSpec;
+  /** This run's nonce, from the workload's record; its heartbeat token is bound to it. */
+  readonly run: string;
   readonly actor: WorkloadActor;
   runtime: WorkloadRuntime | null;
   state: LifecycleState | null;
@@ -118,11 +120,11 @@ export class Supervisor {
     this.leases.start();
   }
 
-  /** New workloads from intake, already recorded durably. */
-  accept(specs: readonly WorkloadSpec[]): void {
-    for (const spec of specs) {
+  /** New workloads from intake, already recorded durably (the run nonce with them). */
+  accept(workloads: readonly { spec: WorkloadSpec; run: string }[]): void {
+    for (const { spec, run } of workloads) {
       if (this.entries.has(spec.id)) continue;
-      const entry = this.spawn(spec, null);
+      const entry = this.spawn(spec, null, run);
       this.route(entry);
     }
     this.pumpAll();
@@ -145,11 +147,11 @@ export class Supervisor {
         }
         restored++;
         if (!snapshot?.context) {
-          this.route(this.spawn(stored.spec, null));
+          this.route(this.spawn(stored.spec, null, stored.run));
           continue;
         }
         // In-flight invocations are not resumed from a snapshot: reconciliation decides instead.
-        const entry = this.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} });
+        const entry = this.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} }, stored.run);
         const phase = snapshot.context.phase;
         if (phase === 'queued' || phase === null) {
           this.route(entry);
@@ -186,6 +188,11 @@ export class Supervisor {
       }
       entry.actor.send({ type: 'lease.expired' });
     }
+  }
+
+  /** The nonce of the live run of `id`, which its heartbeat token must be bound to; null if none. */
+  runOf(id: string): string | null {
+    return this.entries.get(id)?.run ?? null;
   }
 
   /** A heartbeat from the workload itself (HTTP endpoint); false when it is not running. */
@@ -253,7 +260,7 @@ export class Supervisor {
     await this.deps.store.whenDurable();
   }
 
-  private spawn(spec: WorkloadSpec, snapshot: unknown): Entry {
+  private spawn(spec: WorkloadSpec, snapshot: unknown, run: string): Entry {
     const actor = createActor(this.machine, {
       input: { spec, ...(this.options.policy ? { policy: this.options.policy } : {}) },
       clock: this.deps.clock,
@@ -262,6 +269,7 @@ export class Supervisor {
     const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
     const entry: Entry = {
       spec,
+      run,
       actor,
       runtime: null,
       state: restoredPhase,
@@ -379,7 +387,7 @@ export class Supervisor {
       // A crash must never be followed by a restart that believes this workload is still queued.
       await this.deps.store.whenDurable();
       if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
-      return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry.spec) });
+      return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry) });
     })().then(
       (result) => actor.send({ type: 'runtime.provisioned', result }),
       (error: unknown) => {
@@ -445,8 +453,8 @@ export class Supervisor {
     }
   }
 
-  private heartbeatEnv(spec: WorkloadSpec): Record<string, string> {
-    return spec.heartbeat === 'self' && this.deps.heartbeat ? this.deps.heartbeat.envFor(spec.id) : {};
+  private heartbeatEnv({ spec, run }: Entry): Record<string, string> {
+    return spec.heartbeat === 'self' && this.deps.heartbeat ? this.deps.heartbeat.envFor(spec.id, run) : {};
   }
 
   private holdLease(entry: Entry, grantNow = true): void {

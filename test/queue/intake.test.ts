@@ -28,7 +28,7 @@ describe('intake', () => {
       redis,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      { accepted: (specs) => accepted.push(...specs), rejected: (letters) => rejected.push(...letters), capacity },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => rejected.push(...letters), capacity },
       systemClock,
       silentLogger,
     );
@@ -58,7 +58,10 @@ describe('intake', () => {
         'payload of 2000 bytes is over the limit of 1024 bytes',
       ]);
       assert.ok(dead.every((d) => typeof d.raw === 'string' && !Number.isNaN(Date.parse(d.at))));
-      assert.ok(dead.every((d) => Object.keys(d).sort().join() === 'at,raw,reason'), 'dead letters are {raw, reason, at}');
+      assert.ok(
+        dead.every((d) => Object.keys(d).sort().join() === (d.reason.startsWith('payload of') ? 'at,bytes,raw,reason' : 'at,raw,reason')),
+        'dead letters are {raw, reason, at}, with bytes when raw holds only the head',
+      );
       assert.deepEqual(rejected.map((r) => r.kind).sort(), ['duplicate', 'invalidJson', 'invalidSpec', 'oversized']);
       assert.equal(await redis.llen(keys.processing('c1')), 0, 'nothing lingers in the processing list');
       assert.equal(await redis.sismember(keys.active, 'good-1'), 1);
@@ -166,7 +169,7 @@ describe('intake when recording fails', () => {
       flaky,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      { accepted: (specs) => accepted.push(...specs), rejected: () => undefined, capacity: () => 1_000 },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: () => undefined, capacity: () => 1_000 },
       systemClock,
       silentLogger,
     );

@@ -1,10 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { startControlPlane, type ControlPlane } from '../../app.js';
 import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
 import { METRICS_AUTH, parseHostList, parseMetricsAuth } from '../../config.js';
 import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
 import { createLogger } from '../../log.js';
+import { redactUrl } from '../../redact.js';
 import { quantityToNumber } from '../../runtime/process/sandbox-limits.js';
 import { positiveInt, withConnection, type ConnectionOptions } from '../options.js';
 
@@ -44,6 +46,8 @@ interface StartOptions extends ConnectionOptions {
   sandboxMaxCpu: number;
   sandboxPids: number;
   sandboxMaxTmp: number;
+  /** `dev` only: the embedded Redis without persistence, in a temporary directory. */
+  ephemeral?: boolean;
 }
 
 /** A Kubernetes quantity (`512Mi`, `1`, `500m`) for the sandbox limits; `scale` 1000 turns cores into millicores. */
@@ -263,13 +267,17 @@ export function registerStart(program: Command): void {
   withControlPlaneOptions(
     program
       .command('dev')
-      .description('the embedded default: start redis-server and nats-server on free ports unless URLs are given, then the control plane'),
+      .description('the embedded default: start redis-server and nats-server on free ports unless URLs are given, then the control plane')
+      .option('--ephemeral', 'run the embedded Redis without persistence, in a temporary directory removed at exit (default: an append-only file in <state-dir>/redis)'),
   ).action(async (options: StartOptions, command: Command) => {
     const log = createLogger();
     const owned: OwnedServer[] = [];
     const given = (name: string) => command.getOptionValueSource(name) !== 'default';
     if (!given('redis')) {
-      const redis = await startRedis();
+      // Persistent by default, in the state directory, so a dev restart keeps what was submitted.
+      const redisDir = join(options.stateDir, 'redis');
+      if (!options.ephemeral) mkdirSync(redisDir, { recursive: true, mode: 0o700 });
+      const redis = await startRedis(options.ephemeral ? {} : { dir: redisDir, persistence: 'aof' });
       owned.push(redis);
       options.redis = redis.url;
     }
@@ -284,8 +292,8 @@ export function registerStart(program: Command): void {
       [
         '',
         'Leasehold is running.',
-        `  Redis  ${options.redis}`,
-        `  NATS   ${options.nats}`,
+        `  Redis  ${redactUrl(options.redis)}`,
+        `  NATS   ${redactUrl(options.nats)}`,
         `  HTTP   http://${options.httpHost}:${plane.httpPort}  (/readyz, /metrics)`,
         // The link carries the token in its fragment, which the browser never sends anywhere.
         `  Inspector  http://${options.httpHost}:${plane.httpPort}/${plane.httpTokenFile ? `#token=${readFileSync(plane.httpTokenFile, 'utf8').trim()}` : ''}  (the live state chart)`,
@@ -294,7 +302,7 @@ export function registerStart(program: Command): void {
         'Submit the sample workload:',
         `  redis-cli -p ${redisPort} LPUSH ${plane.keys.queue} '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}'`,
         'Watch it (in another terminal):',
-        `  npx leasehold watch --nats ${options.nats}`,
+        `  npx leasehold watch --nats ${redactUrl(options.nats)}`,
         '',
         'Ctrl-C stops the control plane and the servers it started.',
         '',

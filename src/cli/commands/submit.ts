@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SUBJECTS } from '../../events/transition.js';
 import { createKeys } from '../../keys.js';
-import { parseSubmission } from '../../spec/index.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, parseSubmission } from '../../spec/index.js';
 import { CliError } from '../cli-error.js';
 import { TransitionPrinter, openNats, openRedis } from '../clients.js';
 import { positiveInt, withConnection, withOutput, type ConnectionOptions } from '../options.js';
@@ -51,6 +51,27 @@ function fromFlags(options: SubmitOptions, args: string[]): Record<string, unkno
   };
 }
 
+/**
+ * The file's text, refused before it is read whole when it is over the control plane's payload
+ * limit: a huge file costs neither this process's memory nor the queue a useless entry.
+ */
+function readPayload(file: string): string {
+  const fd = file === '-' ? 0 : openSync(file, 'r');
+  try {
+    // One byte past the limit is enough to know; reading stops there, for files and pipes alike.
+    const buffer = Buffer.alloc(DEFAULT_MAX_PAYLOAD_BYTES + 1);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
+    if (length > DEFAULT_MAX_PAYLOAD_BYTES) {
+      const size = file === '-' ? `more than ${DEFAULT_MAX_PAYLOAD_BYTES}` : String(fstatSync(fd).size);
+      throw new CliError(`not submitted: payload of ${size} bytes is over the limit of ${DEFAULT_MAX_PAYLOAD_BYTES} bytes`, 2);
+    }
+    return buffer.toString('utf8', 0, length).trim();
+  } finally {
+    if (fd !== 0) closeSync(fd);
+  }
+}
+
 export function registerSubmit(program: Command): void {
   withOutput(
     withConnection(
@@ -72,9 +93,7 @@ export function registerSubmit(program: Command): void {
         .option('--timeout <s>', 'with --wait: give up after this many seconds', positiveInt, 3600),
     ),
   ).action(async (args: string[], options: SubmitOptions & { file?: string }) => {
-    const raw = options.file
-      ? readFileSync(options.file === '-' ? 0 : options.file, 'utf8').trim()
-      : JSON.stringify(fromFlags(options, args));
+    const raw = options.file ? readPayload(options.file) : JSON.stringify(fromFlags(options, args));
     // The control plane would dead-letter it; saying so here is kinder.
     const parsed = parseSubmission(raw);
     if (!parsed.ok) throw new CliError(`not submitted: ${parsed.reason}`, 2);
