@@ -5,11 +5,10 @@ import { RedisOwnership } from '../../src/ownership/redis-ownership.js';
 import { redisClient } from '../helpers/servers.js';
 
 /** One line of the shared, totally ordered log of what every in-process replica was told. */
-export type OwnershipEvent =
-  | { kind: 'acquired'; replica: string; shard: number; epoch: number }
-  | { kind: 'releasing'; replica: string; shard: number; epoch: number }
-  | { kind: 'released'; replica: string; shard: number; epoch: number }
-  | { kind: 'lost'; replica: string; shard: number; epoch: number; reason: LossReason };
+export type OwnershipEvent = { replica: string; shard: number; epoch: number; /** performance.now() */ at: number } & (
+  | { kind: 'acquired' | 'releasing' | 'released' }
+  | { kind: 'lost'; reason: LossReason }
+);
 
 export interface TestReplica {
   readonly id: string;
@@ -35,21 +34,22 @@ export class ReplicaSet {
   /** `onReleasing` takes `persistMs`, as persisting a shard's actors would. */
   async start(id: string, options: OwnershipOptions & { persistMs?: number; onReleasing?: (grant: ShardGrant) => Promise<void> } = {}): Promise<TestReplica> {
     const redis = this.client();
+    redis.on('error', () => undefined); // outage tests cut Redis off on purpose
     const log = this.log;
     const ownership = new RedisOwnership(
       redis,
       {
         async onAcquired(grant) {
-          log.push({ kind: 'acquired', replica: id, ...grant });
+          log.push({ kind: 'acquired', replica: id, ...grant, at: performance.now() });
         },
         async onReleasing(grant) {
-          log.push({ kind: 'releasing', replica: id, ...grant });
+          log.push({ kind: 'releasing', replica: id, ...grant, at: performance.now() });
           await options.onReleasing?.(grant);
           if (options.persistMs) await new Promise((resolve) => setTimeout(resolve, options.persistMs));
-          log.push({ kind: 'released', replica: id, ...grant });
+          log.push({ kind: 'released', replica: id, ...grant, at: performance.now() });
         },
         onLost(grant, reason) {
-          log.push({ kind: 'lost', replica: id, ...grant, reason });
+          log.push({ kind: 'lost', replica: id, ...grant, reason, at: performance.now() });
         },
       },
       { ...this.defaults, ...options, replicaId: id },
