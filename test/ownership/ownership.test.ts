@@ -2,6 +2,7 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/errors.js';
 import { FencedError } from '../../src/ownership/fencing.js';
+import { OwnershipScripts } from '../../src/ownership/ownership-scripts.js';
 import { RedisOwnership } from '../../src/ownership/redis-ownership.js';
 import { eventually } from '../helpers/eventually.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
@@ -124,6 +125,24 @@ describe('shard ownership among replicas', () => {
       for (let i = 1; i < epochs.length; i++) assert.ok(epochs[i]! > epochs[i - 1]!, `shard ${shard}: ${epochs.join(', ')}`);
     }
     assert.ok([...replicas.epochsByShard().values()].some((epochs) => epochs.length >= 3));
+  });
+
+  it("never lets another replica acquire a shard whose holder's lease is live, and bumps the epoch once it lapses", async () => {
+    const replicas = start();
+    const holder = await replicas.start('holder');
+    const held = new Map(holder.ownership.owned());
+    const redis = redisClient(servers().redis.url);
+    try {
+      // What a racing replica's acquire would do, shard by shard, straight at the script.
+      const intruder = new OwnershipScripts(redis, prefix, 'intruder', 'incarnation-1', 64);
+      for (const shard of held.keys()) assert.equal(await intruder.acquire(shard, TTL), 0, `shard ${shard} was taken from a live holder`);
+      assert.deepEqual(holder.ownership.owned(), held);
+      await holder.close({ release: false }); // crash: the leases run out by Redis time
+      await eventually(async () => assert.ok((await intruder.acquire(0, TTL)) > held.get(0)!), 3 * TTL);
+      await assert.rejects(probeWrite(redis, prefix, 0, 'holder', held.get(0)!, 'late'), FencedError);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('refuses a replica configured with another shard count, which would map workloads elsewhere', async () => {
