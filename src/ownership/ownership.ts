@@ -71,6 +71,11 @@ export interface ShardOwnership {
    * process sees the loss on waking even before the fence timer has run).
    */
   epochOf(shard: number): number | undefined;
+  /**
+   * A write under `grant` was refused with FencedError: the shard is lost. Calls onLost (reason
+   * `refused`) at once if the shard is still held under that epoch, rather than at the next renewal.
+   */
+  reportFenced(grant: ShardGrant): void;
   /** The shard of a workload id (the same function for every replica: see shards.ts). */
   shardOf(id: string): number;
   /** The shard's live owner as Redis says now, or null if it is free; for forwarding requests. */

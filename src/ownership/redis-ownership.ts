@@ -107,6 +107,11 @@ export class RedisOwnership implements ShardOwnership {
     return held && !held.released && held.validUntil > this.clock.now() ? held.epoch : undefined;
   }
 
+  reportFenced(grant: ShardGrant): void {
+    const held = this.held.get(grant.shard);
+    if (held && held.epoch === grant.epoch && !held.released) this.fence(grant.shard, 'refused');
+  }
+
   shardOf(id: string): number {
     return shardOf(id, this.shardCount);
   }

@@ -145,6 +145,22 @@ describe('shard ownership among replicas', () => {
     }
   });
 
+  it('drops a shard at once when one of its writes is refused, instead of acting until the next renewal', async () => {
+    const replicas = start(10_000); // renewals far apart: only the refused write can tell it
+    const a = await replicas.start('a');
+    const [shard, epoch] = [...a.ownership.owned()][0]!;
+    // Someone took the shard behind a's back (here: a new incarnation under the same id).
+    const usurper = new OwnershipScripts(a.redis, prefix, 'a', 'incarnation-2', 64);
+    assert.ok((await usurper.acquire(shard, 10_000)) > epoch);
+    const error = await probeWrite(a.redis, prefix, shard, 'a', epoch, 'x').catch((e: unknown) => e);
+    assert.ok(error instanceof FencedError);
+    a.ownership.reportFenced({ shard, epoch });
+    assert.equal(a.ownership.epochOf(shard), undefined);
+    assert.deepEqual(replicas.log.filter((e) => e.kind === 'lost').map((e) => [e.shard, e.epoch, e.kind === 'lost' && e.reason]), [[shard, epoch, 'refused']]);
+    a.ownership.reportFenced({ shard, epoch }); // twice, or for an epoch no longer held: nothing more
+    assert.equal(replicas.log.filter((e) => e.kind === 'lost').length, 1);
+  });
+
   it('refuses a replica configured with another shard count, which would map workloads elsewhere', async () => {
     const replicas = start();
     await replicas.start('a');
