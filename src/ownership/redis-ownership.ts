@@ -48,6 +48,7 @@ export class RedisOwnership implements ShardOwnership {
   private polling = false;
   private balancing: Promise<void> | null = null;
   private balanceAgain = false;
+  private stopping: Promise<void> | undefined;
   private tickTimer: unknown;
   private pollTimer: unknown;
   private fenceTimer: unknown;
@@ -76,8 +77,14 @@ export class RedisOwnership implements ShardOwnership {
     this.schedulePoll();
   }
 
-  async stop({ release }: StopOptions): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'new') {
+  /** Idempotent: a second call (a second SIGTERM) waits for the first instead of releasing twice. */
+  stop(options: StopOptions): Promise<void> {
+    this.stopping ??= this.stopOnce(options);
+    return this.stopping;
+  }
+
+  private async stopOnce({ release }: StopOptions): Promise<void> {
+    if (this.state === 'new') {
       this.state = 'stopped';
       return;
     }

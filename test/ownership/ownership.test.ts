@@ -100,7 +100,8 @@ describe('shard ownership among replicas', () => {
     await eventually(() => assert.equal(b.ownership.owned().size, 32));
     const before = new Map(a.ownership.owned());
     const stoppedAt = performance.now();
-    await a.close({ release: true });
+    await Promise.all([a.ownership.stop({ release: true }), a.ownership.stop({ release: true })]); // SIGTERM twice
+    await a.close();
     await eventually(() => assert.equal(b.ownership.owned().size, 64), ttlMs);
     const handover = performance.now() - stoppedAt;
     // A crash would leave them held for the TTL; a handover does not wait for it.
@@ -108,6 +109,8 @@ describe('shard ownership among replicas', () => {
     for (const [shard, epoch] of before) assert.ok(b.ownership.epochOf(shard)! > epoch);
     assert.deepEqual(await b.ownership.members(), ['b'], 'a left the membership');
     assert.ok(!replicas.log.some((e) => e.kind === 'lost'), 'a handover loses nothing');
+    const releasing = replicas.log.filter((e) => e.kind === 'releasing' && e.replica === 'a' && e.at >= stoppedAt).map((e) => e.shard);
+    assert.deepEqual(releasing.sort((x, y) => x - y), [...before.keys()].sort((x, y) => x - y), 'each shard persisted once');
   });
 
   it('epochs strictly increase across every acquisition of a shard, through joins and stops', async () => {
