@@ -11,3 +11,6 @@ export { ProcessRuntime } from './runtime/process/process-runtime.js';
 export { bubblewrapLauncher } from './runtime/process/bubblewrap.js';
 export { LeaseholdError, RuntimeError, ConfigError } from './errors.js';
 export { createWorkloadMachine, LIFECYCLE_STATES, type LifecycleState, type EndReason } from '../machines/index.js';
+export { shardOf, DEFAULT_SHARD_COUNT } from './ownership/shards.js';
+export type { ShardOwnership, ShardGrant, ShardOwner, ShardCallbacks, LossReason } from './ownership/ownership.js';
+export { FencedError } from './ownership/fencing.js';
