@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
-import { NatsControlServer, NatsTransitionPublisher, connectNats, trackConnection } from './events/nats-bus.js';
+import { NatsControlServer, NatsTransitionPublisher } from './events/nats-bus.js';
+import { redactNatsUrl } from './events/nats-auth.js';
+import { NatsLink } from './events/nats-link.js';
 import { keepTransitionHistory } from './events/transition-history.js';
 import { createWorkloadMachine, describeError } from '../machines/index.js';
 import { LeaseholdError } from './errors.js';
@@ -65,10 +67,24 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     throw new LeaseholdError('REDIS_UNREACHABLE', `cannot reach Redis at ${config.redisUrl} (${describeError(failed.reason)}); start it or set --redis / REDIS_URL`);
   }
 
-  const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
-  const publisher = new NatsTransitionPublisher(nc, log);
-  const nats = trackConnection(nc, log, (connected) => publisher.setConnected(connected));
-  if (config.historySeconds > 0) await keepTransitionHistory(nc, config.historySeconds, log);
+  const publisher = new NatsTransitionPublisher(log);
+  const nats = new NatsLink({ url: config.natsUrl, auth: config.natsAuth }, `leasehold:${config.consumer}`, log, (up) => publisher.setConnected(up));
+  if (config.historySeconds > 0) {
+    await nats.onConnect((nc) => keepTransitionHistory(nc, { maxAgeSeconds: config.historySeconds, maxBytes: config.historyMaxBytes }, log));
+  }
+  await nats.onConnect((nc) => {
+    publisher.attach(nc);
+    if (nc.info?.auth_required !== true) {
+      log.warn('NATS does not require authentication: anyone who reaches it can cancel workloads, read their logs and answer status requests; see the README, Security');
+    }
+  });
+  try {
+    await nats.start();
+  } catch (error) {
+    redis.disconnect();
+    blocking.disconnect();
+    throw error;
+  }
 
   const secret = await heartbeatSecret(redis, keys);
   const tokens = new HeartbeatTokens(secret);
@@ -176,15 +192,15 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   await heartbeatServer.listenOnSocket(heartbeatSocket);
   publicUrl ||= `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
   sup.onCapacity(() => intake.resume());
-  const control = new NatsControlServer(nc, sup, log);
+  const control = new NatsControlServer(sup, log);
 
   sup.start();
   const { restored, orphans } = await sup.restore();
   if (restored + orphans > 0) log.info({ restored, orphans }, 'restored unfinished workloads');
-  control.start();
+  await nats.onConnect((nc) => control.start(nc));
   reaper.start();
   await intake.start();
-  log.info({ redis: config.redisUrl, nats: config.natsUrl, http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
+  log.info({ redis: config.redisUrl, nats: redactNatsUrl(config.natsUrl), http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
 
   return {
     supervisor: sup,
@@ -201,7 +217,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       await http.close();
       await heartbeatServer.close();
       rmSync(socketDir, { recursive: true, force: true });
-      await nc.drain().catch(() => nc.close());
+      await nats.stop();
       await redis.quit().catch(() => redis.disconnect());
       blocking.disconnect();
     },

@@ -2,8 +2,9 @@ import { Option, type Command } from 'commander';
 import { startControlPlane, type ControlPlane } from '../../app.js';
 import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
 import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
+import { redactNatsUrl } from '../../events/nats-auth.js';
 import { createLogger } from '../../log.js';
-import { positiveInt, withConnection, type ConnectionOptions } from '../options.js';
+import { natsTargetOf, positiveInt, withConnection, type ConnectionOptions } from '../options.js';
 
 interface StartOptions extends ConnectionOptions {
   runtime: string;
@@ -30,6 +31,7 @@ interface StartOptions extends ConnectionOptions {
   retention: number;
   grace: number;
   history: number;
+  historyMaxBytes: number;
 }
 
 function withControlPlaneOptions(command: Command): Command {
@@ -101,6 +103,12 @@ function withControlPlaneOptions(command: Command): Command {
         .default(DEFAULT_CONFIG.historySeconds),
     )
     .addOption(
+      new Option('--history-max-bytes <n>', 'and keep at most this many bytes of it (the oldest go first)')
+        .env('LEASEHOLD_HISTORY_MAX_BYTES')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.historyMaxBytes),
+    )
+    .addOption(
       new Option('--grace <ms>', 'SIGTERM to SIGKILL on teardown').env('LEASEHOLD_GRACE_MS').argParser(positiveInt).default(DEFAULT_CONFIG.teardownGraceMs),
     );
 }
@@ -110,6 +118,7 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     ...DEFAULT_CONFIG,
     redisUrl: options.redis,
     natsUrl: options.nats,
+    natsAuth: natsTargetOf(options).auth,
     keyPrefix: options.keyPrefix,
     runtime: parseRuntime(options.runtime),
     sandbox: options.sandbox ? parseSandbox(options.sandbox) : null,
@@ -139,6 +148,7 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     retentionSeconds: options.retention,
     teardownGraceMs: options.grace,
     historySeconds: options.history,
+    historyMaxBytes: options.historyMaxBytes,
   };
 }
 
@@ -189,14 +199,14 @@ export function registerStart(program: Command): void {
         '',
         'Leasehold is running.',
         `  Redis  ${options.redis}`,
-        `  NATS   ${options.nats}`,
+        `  NATS   ${redactNatsUrl(options.nats)}`,
         `  HTTP   http://${options.httpHost}:${plane.httpPort}  (/readyz, /metrics)`,
         `  Inspector  http://${options.httpHost}:${plane.httpPort}/  (the live state chart)`,
         '',
         'Submit the sample workload:',
         `  redis-cli -p ${redisPort} LPUSH ${plane.keys.queue} '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}'`,
         'Watch it (in another terminal):',
-        `  npx leasehold watch --nats ${options.nats}`,
+        `  npx leasehold watch --nats ${redactNatsUrl(options.nats)}`,
         '',
         'Ctrl-C stops the control plane and the servers it started.',
         '',
