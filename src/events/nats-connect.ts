@@ -15,8 +15,12 @@ export class NatsConnectError extends LeaseholdError {
 
 const TLS_CODES = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO|ERR_OSSL|HOSTNAME|ALTNAME/;
 
-/** Turns whatever nats.js threw into one line that names the server and what to check. */
-export function describeNatsFailure(error: unknown, url: string): NatsConnectError {
+/**
+ * Turns whatever nats.js threw into one line that names the server and what to check. With a
+ * client certificate, a server that resets the connection is one that refused the certificate:
+ * under TLS 1.3 the client learns of it only as a reset after the handshake.
+ */
+export function describeNatsFailure(error: unknown, url: string, clientCertificate = false): NatsConnectError {
   const where = redactNatsUrl(url);
   if (error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError) {
     return new NatsConnectError(
@@ -28,8 +32,11 @@ export function describeNatsFailure(error: unknown, url: string): NatsConnectErr
   const causes: unknown[] = [error, (error as { cause?: unknown } | null)?.cause];
   const code = causes.map((c) => (c as NodeJS.ErrnoException | null)?.code).find((c): c is string => typeof c === 'string');
   const text = causes.map((c) => (c instanceof Error ? c.message : '')).join(' ');
-  if ((code && TLS_CODES.test(code)) || /tls|certificate|ssl/i.test(text)) {
-    const reason = firstLine(error instanceof Error && /tls|cert/i.test(error.message) ? error.message : text);
+  const resetWithCertificate = clientCertificate && (code === 'ECONNRESET' || code === 'EPIPE');
+  if ((code && TLS_CODES.test(code)) || /tls|certificate|ssl/i.test(text) || resetWithCertificate) {
+    const reason = resetWithCertificate
+      ? 'the server closed the connection during the handshake: is the client certificate signed by a CA it trusts?'
+      : firstLine(error instanceof Error && /tls|cert/i.test(error.message) ? error.message : text);
     return new NatsConnectError('NATS_TLS', `TLS with NATS at ${where} failed (${reason}); check --nats-ca, --nats-cert and --nats-key`, { cause: error, transient: false });
   }
   const reason = firstLine(error instanceof Error ? error.message : String(error));
@@ -58,16 +65,28 @@ export interface DialOptions {
  */
 export async function dialNats(target: NatsTarget, options: DialOptions): Promise<NatsConnection> {
   const connectionOptions = natsConnectionOptions(target);
-  try {
-    return await connect({
+  const attempt = (reconnect: boolean) =>
+    connect({
       ...connectionOptions,
       name: options.name,
       timeout: options.timeoutMs ?? 5_000,
-      reconnect: options.reconnect,
-      maxReconnectAttempts: options.reconnect ? -1 : 0,
+      reconnect,
+      maxReconnectAttempts: reconnect ? -1 : 0,
       reconnectTimeWait: 500,
     });
+  try {
+    return await attempt(options.reconnect);
   } catch (error) {
-    throw describeNatsFailure(error, target.url);
+    if (!options.reconnect) throw describeNatsFailure(error, target.url, target.auth.certFile !== undefined);
+    // A reconnecting client retries some refusals (a certificate reset, for one) until its
+    // timeout and then only says "timeout"; one attempt that does not retry tells why.
+    const reason = await attempt(false).then(
+      async (probe) => {
+        await probe.close();
+        return error;
+      },
+      (probeError: unknown) => probeError,
+    );
+    throw describeNatsFailure(reason, target.url, target.auth.certFile !== undefined);
   }
 }
