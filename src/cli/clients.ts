@@ -33,6 +33,11 @@ export async function openRedis(url: string): Promise<Redis> {
   }
 }
 
+function permissionError(error: PermissionViolationError, what: string): CliError {
+  const verb = error.operation === 'publish' ? 'publish' : 'subscribe';
+  return new CliError(`NATS refused this identity permission to ${verb} on ${error.subject}: ${what} is not allowed with these credentials (see the NATS permissions in the README)`);
+}
+
 /**
  * Rejects as soon as the server refuses this connection a subject the request needs: publishing
  * the request (`leasehold.cancel.*` for a watcher) or receiving the answer (its inbox). nats.js
@@ -45,13 +50,9 @@ function permissionRefusal(nc: NatsConnection, subject: string, what: string): {
     void (async () => {
       for await (const status of statuses) {
         if (status.type !== 'error' || !(status.error instanceof PermissionViolationError)) continue;
-        const { operation, subject: denied } = status.error;
+        const { subject: denied } = status.error;
         if (denied !== subject && !denied.startsWith('_INBOX.')) continue;
-        reject(
-          new CliError(
-            `NATS refused this identity permission to ${operation === 'publish' ? 'publish' : 'subscribe'} on ${denied}: ${what} is not allowed with these credentials (see the NATS permissions in the README)`,
-          ),
-        );
+        reject(permissionError(status.error, what));
         return;
       }
     })();
@@ -71,6 +72,8 @@ export async function request<T>(nc: NatsConnection, subject: string, what: stri
     data = (await Promise.race([nc.request(subject, '', { timeout: 5_000 }), permission.refused])).data;
   } catch (error) {
     if (error instanceof CliError) throw error;
+    const refusal = [error, (error as { cause?: unknown } | null)?.cause].find((e) => e instanceof PermissionViolationError);
+    if (refusal) throw permissionError(refusal, what);
     const reason = error instanceof Error ? error.message : String(error);
     throw new CliError(`no control plane answered ${what} (${reason}); is \`leasehold start\` running against this NATS?`);
   } finally {
