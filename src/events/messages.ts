@@ -84,8 +84,7 @@ export function parseStatusReply(data: Uint8Array, id: string): Reply<WorkloadSt
 }
 
 export function parseCancelReply(data: Uint8Array): Reply<z.infer<typeof cancelReply>> | null {
-  const body = cancelReply.safeParse(json(data));
-  return body.success ? { ok: true, value: body.data } : null;
+  return reply(data, cancelReply, () => true);
 }
 
 export function parseLogsReply(data: Uint8Array, id: string): Reply<{ id: string; logs: string }> | null {

@@ -79,12 +79,11 @@ export class NatsLink {
           await this.attach(nc);
         },
         (error: unknown) => {
-          // Every attempt stays quiet but the first few and one in thirty: an outage is one
-          // story, not a line every two seconds; a refused credential is always said.
-          const refused = error instanceof NatsConnectError && error.code !== 'NATS_UNREACHABLE';
-          if (refused || attempt <= 3 || attempt % 30 === 0) {
+          // The first few attempts and one in thirty are logged: an outage is one story, not a
+          // line every two seconds. A refused credential is an error, an outage a warning.
+          if (attempt <= 3 || attempt % 30 === 0) {
             const message = error instanceof Error ? error.message : String(error);
-            if (refused) this.log.error(`${message}; still trying`);
+            if (error instanceof NatsConnectError && error.code !== 'NATS_UNREACHABLE') this.log.error({ attempt }, `${message}; still trying`);
             else this.log.warn({ attempt }, `${message}; still trying`);
           }
           this.scheduleRetry(attempt + 1);
