@@ -172,6 +172,13 @@ describe('NATS subject permissions (manifests/nats.conf): only the control plane
       const history: TransitionMessage[] = [];
       assert.ok(((await replayTransitions(watcher.nc, 'workloads.>', (t) => history.push(t))) ?? 0) >= 5);
       assert.deepEqual(history.filter((t) => t.id === 'forged'), [], 'nothing forged in the history');
+
+      // Nor can it erase the history.
+      for (const subject of ['$JS.API.STREAM.PURGE.LEASEHOLD_TRANSITIONS', '$JS.API.STREAM.DELETE.LEASEHOLD_TRANSITIONS', '$JS.API.STREAM.UPDATE.LEASEHOLD_TRANSITIONS']) {
+        watcher.nc.publish(subject, '{}');
+        await watcher.nc.flush();
+        await eventually(() => assert.ok(watcher.refused.some((e) => e.operation === 'publish' && e.subject === subject), subject));
+      }
     } finally {
       for (const c of [watcher, ...forgers]) await c.nc.close();
     }
