@@ -103,7 +103,7 @@ function withControlPlaneOptions(command: Command): Command {
         .default(DEFAULT_CONFIG.historySeconds),
     )
     .addOption(
-      new Option('--history-max-bytes <n>', 'and keep at most this many bytes of it (the oldest go first)')
+      new Option('--history-max-bytes <n>', 'and at most this many bytes of it (the oldest go first; 0: no byte bound)')
         .env('LEASEHOLD_HISTORY_MAX_BYTES')
         .argParser(positiveInt)
         .default(DEFAULT_CONFIG.historyMaxBytes),
