@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
 import type { ControlPlaneConfig } from './config.js';
-import { NatsControlServer, NatsTransitionPublisher, connectNats, trackConnection } from './events/nats-bus.js';
+import { NatsControlServer, NatsTransitionPublisher } from './events/nats-bus.js';
+import { NatsLink } from './events/nats-link.js';
 import { keepTransitionHistory } from './events/transition-history.js';
 import { createWorkloadMachine } from '../machines/index.js';
 import { chartOf } from './inspector/chart.js';
@@ -65,10 +66,24 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${config.consumer}`, log);
   await warnIfRedisCanLose(redis, log, redactUrl(config.redisUrl));
 
-  const nc = await connectNats(config.natsUrl, `leasehold:${config.consumer}`);
-  const publisher = new NatsTransitionPublisher(nc, log);
-  const nats = trackConnection(nc, log, (connected) => publisher.setConnected(connected));
-  if (config.historySeconds > 0) await keepTransitionHistory(nc, config.historySeconds, log);
+  const publisher = new NatsTransitionPublisher(log);
+  const nats = new NatsLink({ url: config.natsUrl, auth: config.natsAuth }, `leasehold:${config.consumer}`, log, (up) => publisher.setConnected(up));
+  if (config.historySeconds > 0) {
+    await nats.onConnect((nc) => keepTransitionHistory(nc, { maxAgeSeconds: config.historySeconds, maxBytes: config.historyMaxBytes }, log));
+  }
+  await nats.onConnect((nc) => {
+    publisher.attach(nc);
+    if (nc.info?.auth_required !== true) {
+      log.warn('NATS does not require authentication: anyone who reaches it can cancel workloads, read their logs and answer status requests; see the README, Security');
+    }
+  });
+  try {
+    await nats.start();
+  } catch (error) {
+    redis.disconnect();
+    blocking.disconnect();
+    throw error;
+  }
 
   const secret = await heartbeatSecret(redis, keys);
   // Verified against the run the supervisor holds now: a past run's token is refused.
@@ -194,12 +209,12 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   await heartbeatServer.listenOnSocket(heartbeatSocket);
   publicUrl ||= `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
   sup.onCapacity(() => intake.resume());
-  const control = new NatsControlServer(nc, sup, log);
+  const control = new NatsControlServer(sup, log);
 
   sup.start();
   const { restored, orphans } = await sup.restore();
   if (restored + orphans > 0) log.info({ restored, orphans }, 'restored unfinished workloads');
-  control.start();
+  await nats.onConnect((nc) => control.start(nc));
   reaper.start();
   await intake.start();
   if (generated) log.info({ tokenFile: generated.path }, 'HTTP API: no --http-tokens given; wrote an operator token to this file (0600)');
@@ -221,7 +236,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       await http.close();
       await heartbeatServer.close();
       rmSync(socketDir, { recursive: true, force: true });
-      await nc.drain().catch(() => nc.close());
+      await nats.stop();
       await redis.quit().catch(() => redis.disconnect());
       blocking.disconnect();
     },

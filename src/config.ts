@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LifecyclePolicy, WorkloadType } from '../machines/index.js';
 import { ConfigError } from './errors.js';
+import type { NatsAuth } from './events/nats-auth.js';
 import type { FirecrackerConfig } from './runtime/firecracker/firecracker-launcher.js';
 import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './runtime/process/sandbox-limits.js';
 
@@ -29,6 +30,8 @@ export interface KubernetesConfig {
 export interface ControlPlaneConfig {
   readonly redisUrl: string;
   readonly natsUrl: string;
+  /** Credentials and TLS for NATS (user/password, token, nkey, creds, client certificate). */
+  readonly natsAuth: NatsAuth;
   /** Prepended to every Redis key; empty by default so the seed's `LPUSH workload_queue` works. */
   readonly keyPrefix: string;
   /** Names this instance's processing list; stable across restarts so a restart recovers it. */
@@ -71,12 +74,15 @@ export interface ControlPlaneConfig {
   readonly teardownGraceMs: number;
   /** Keep transitions this long in a JetStream stream for late watchers; 0 keeps none. */
   readonly historySeconds: number;
+  /** And at most this many bytes: the oldest go first, so a flood cannot fill the server's disk. */
+  readonly historyMaxBytes: number;
   readonly policy: Partial<LifecyclePolicy>;
 }
 
 export const DEFAULT_CONFIG: ControlPlaneConfig = {
   redisUrl: 'redis://127.0.0.1:6379',
   natsUrl: 'nats://127.0.0.1:4222',
+  natsAuth: {},
   keyPrefix: '',
   consumer: 'default',
   runtime: 'process',
@@ -111,6 +117,7 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   renewTickMs: 1_000,
   teardownGraceMs: 5_000,
   historySeconds: 0,
+  historyMaxBytes: 256 * 1024 * 1024,
   policy: {},
 };
 

@@ -18,31 +18,40 @@ const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>`()]+/gi;
  * @example redactUrl('redis://app:hunter2@redis:6379/0') // 'redis://app:***@redis:6379/0'
  */
 export function redactUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return redactUserinfo(url);
+  // NATS takes a comma-separated list of servers, each with credentials of its own.
+  return url.split(',').map(redactOne).join(',');
+}
+
+/**
+ * By hand rather than with `new URL`: a password may hold `@`, `:` or `/` unencoded, and the
+ * WHATWG parser then splits it somewhere inside the secret. A host never holds `@`, so the
+ * credentials are everything between `://` and the last `@`; masking too much is the safe error.
+ */
+function redactOne(part: string): string {
+  const scheme = part.indexOf('://');
+  const start = scheme < 0 ? 0 : scheme + 3;
+  const at = part.lastIndexOf('@');
+  let out = part;
+  if (at >= start && (scheme >= 0 || at > 0)) {
+    const userinfo = part.slice(start, at);
+    const colon = userinfo.indexOf(':');
+    out = `${part.slice(0, start)}${colon < 0 ? MASK : `${userinfo.slice(0, colon)}:${MASK}`}${part.slice(at)}`;
   }
-  // WHATWG URL keeps the authority only for "special" schemes; for redis:, nats: and the like it
-  // still parses username and password, which is all we touch.
-  if (parsed.password) parsed.password = MASK;
-  else if (parsed.username) parsed.username = MASK;
-  for (const name of [...new Set(parsed.searchParams.keys())]) {
-    if (SECRET_PARAM.test(name)) parsed.searchParams.set(name, MASK);
+  const query = out.indexOf('?');
+  if (query < 0) return out;
+  const hash = out.indexOf('#', query);
+  const params = new URLSearchParams(out.slice(query + 1, hash < 0 ? undefined : hash));
+  let changed = false;
+  for (const name of [...new Set(params.keys())]) {
+    if (SECRET_PARAM.test(name)) {
+      params.set(name, MASK);
+      changed = true;
+    }
   }
-  return parsed.toString();
+  return changed ? `${out.slice(0, query + 1)}${params.toString()}${hash < 0 ? '' : out.slice(hash)}` : out;
 }
 
 /** Every URL found in `text` redacted (error messages that quote a URL, a server's own errors). */
 export function redactUrlsIn(text: string): string {
   return text.replace(URL_IN_TEXT, (url) => redactUrl(url));
-}
-
-/** For what `new URL` refuses: strip whatever sits between `//` and `@`. */
-function redactUserinfo(text: string): string {
-  return text.replace(/\/\/[^/@\s]*@/g, (userinfo) => {
-    const colon = userinfo.indexOf(':');
-    return colon < 0 ? `//${MASK}@` : `${userinfo.slice(0, colon)}:${MASK}@`;
-  });
 }

@@ -1,15 +1,23 @@
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import type { TransitionMessage } from '../events/transition.js';
-import { formatTransition } from './format.js';
+import { PermissionViolationError, type NatsConnection, type Status, type Subscription } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { LeaseholdError } from '../errors.js';
+import { parseTransition, type Reply } from '../events/messages.js';
+import type { NatsTarget } from '../events/nats-auth.js';
+import { dialNats, type DialOptions } from '../events/nats-connect.js';
+import type { TransitionMessage } from '../events/transition.js';
 import { CliError } from './cli-error.js';
+import { formatTransition } from './format.js';
 
 /** Short-lived connections for one CLI command; failures say which server and how to fix it. */
-export async function openNats(url: string): Promise<NatsConnection> {
+export async function openNats(target: NatsTarget, dial: DialOptions = { name: 'leasehold-cli', reconnect: false }): Promise<NatsConnection> {
   try {
-    return await connect({ servers: url, name: 'leasehold-cli', reconnect: false, timeout: 5_000 });
+    return await dialNats(target, dial);
   } catch (error) {
-    throw new CliError(`cannot reach NATS at ${url} (${String(error)}); is the control plane running? Set --nats or NATS_URL`);
+    if (error instanceof LeaseholdError && error.code === 'NATS_UNREACHABLE') {
+      throw new CliError(`${error.message}; is NATS running? Set --nats or NATS_URL`);
+    }
+    if (error instanceof LeaseholdError) throw new CliError(error.message);
+    throw error;
   }
 }
 
@@ -25,20 +33,62 @@ export async function openRedis(url: string): Promise<Redis> {
   }
 }
 
-export async function request<T>(nc: NatsConnection, subject: string, what: string): Promise<T> {
+function permissionError(error: PermissionViolationError, what: string): CliError {
+  const verb = error.operation === 'publish' ? 'publish' : 'subscribe';
+  return new CliError(`NATS refused this identity permission to ${verb} on ${error.subject}: ${what} is not allowed with these credentials (see the NATS permissions in the README)`);
+}
+
+/**
+ * Rejects as soon as the server refuses this connection a subject the request needs: publishing
+ * the request (`leasehold.cancel.*` for a watcher) or receiving the answer (its inbox). nats.js
+ * reports those asynchronously; without this the request would only time out, and the user would
+ * be told nobody answered when in fact they were not allowed to ask.
+ */
+function permissionRefusal(nc: NatsConnection, subject: string, what: string): { refused: Promise<never>; stop(): void } {
+  const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+  const refused = new Promise<never>((_, reject) => {
+    void (async () => {
+      for await (const status of statuses) {
+        if (status.type !== 'error' || !(status.error instanceof PermissionViolationError)) continue;
+        const { subject: denied } = status.error;
+        if (denied !== subject && !denied.startsWith('_INBOX.')) continue;
+        reject(permissionError(status.error, what));
+        return;
+      }
+    })();
+  });
+  refused.catch(() => undefined);
+  return { refused, stop: () => statuses.stop?.() };
+}
+
+/**
+ * One request to the control plane. The reply is shape-checked by `parse`: junk, or an answer
+ * about another workload, is an error, never something printed as if the control plane said it.
+ */
+export async function request<T>(nc: NatsConnection, subject: string, what: string, parse: (data: Uint8Array) => Reply<T> | null): Promise<Reply<T>> {
+  const permission = permissionRefusal(nc, subject, what);
+  let data: Uint8Array;
   try {
-    const reply = await nc.request(subject, '', { timeout: 5_000 });
-    return reply.json<T>();
+    data = (await Promise.race([nc.request(subject, '', { timeout: 5_000 }), permission.refused])).data;
   } catch (error) {
-    throw new CliError(`no control plane answered ${what} (${String(error)}); is \`leasehold start\` running against this NATS?`);
+    if (error instanceof CliError) throw error;
+    const refusal = [error, (error as { cause?: unknown } | null)?.cause].find((e) => e instanceof PermissionViolationError);
+    if (refusal) throw permissionError(refusal, what);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CliError(`no control plane answered ${what} (${reason}); is \`leasehold start\` running against this NATS?`);
+  } finally {
+    permission.stop();
   }
+  const reply = parse(data);
+  if (!reply) throw new CliError(`the answer to ${what} is not a well-formed control-plane reply; ignored it`);
+  return reply;
 }
 
 /** One request to the control plane on its own short-lived connection. */
-export async function askControlPlane<T>(natsUrl: string, subject: string, what: string): Promise<T> {
-  const nc = await openNats(natsUrl);
+export async function askControlPlane<T>(target: NatsTarget, subject: string, what: string, parse: (data: Uint8Array) => Reply<T> | null): Promise<Reply<T>> {
+  const nc = await openNats(target);
   try {
-    return await request<T>(nc, subject, what);
+    return await request(nc, subject, what, parse);
   } finally {
     await nc.close();
   }
@@ -50,6 +100,7 @@ export async function askControlPlane<T>(natsUrl: string, subject: string, what:
  */
 export class TransitionPrinter {
   private readonly printed = new Map<string, number>();
+  private ignored = 0;
 
   constructor(private readonly output: 'text' | 'json') {}
 
@@ -67,7 +118,11 @@ export class TransitionPrinter {
    */
   async follow(subscription: Subscription, untilTornDown: boolean): Promise<TransitionMessage | null> {
     for await (const msg of subscription) {
-      const t = msg.json<TransitionMessage>();
+      const t = parseTransition(msg.data, msg.subject);
+      if (!t) {
+        if (this.ignored++ === 0) process.stderr.write(`leasehold: ignored a malformed message on ${msg.subject.slice(0, 300).replace(/[^\x21-\x7e]/g, '?')}\n`);
+        continue;
+      }
       if (!this.print(t)) continue;
       if (untilTornDown && t.to === 'tornDown') return t;
     }

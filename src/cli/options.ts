@@ -1,15 +1,60 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_CONFIG } from '../config.js';
+import type { NatsAuth, NatsTarget } from '../events/nats-auth.js';
 
 /** Where the shared servers are; every command that talks to them takes the same flags. */
-export interface ConnectionOptions {
+export interface ConnectionOptions extends NatsAuthOptions {
   redis: string;
   nats: string;
   keyPrefix: string;
 }
 
-export function withConnection(command: Command): Command {
+/** How to authenticate to NATS, as commander hands the flags over. */
+export interface NatsAuthOptions {
+  nats: string;
+  natsUser?: string;
+  natsPassword?: string;
+  natsToken?: string;
+  natsNkey?: string;
+  natsCreds?: string;
+  natsCa?: string;
+  natsCert?: string;
+  natsKey?: string;
+}
+
+/**
+ * NATS credentials and TLS, for every command that talks to NATS. Secrets are best given by
+ * environment (NATS_PASSWORD, NATS_TOKEN) or as files (nkey seed, creds, key): a flag's value is
+ * visible to anyone who can list processes.
+ */
+export function withNatsAuth(command: Command): Command {
   return command
+    .addOption(new Option('--nats-user <user>', 'NATS user (password from NATS_PASSWORD)').env('NATS_USER'))
+    .addOption(new Option('--nats-password <password>', 'NATS password; prefer the NATS_PASSWORD variable').env('NATS_PASSWORD'))
+    .addOption(new Option('--nats-token <token>', 'NATS token; prefer the NATS_TOKEN variable').env('NATS_TOKEN'))
+    .addOption(new Option('--nats-nkey <file>', 'file holding an nkey seed (SU…)').env('NATS_NKEY_FILE'))
+    .addOption(new Option('--nats-creds <file>', 'NATS creds file (user JWT and seed)').env('NATS_CREDS'))
+    .addOption(new Option('--nats-ca <file>', "CA certificate that signed the NATS server's (TLS)").env('NATS_CA'))
+    .addOption(new Option('--nats-cert <file>', 'client certificate for NATS (TLS)').env('NATS_CERT'))
+    .addOption(new Option('--nats-key <file>', "the client certificate's private key").env('NATS_KEY'));
+}
+
+export function natsTargetOf(options: NatsAuthOptions): NatsTarget {
+  const auth: NatsAuth = {
+    ...(options.natsUser !== undefined ? { user: options.natsUser } : {}),
+    ...(options.natsPassword !== undefined ? { password: options.natsPassword } : {}),
+    ...(options.natsToken !== undefined ? { token: options.natsToken } : {}),
+    ...(options.natsNkey !== undefined ? { nkeyFile: options.natsNkey } : {}),
+    ...(options.natsCreds !== undefined ? { credsFile: options.natsCreds } : {}),
+    ...(options.natsCa !== undefined ? { caFile: options.natsCa } : {}),
+    ...(options.natsCert !== undefined ? { certFile: options.natsCert } : {}),
+    ...(options.natsKey !== undefined ? { keyFile: options.natsKey } : {}),
+  };
+  return { url: options.nats, auth };
+}
+
+export function withConnection(command: Command): Command {
+  return withNatsAuth(command)
     .addOption(new Option('--redis <url>', 'Redis URL').env('REDIS_URL').default(DEFAULT_CONFIG.redisUrl))
     .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default(DEFAULT_CONFIG.natsUrl))
     .addOption(new Option('--key-prefix <prefix>', 'prefix for every Redis key').env('LEASEHOLD_KEY_PREFIX').default(''));

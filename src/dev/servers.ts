@@ -57,12 +57,17 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Owne
   return options.dir === undefined ? server : { ...server, stop: () => server.kill() };
 }
 
-/** `nats-server` with JetStream on a free loopback port. */
-export async function startNats(options: { port?: number; dir?: string } = {}): Promise<OwnedServer> {
+/**
+ * `nats-server` with JetStream on a free loopback port. With `config`, it also reads that file
+ * (accounts, users, permissions, TLS); the address, port and store directory given here win over
+ * the file's, and `env` feeds the `$VARIABLES` the file refers to (passwords, for instance).
+ */
+export async function startNats(options: { port?: number; dir?: string; config?: string; env?: NodeJS.ProcessEnv } = {}): Promise<OwnedServer> {
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'leasehold-nats-'));
-  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], {
+  const child = spawn('nats-server', [...(options.config ? ['-c', options.config] : []), '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
   });
   return own(child, `nats://127.0.0.1:${port}`, port, dir, 'nats-server', 'apt-get install nats-server');
 }

@@ -1,18 +1,6 @@
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
 import { SUBJECTS, type ControlHandlers, type TransitionMessage, type TransitionPublisher } from './transition.js';
-
-export async function connectNats(url: string, name: string): Promise<NatsConnection> {
-  return connect({
-    servers: url,
-    name,
-    // Never give up: a NATS outage must not end the control plane. The client buffers while away.
-    reconnect: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
-    waitOnFirstConnect: true,
-  });
-}
 
 /**
  * Follows a connection's status and reports each change to `onChange`; `isUp()` answers at any
@@ -44,17 +32,23 @@ export function trackConnection(nc: NatsConnection, log: Logger, onChange: (conn
  */
 export class NatsTransitionPublisher implements TransitionPublisher {
   private outbox: TransitionMessage[] = [];
-  private connected = true;
+  private connected = false;
+  private nc: NatsConnection | null = null;
   dropped = 0;
 
   constructor(
-    private readonly nc: NatsConnection,
     private readonly log: Logger,
     private readonly outboxLimit = 100_000,
   ) {}
 
+  /** Publishes on this connection from now on (the first, or a new one after the old was closed). */
+  attach(nc: NatsConnection): void {
+    this.nc = nc;
+    this.setConnected(!nc.isClosed());
+  }
+
   publish(message: TransitionMessage): void {
-    if (!this.connected) {
+    if (!this.connected || !this.nc) {
       this.outbox.push(message);
       if (this.outbox.length > this.outboxLimit) {
         this.outbox.shift();
@@ -72,7 +66,7 @@ export class NatsTransitionPublisher implements TransitionPublisher {
   /** Follows the connection's status; on reconnect, sends what waited. */
   setConnected(connected: boolean): void {
     this.connected = connected;
-    if (!connected || this.outbox.length === 0) return;
+    if (!connected || !this.nc || this.outbox.length === 0) return;
     const waiting = this.outbox;
     this.outbox = [];
     this.log.info({ count: waiting.length }, 'publishing transitions held during the NATS outage');
@@ -87,21 +81,26 @@ export class NatsTransitionPublisher implements TransitionPublisher {
   }
 }
 
-/** Answers `leasehold.status.<id>`, `leasehold.cancel.<id>` and `leasehold.logs.<id>` requests. */
+/**
+ * Answers `leasehold.status.<id>`, `leasehold.cancel.<id>` and `leasehold.logs.<id>` requests.
+ * Who may ask is the NATS server's to decide (see docs: subject permissions); whoever reaches
+ * this handler is answered.
+ */
 export class NatsControlServer {
-  private readonly subscriptions: Subscription[] = [];
+  private subscriptions: Subscription[] = [];
 
   constructor(
-    private readonly nc: NatsConnection,
     private readonly handlers: ControlHandlers,
     private readonly log: Logger,
   ) {}
 
-  start(): void {
+  /** Serves on `nc`; called again with a new connection, it serves there instead. */
+  start(nc: NatsConnection): void {
+    this.stop();
     const serve = (subject: string, handle: (id: string) => Promise<unknown>) => {
       const prefix = subject.slice(0, -1);
       this.subscriptions.push(
-        this.nc.subscribe(subject, {
+        nc.subscribe(subject, {
           callback: (error, msg) => {
             if (error) return;
             const id = msg.subject.slice(prefix.length);
@@ -126,5 +125,6 @@ export class NatsControlServer {
 
   stop(): void {
     for (const subscription of this.subscriptions) subscription.unsubscribe();
+    this.subscriptions = [];
   }
 }

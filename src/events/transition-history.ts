@@ -1,17 +1,26 @@
 import { DiscardPolicy, StorageType, jetstream, jetstreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
+import { parseTransition } from './messages.js';
 import { SUBJECTS, type TransitionMessage } from './transition.js';
 
 /** The JetStream stream that keeps what was published on `workloads.>`. */
 export const HISTORY_STREAM = 'LEASEHOLD_TRANSITIONS';
 
+/** How much history to keep: whichever bound is reached first drops the oldest transitions. */
+export interface HistoryLimits {
+  readonly maxAgeSeconds: number;
+  /** Without it a flood of workloads fills the server's disk before any transition is old enough to go. */
+  readonly maxBytes: number;
+}
+
 /**
- * Keeps transitions for `maxAgeSeconds` in a JetStream stream, so that a watcher or an inspector
- * that starts late can replay them. Publishing stays core NATS: the stream captures the subjects,
- * and a NATS server without JetStream only costs us the history, never a transition.
+ * Keeps transitions for `maxAgeSeconds`, and at most `maxBytes` of them, in a JetStream stream,
+ * so that a watcher or an inspector that starts late can replay them. Publishing stays core NATS:
+ * the stream captures the subjects, and a NATS server without JetStream only costs us the
+ * history, never a transition.
  */
-export async function keepTransitionHistory(nc: NatsConnection, maxAgeSeconds: number, log: Logger): Promise<boolean> {
+export async function keepTransitionHistory(nc: NatsConnection, limits: HistoryLimits, log: Logger): Promise<boolean> {
   let jsm;
   try {
     jsm = await jetstreamManager(nc);
@@ -22,7 +31,8 @@ export async function keepTransitionHistory(nc: NatsConnection, maxAgeSeconds: n
   const config: Partial<StreamConfig> & { name: string } = {
     name: HISTORY_STREAM,
     subjects: [SUBJECTS.watch()],
-    max_age: nanos(maxAgeSeconds * 1000),
+    max_age: nanos(limits.maxAgeSeconds * 1000),
+    max_bytes: limits.maxBytes,
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
   };
@@ -57,7 +67,9 @@ export async function replayTransitions(
     const batch = await consumer.fetch({ max_messages: Math.min(pending, 1_000), expires: 2_000 });
     let got = 0;
     for await (const message of batch) {
-      onMessage(message.json<TransitionMessage>());
+      // Junk in the stream (published before permissions were tightened) is skipped, not fatal.
+      const transition = parseTransition(message.data, message.subject);
+      if (transition) onMessage(transition);
       got++;
     }
     if (got === 0) break; // expired (a stream trimmed under us): what came is what there is

@@ -3,7 +3,7 @@ import { WORKLOAD_TYPES } from '../../machines/index.js';
 
 /** Pods are named `job-<id>`, and a Pod name must be a DNS-1123 label of at most 63 characters. */
 export const MAX_ID_LENGTH = 63 - 'job-'.length;
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /**
  * Variables the control plane sets for a workload (heartbeat URL, token, socket, workload id). A

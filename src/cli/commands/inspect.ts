@@ -1,8 +1,10 @@
 import { Option, type Command } from 'commander';
+import { redactUrl } from '../../redact.js';
 import { createWorkloadMachine } from '../../../machines/index.js';
-import { connectNats, trackConnection } from '../../events/nats-bus.js';
+import { parseLogsReply, parseStatusReply, parseTransition, type Reply } from '../../events/messages.js';
+import { trackConnection } from '../../events/nats-bus.js';
 import { replayTransitions } from '../../events/transition-history.js';
-import { SUBJECTS, type TransitionMessage, type WorkloadStatus } from '../../events/transition.js';
+import { SUBJECTS, type TransitionMessage } from '../../events/transition.js';
 import { chartOf } from '../../inspector/chart.js';
 import { HttpServer } from '../../inspector/http-server.js';
 import { inspectorRoutes } from '../../inspector/inspector-routes.js';
@@ -10,9 +12,12 @@ import { InspectorModel } from '../../inspector/model.js';
 import { DEFAULT_CONFIG, parseHostList } from '../../config.js';
 import { HttpTokens } from '../../inspector/http-auth.js';
 import { HostAllowList } from '../../inspector/host-allow-list.js';
-import { shapeLogs, shapeStatus, shapeTransition } from '../../inspector/message-shape.js';
 import { createLogger } from '../../log.js';
-import { positiveInt } from '../options.js';
+import { openNats } from '../clients.js';
+import { natsTargetOf, positiveInt, withNatsAuth, type NatsAuthOptions } from '../options.js';
+
+/** The tail of a workload's logs the inspector shows. */
+const MAX_LOGS_LENGTH = 64 * 1024;
 
 interface InspectOptions {
   nats: string;
@@ -30,8 +35,7 @@ interface InspectOptions {
  * ones kept in history before that; status and logs are asked of the control plane over NATS.
  */
 export function registerInspect(program: Command): void {
-  program
-    .command('inspect')
+  withNatsAuth(program.command('inspect'))
     .description('serve the live state-chart inspector, built from NATS alone')
     .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default('nats://127.0.0.1:4222'))
     .addOption(new Option('--http-host <host>', 'address to serve on').default('127.0.0.1'))
@@ -49,14 +53,14 @@ export function registerInspect(program: Command): void {
         .argParser(positiveInt)
         .default(DEFAULT_CONFIG.httpMaxConnections),
     )
-    .action(async (options: InspectOptions) => {
+    .action(async (options: InspectOptions & NatsAuthOptions) => {
       const log = createLogger({ name: 'leasehold-inspect' });
       // Before connecting, so that a bad tokens file or host list is a one-line error.
       const generated = options.httpTokens ? null : HttpTokens.generate('generated');
       const tokens = generated?.tokens ?? HttpTokens.fromFile(options.httpTokens!);
       const allowedHosts = options.httpAllowedHosts ? parseHostList(options.httpAllowedHosts) : null;
       HostAllowList.forBind(options.httpHost, options.httpPort, { configured: allowedHosts });
-      const nc = await connectNats(options.nats, 'leasehold-inspect');
+      const nc = await openNats(natsTargetOf(options), { name: 'leasehold-inspect', reconnect: true });
       const nats = trackConnection(nc, log);
       const model = new InspectorModel();
       // During a replay, live messages wait: the model keeps each workload's timeline in seq order
@@ -65,45 +69,32 @@ export function registerInspect(program: Command): void {
       // Anyone who may publish on workloads.> writes into this model: only well-formed messages,
       // about the workload and state their subject names, get in.
       let refused = 0;
-      const admit = (raw: unknown, subject?: string): TransitionMessage | null => {
-        const shaped = shapeTransition(raw, subject);
-        if (shaped.ok) return shaped.value;
-        if (refused++ % 1_000 === 0) log.warn({ subject, why: shaped.why, refused }, 'ignored a malformed transition message');
-        return null;
+      const admit = (data: Uint8Array, subject: string): TransitionMessage | null => {
+        const message = parseTransition(data, subject);
+        if (!message && refused++ % 1_000 === 0) log.warn({ subject, refused }, 'ignored a malformed transition message');
+        return message;
       };
       nc.subscribe(SUBJECTS.watch(), {
         callback: (error, msg) => {
           if (error) return;
-          let raw: unknown;
-          try {
-            raw = msg.json();
-          } catch {
-            raw = undefined;
-          }
-          const message = admit(raw, msg.subject);
+          const message = admit(msg.data, msg.subject);
           if (!message) return;
           if (held) held.push(message);
           else model.apply(message);
         },
       });
       if (held) {
-        const replayed = await replayTransitions(nc, SUBJECTS.watch(), (raw) => {
-          const message = admit(raw);
-          if (message) model.apply(message);
-        });
+        const replayed = await replayTransitions(nc, SUBJECTS.watch(), (message) => model.apply(message));
         for (const message of held) model.apply(message);
         held = null;
         if (replayed === null) log.warn('no transition history on this NATS (start the control plane with --history); showing live transitions only');
         else log.info({ replayed }, 'replayed transition history');
       }
-      const ask = async (subject: string): Promise<unknown> => {
+      // Only a well-formed answer about the workload asked for is shown; anything else is "unknown".
+      const ask = async <T>(subject: string, parse: (data: Uint8Array) => Reply<T> | null): Promise<T | null> => {
         const reply = await nc.request(subject, '', { timeout: 2_000 }).catch(() => null);
-        try {
-          const body = reply?.json<{ error?: unknown }>();
-          return body && !body.error ? body : null;
-        } catch {
-          return null;
-        }
+        const body = reply ? parse(reply.data) : null;
+        return body?.ok ? body.value : null;
       };
       const http = new HttpServer(
         [
@@ -112,8 +103,8 @@ export function registerInspect(program: Command): void {
               model,
               chart: chartOf(createWorkloadMachine()),
               connected: nats.isUp,
-              status: async (id): Promise<WorkloadStatus | null> => shapeStatus(await ask(SUBJECTS.status(id)), id),
-              logs: async (id) => shapeLogs(await ask(SUBJECTS.logs(id))),
+              status: (id) => ask(SUBJECTS.status(id), (data) => parseStatusReply(data, id)),
+              logs: async (id) => lastChars((await ask(SUBJECTS.logs(id), (data) => parseLogsReply(data, id)))?.logs ?? null, MAX_LOGS_LENGTH),
             },
             { tokens },
           ),
@@ -127,7 +118,7 @@ export function registerInspect(program: Command): void {
       const port = await http.listen(options.httpPort, options.httpHost);
       // The generated token rides in the link's fragment: the browser keeps it and never sends it.
       const link = `http://${options.httpHost}:${port}/${generated ? `#token=${generated.token}` : ''}`;
-      process.stdout.write(`inspector: ${link}  (from ${options.nats})\n`);
+      process.stdout.write(`inspector: ${link}  (from ${redactUrl(options.nats)})\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
@@ -135,4 +126,8 @@ export function registerInspect(program: Command): void {
       await http.close();
       await nc.close();
     });
+}
+
+function lastChars(text: string | null, max: number): string | null {
+  return text !== null && text.length > max ? text.slice(-max) : text;
 }

@@ -8,7 +8,7 @@ import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
 import { createLogger } from '../../log.js';
 import { redactUrl } from '../../redact.js';
 import { quantityToNumber } from '../../runtime/process/sandbox-limits.js';
-import { positiveInt, withConnection, type ConnectionOptions } from '../options.js';
+import { natsTargetOf, positiveInt, withConnection, type ConnectionOptions } from '../options.js';
 
 interface StartOptions extends ConnectionOptions {
   runtime: string;
@@ -48,6 +48,7 @@ interface StartOptions extends ConnectionOptions {
   sandboxMaxTmp: number;
   /** `dev` only: the embedded Redis without persistence, in a temporary directory. */
   ephemeral?: boolean;
+  historyMaxBytes: number;
 }
 
 /** A Kubernetes quantity (`512Mi`, `1`, `500m`) for the sandbox limits; `scale` 1000 turns cores into millicores. */
@@ -151,6 +152,12 @@ function withControlPlaneOptions(command: Command): Command {
         .default(DEFAULT_CONFIG.historySeconds),
     )
     .addOption(
+      new Option('--history-max-bytes <n>', 'and at most this many bytes of it (the oldest go first; 0: no byte bound)')
+        .env('LEASEHOLD_HISTORY_MAX_BYTES')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.historyMaxBytes),
+    )
+    .addOption(
       new Option('--sandbox-memory <quantity>', 'memory of all processes of a bubblewrap sandbox together, when its spec asks for none')
         .env('LEASEHOLD_SANDBOX_MEMORY')
         .argParser(quantity(1))
@@ -196,6 +203,7 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     ...DEFAULT_CONFIG,
     redisUrl: options.redis,
     natsUrl: options.nats,
+    natsAuth: natsTargetOf(options).auth,
     keyPrefix: options.keyPrefix,
     runtime: parseRuntime(options.runtime),
     sandbox: options.sandbox ? parseSandbox(options.sandbox) : null,
@@ -239,6 +247,7 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     retentionSeconds: options.retention,
     teardownGraceMs: options.grace,
     historySeconds: options.history,
+    historyMaxBytes: options.historyMaxBytes,
   };
 }
 

@@ -6,7 +6,7 @@ import { createKeys } from '../../keys.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, parseSubmission } from '../../spec/index.js';
 import { CliError } from '../cli-error.js';
 import { TransitionPrinter, openNats, openRedis } from '../clients.js';
-import { positiveInt, withConnection, withOutput, type ConnectionOptions } from '../options.js';
+import { natsTargetOf, positiveInt, withConnection, withOutput, type ConnectionOptions } from '../options.js';
 
 interface SubmitOptions extends ConnectionOptions {
   id?: string;
@@ -107,7 +107,7 @@ export function registerSubmit(program: Command): void {
         process.stdout.write(options.output === 'json' ? `${JSON.stringify({ id, queue: keys.queue })}\n` : `submitted ${id}\n`);
         return;
       }
-      const nc = await openNats(options.nats);
+      const nc = await openNats(natsTargetOf(options));
       try {
         // Subscribe before pushing, so not even the first transition can be missed.
         const subscription = nc.subscribe(SUBJECTS.watch(id), { timeout: options.timeout * 1000 });

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import { redactUrl } from '../../redact.js';
 import { replayTransitions } from '../../events/transition-history.js';
-import { SUBJECTS, type WorkloadStatus } from '../../events/transition.js';
+import { parseStatusReply } from '../../events/messages.js';
+import { SUBJECTS } from '../../events/transition.js';
 import { CliError } from '../cli-error.js';
-import { TransitionPrinter, openNats } from '../clients.js';
+import { TransitionPrinter, openNats, request } from '../clients.js';
 import { formatStatus } from '../format.js';
-import { withConnection, withOutput, type ConnectionOptions } from '../options.js';
+import { natsTargetOf, withConnection, withOutput, type ConnectionOptions } from '../options.js';
 
 interface WatchOptions extends ConnectionOptions {
   output: 'text' | 'json';
@@ -21,7 +23,7 @@ export function registerWatch(program: Command): void {
         .option('--replay', 'first print the transitions kept in history (control plane started with --history)'),
     ),
   ).action(async (id: string | undefined, options: WatchOptions) => {
-    const nc = await openNats(options.nats);
+    const nc = await openNats(natsTargetOf(options));
     // Live first, so nothing falls between the end of the replay and the start of the live feed.
     const subscription = nc.subscribe(SUBJECTS.watch(id));
     const printer = new TransitionPrinter(options.output);
@@ -43,16 +45,17 @@ export function registerWatch(program: Command): void {
     } else if (id) {
       // A late watcher learns where the workload is now, then follows it.
       await nc.flush();
-      const reply = await nc.request(SUBJECTS.status(id), '', { timeout: 3_000 }).catch(() => null);
-      const status = reply?.json<WorkloadStatus & { error?: string }>();
-      if (status && !status.error) {
+      // Not known yet, nobody answering, or a malformed answer: all mean "wait for it".
+      const reply = await request(nc, SUBJECTS.status(id), `status ${id}`, (data) => parseStatusReply(data, id)).catch(() => null);
+      const status = reply?.ok ? reply.value : null;
+      if (status) {
         print(options.output === 'json' ? JSON.stringify({ status }) : `now: ${formatStatus(status)}`);
         if (status.state === 'tornDown') return void (await nc.close());
       } else if (options.output === 'text') {
         print(`${id}: not known yet; waiting for it`);
       }
     } else if (options.output === 'text') {
-      print(`watching ${SUBJECTS.watch()} on ${options.nats} (Ctrl-C to stop)`);
+      print(`watching ${SUBJECTS.watch()} on ${redactUrl(options.nats)} (Ctrl-C to stop)`);
     }
     await printer.follow(subscription, id !== undefined);
     await nc.close();

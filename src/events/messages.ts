@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { LIFECYCLE_STATES, WORKLOAD_TYPES, type EndReason } from '../../machines/index.js';
+import { DNS1123_LABEL, MAX_ID_LENGTH } from '../spec/index.js';
+import type { TransitionMessage, WorkloadStatus } from './transition.js';
+
+/**
+ * Shape checks for what arrives from NATS. Whoever may publish on a subject is the NATS server's
+ * to decide; these make sure that whatever arrives anyway (a misconfigured server, a bug, a
+ * replay of old data) is either a well-formed message or ignored, never a crash or a lie about
+ * a different workload. Unknown fields are dropped.
+ */
+
+const END_REASONS = ['completed', 'failed', 'leaseExpired', 'cancelled', 'deadline', 'lost', 'rejected', 'provisionTimeout'] as const;
+// Fails to compile when EndReason gains a member this list lacks.
+const everyReasonListed: [Exclude<EndReason, (typeof END_REASONS)[number]>] extends [never] ? true : never = true;
+void everyReasonListed;
+
+const ID = z.string().max(MAX_ID_LENGTH).regex(DNS1123_LABEL);
+const SEQ = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** Exit codes are small integers (negative ones are signals on some runtimes). */
+const EXIT_CODE = z.number().int().min(-(2 ** 31)).max(2 ** 31);
+/** Free text (an error, why a workload waits) is cut, not refused: a long error is still news. */
+export const MAX_TEXT_LENGTH = 2_000;
+const TEXT = z.string().transform((s) => (s.length > MAX_TEXT_LENGTH ? `${s.slice(0, MAX_TEXT_LENGTH - 1)}…` : s));
+const state = z.enum(LIFECYCLE_STATES);
+
+const transition = z.object({
+  id: ID,
+  type: z.enum(WORKLOAD_TYPES),
+  from: state.nullable(),
+  to: state,
+  event: z.string().max(100).regex(/^[A-Za-z0-9_.:-]+$/),
+  reason: z.enum(END_REASONS).optional(),
+  exitCode: EXIT_CODE.optional(),
+  error: TEXT.optional(),
+  at: z.iso.datetime(),
+  seq: SEQ,
+});
+
+const status = z.object({
+  id: ID,
+  type: z.enum(WORKLOAD_TYPES),
+  state,
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  reason: z.enum(END_REASONS).optional(),
+  exitCode: EXIT_CODE.optional(),
+  error: TEXT.optional(),
+  waiting: TEXT.optional(),
+  timings: z.partialRecord(state, z.iso.datetime()),
+});
+
+const refusal = z.object({ error: TEXT });
+// Logs are the workload's own output: kept whole here; whoever shows them decides how much.
+const cancelReply = z.object({ ok: z.boolean(), state: state.optional(), error: TEXT.optional() });
+const logsReply = z.object({ id: ID, logs: z.string() });
+
+/** What the control plane answers: the thing asked for, or its reason for not giving it. */
+export type Reply<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function json(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data)) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A transition, or null when the bytes are not one or disagree with the subject they came on
+ * (`workloads.<id>.<to>`): a message for one workload cannot speak for another.
+ */
+export function parseTransition(data: Uint8Array, subject?: string): TransitionMessage | null {
+  const result = transition.safeParse(json(data));
+  if (!result.success) return null;
+  const t = result.data as TransitionMessage;
+  if (subject !== undefined && subject !== `workloads.${t.id}.${t.to}`) return null;
+  return t;
+}
+
+function reply<T>(data: Uint8Array, schema: z.ZodType<T>, check: (value: T) => boolean): Reply<T> | null {
+  const body = json(data);
+  const value = schema.safeParse(body);
+  if (value.success && check(value.data)) return { ok: true, value: value.data };
+  const refused = refusal.safeParse(body);
+  return refused.success ? { ok: false, error: refused.data.error } : null;
+}
+
+/** A status reply for workload `id`; null when it is junk or about another workload. */
+export function parseStatusReply(data: Uint8Array, id: string): Reply<WorkloadStatus> | null {
+  return reply(data, status as z.ZodType<WorkloadStatus>, (s) => s.id === id);
+}
+
+export function parseCancelReply(data: Uint8Array): Reply<z.infer<typeof cancelReply>> | null {
+  return reply(data, cancelReply, () => true);
+}
+
+export function parseLogsReply(data: Uint8Array, id: string): Reply<{ id: string; logs: string }> | null {
+  return reply(data, logsReply, (l) => l.id === id);
+}
