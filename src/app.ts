@@ -34,9 +34,15 @@ import { warnIfRedisCanLose } from './store/durability-check.js';
 import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { NatsPeers } from './events/nats-peers.js';
+import { FencedError } from './ownership/fencing.js';
+import type { ShardOwnership } from './ownership/ownership.js';
+import { RedisOwnership } from './ownership/redis-ownership.js';
+import { replicaIdentity } from './replica.js';
 
 export interface ControlPlane {
   readonly supervisor: Supervisor;
+  readonly ownership: ShardOwnership;
   readonly keys: Keys;
   readonly httpPort: number;
   /** Where the generated operator token of the HTTP API is; null when tokens come from a file. */
@@ -56,23 +62,33 @@ export interface ControlPlaneDeps {
 
 /** Wires the parts together; every adapter is created here and nowhere else. */
 export async function startControlPlane(config: ControlPlaneConfig, deps: ControlPlaneDeps): Promise<ControlPlane> {
-  const { log } = deps;
   const clock = deps.clock ?? systemClock;
-  const keys = createKeys(config.keyPrefix);
+  // Each replica its own id, processing list, and local state (pid files, work dirs): two
+  // replicas on one machine, or two `leasehold dev`, never touch each other's workloads.
+  const replica = replicaIdentity(config);
+  const log = deps.log.child({ replica: replica.id });
+  const keys = createKeys(config.keyPrefix, config.shardCount);
   // Read before anything connects, so a bad tokens file is a one-line error, not a half-started plane.
   const generated = config.httpTokensFile ? null : generateTokenFile(config.stateDir);
   const httpTokens = generated?.tokens ?? HttpTokens.fromFile(config.httpTokensFile!);
   HostAllowList.forBind(config.httpHost, config.httpPort, { configured: config.httpAllowedHosts, publicUrl: config.publicUrl }); // checked now, built once bound
-  const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${config.consumer}`, log);
+  const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${replica.id}`, log);
   await warnIfRedisCanLose(redis, log, redactUrl(config.redisUrl));
+  // Ownership's own connection, not auto-pipelined: a renewal must never wait behind a large
+  // snapshot pipeline, or a busy replica would fence itself.
+  const ownershipRedis = redis.duplicate({ enableAutoPipelining: false, connectionName: `leasehold:${replica.id}:ownership` });
+  ownershipRedis.on('error', () => undefined); // the ownership logs Redis being unreachable itself
+  await ownershipRedis.connect();
 
-  const publisher = new NatsTransitionPublisher(log);
-  const nats = new NatsLink({ url: config.natsUrl, auth: config.natsAuth }, `leasehold:${config.consumer}`, log, (up) => publisher.setConnected(up));
+  const publisher = new NatsTransitionPublisher(log, undefined, config.historySeconds > 0);
+  const peers = new NatsPeers(log);
+  const nats = new NatsLink({ url: config.natsUrl, auth: config.natsAuth }, `leasehold:${replica.id}`, log, (up) => publisher.setConnected(up));
   if (config.historySeconds > 0) {
     await nats.onConnect((nc) => keepTransitionHistory(nc, { maxAgeSeconds: config.historySeconds, maxBytes: config.historyMaxBytes }, log));
   }
   await nats.onConnect((nc) => {
     publisher.attach(nc);
+    peers.attach(nc);
     if (nc.info?.auth_required !== true) {
       log.warn('NATS does not require authentication: anyone who reaches it can cancel workloads, read their logs and answer status requests; see the README, Security');
     }
@@ -82,21 +98,35 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   } catch (error) {
     redis.disconnect();
     blocking.disconnect();
+    ownershipRedis.disconnect();
     throw error;
   }
 
   const secret = await heartbeatSecret(redis, keys);
   // Verified against the run the supervisor holds now: a past run's token is refused.
-  const tokens = new HeartbeatTokens(secret, (id): string | null => sup.runOf(id));
-  const store = new RedisWorkloadStore(redis, keys, log);
-  const leases = new RedisLeases(redis, keys);
-  const runtimes = deps.runtimes ?? (await createRuntimes(config, log));
+  const tokens = new HeartbeatTokens(secret, (id) => sup.runOf(id));
+  const ownership: ShardOwnership = new RedisOwnership(
+    ownershipRedis,
+    {
+      onAcquired: async (grant) => {
+        const restored = await sup.acquireShard(grant);
+        if (restored > 0) log.info({ ...grant, restored }, 'restored the workloads of an acquired shard');
+      },
+      onReleasing: (grant): Promise<void> => sup.releaseShard(grant),
+      onLost: (grant): void => sup.loseShard(grant),
+    },
+    { replicaId: replica.id, prefix: config.keyPrefix, shardCount: config.shardCount, ttlMs: config.shardTtlMs, logger: log },
+  );
+  const reportFenced = (grant: { shard: number; epoch: number }) => ownership.reportFenced(grant);
+  const store = new RedisWorkloadStore(redis, keys, log, replica.id, reportFenced);
+  const leases = new RedisLeases(redis, keys, replica.id, reportFenced);
+  const runtimes = deps.runtimes ?? (await createRuntimes({ ...config, stateDir: replica.stateDir }, log));
   const router = new TypeRouter(runtimes);
   for (const runtime of router.all()) await runtime.start();
 
   // Known once the HTTP server is bound; workloads are only provisioned after that.
   let publicUrl = config.publicUrl ?? '';
-  const sup = new Supervisor(
+  const sup: Supervisor = new Supervisor(
     {
       maxConcurrent: config.maxConcurrent,
       maxPending: config.maxPending,
@@ -105,6 +135,9 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       renewTickMs: config.renewTickMs,
     },
     {
+      ownership,
+      peers,
+      adoptableElsewhere: (runtime) => runtime.name.startsWith('kubernetes'),
       store,
       leases,
       publisher,
@@ -129,6 +162,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   sup.observe(metrics);
   const reaper = new Reaper(
     leases,
+    ownership,
     clock,
     { intervalMs: config.reaperIntervalMs, batch: 1_000, defaultTtlMs: 30_000 },
     (ids) => sup.onLeasesLapsed(ids),
@@ -139,14 +173,15 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     redis,
     keys,
     {
-      consumer: config.consumer,
+      consumer: replica.id,
       batch: config.intakeBatch,
       blockTimeoutSeconds: config.blockTimeoutSeconds,
       maxPayloadBytes: config.maxPayloadBytes,
       maxDeadLetters: config.maxDeadLetters,
     },
     {
-      accepted: (specs) => sup.accept(specs),
+      accepted: (specs, grant) => sup.accept(specs, grant),
+      recordedElsewhere: (shards) => peers.nudgeInbox(shards),
       rejected: (refusals) => {
         for (const refusal of refusals) {
           metrics.deadLetter(refusal.kind);
@@ -158,6 +193,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     },
     clock,
     log,
+    ownership,
   );
   const model = new InspectorModel();
   sup.observe({ transition: (message) => model.apply(message) });
@@ -209,19 +245,38 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   await heartbeatServer.listenOnSocket(heartbeatSocket);
   publicUrl ||= `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
   sup.onCapacity(() => intake.resume());
-  const control = new NatsControlServer(sup, log);
+  // Entries other replicas recorded into our shards: taken at once when a peer says so, and
+  // polled in case that word was lost.
+  const takeInboxes = (shards?: readonly number[]) => {
+    for (const [shard, epoch] of ownership.owned()) {
+      if (shards && !shards.includes(shard)) continue;
+      sup.takeInbox({ shard, epoch }).catch((error: unknown) => {
+        if (error instanceof FencedError) ownership.reportFenced({ shard, epoch });
+        else log.warn({ err: error, shard }, 'could not read a shard inbox');
+      });
+    }
+  };
+  const control = new NatsControlServer(sup, log, replica.id, (shards) => takeInboxes(shards));
 
   sup.start();
-  const { restored, orphans } = await sup.restore();
-  if (restored + orphans > 0) log.info({ restored, orphans }, 'restored unfinished workloads');
+  await ownership.start();
+  const orphans = await sup.collectOrphans();
+  if (orphans > 0) log.info({ orphans }, 'tore down orphans');
+  const inboxTimer = setInterval(() => takeInboxes(), INBOX_POLL_MS);
+  // Orphans appear later too: a workload of ours that a peer ended while we were away.
+  const orphanTimer = setInterval(() => void sup.collectOrphans(ORPHAN_GRACE_MS).catch(() => undefined), ORPHAN_SWEEP_MS);
   await nats.onConnect((nc) => control.start(nc));
   reaper.start();
   await intake.start();
   if (generated) log.info({ tokenFile: generated.path }, 'HTTP API: no --http-tokens given; wrote an operator token to this file (0600)');
-  log.info({ redis: redactUrl(config.redisUrl), nats: redactUrl(config.natsUrl), http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name) }, 'control plane started');
+  log.info(
+    { redis: redactUrl(config.redisUrl), nats: redactUrl(config.natsUrl), http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name), shards: ownership.owned().size },
+    'control plane started',
+  );
 
   return {
     supervisor: sup,
+    ownership,
     keys,
     httpPort,
     httpTokenFile: generated?.path ?? null,
@@ -231,6 +286,10 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       await intake.stop();
       reaper.stop();
       control.stop();
+      clearInterval(inboxTimer);
+      clearInterval(orphanTimer);
+      // Hands every shard over (persisted, then released): peers take over at once.
+      await ownership.stop({ release: true });
       await sup.stop();
       for (const runtime of router.all()) await runtime.close();
       await http.close();
@@ -238,10 +297,15 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       rmSync(socketDir, { recursive: true, force: true });
       await nats.stop();
       await redis.quit().catch(() => redis.disconnect());
+      await ownershipRedis.quit().catch(() => ownershipRedis.disconnect());
       blocking.disconnect();
     },
   };
 }
+
+const INBOX_POLL_MS = 1_000;
+const ORPHAN_SWEEP_MS = 15_000;
+const ORPHAN_GRACE_MS = 10_000;
 
 async function heartbeatSecret(redis: Redis, keys: Keys): Promise<string> {
   await redis.set(keys.secret, randomBytes(32).toString('base64url'), 'NX');

@@ -34,8 +34,14 @@ export interface ControlPlaneConfig {
   readonly natsAuth: NatsAuth;
   /** Prepended to every Redis key; empty by default so the seed's `LPUSH workload_queue` works. */
   readonly keyPrefix: string;
-  /** Names this instance's processing list; stable across restarts so a restart recovers it. */
+  /** Names this instance's processing list; stable across restarts so a restart recovers it. Superseded by replicaId. */
   readonly consumer: string;
+  /** This replica's id (see replica.ts); null: POD_NAME, else `<hostname>-<pid>`. */
+  readonly replicaId: string | null;
+  /** Shards of workloads; the same for every replica of an installation. */
+  readonly shardCount: number;
+  /** How long a replica's shard leases last without renewal: the takeover time after a crash. */
+  readonly shardTtlMs: number;
   readonly runtime: RuntimeName;
   /** Null picks the runtime's own: bubblewrap for `process`, sandbox Pods for `kubernetes`. */
   readonly sandbox: SandboxName | null;
@@ -85,6 +91,9 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   natsAuth: {},
   keyPrefix: '',
   consumer: 'default',
+  replicaId: null,
+  shardCount: 64,
+  shardTtlMs: 10_000,
   runtime: 'process',
   sandbox: null,
   kubernetes: { kubeconfig: null, namespace: null, sandboxNamespace: 'leasehold-sandbox', runtimeClass: 'gvisor' },

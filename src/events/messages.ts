@@ -35,6 +35,7 @@ const transition = z.object({
   error: TEXT.optional(),
   at: z.iso.datetime(),
   seq: SEQ,
+  epoch: SEQ.optional(),
 });
 
 const status = z.object({

@@ -1,6 +1,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
-import { SUBJECTS, type ControlHandlers, type TransitionMessage, type TransitionPublisher } from './transition.js';
+import { headers } from '@nats-io/transport-node';
+import { CONTROL_QUEUE_GROUP, SUBJECTS, type ControlHandlers, type TransitionMessage, type TransitionPublisher } from './transition.js';
 
 /**
  * Follows a connection's status and reports each change to `onChange`; `isUp()` answers at any
@@ -39,6 +40,12 @@ export class NatsTransitionPublisher implements TransitionPublisher {
   constructor(
     private readonly log: Logger,
     private readonly outboxLimit = 100_000,
+    /**
+     * Stamp each message with `Nats-Msg-Id: <id>:<seq>`, so the JetStream history keeps one copy
+     * of a transition that was published twice (a replica fenced after it published, whose
+     * successor publishes nothing twice by seq, but a retry after a reconnect might).
+     */
+    private readonly dedupe = false,
   ) {}
 
   /** Publishes on this connection from now on (the first, or a new one after the old was closed). */
@@ -57,7 +64,8 @@ export class NatsTransitionPublisher implements TransitionPublisher {
       return;
     }
     try {
-      this.nc.publish(SUBJECTS.transition(message.id, message.to), JSON.stringify(message));
+      const options = this.dedupe ? { headers: msgId(`${message.id}:${message.seq}`) } : undefined;
+      this.nc.publish(SUBJECTS.transition(message.id, message.to), JSON.stringify(message), options);
     } catch (error) {
       this.drop(error);
     }
@@ -81,10 +89,20 @@ export class NatsTransitionPublisher implements TransitionPublisher {
   }
 }
 
+function msgId(id: string) {
+  const h = headers();
+  h.set('Nats-Msg-Id', id);
+  return h;
+}
+
 /**
  * Answers `leasehold.status.<id>`, `leasehold.cancel.<id>` and `leasehold.logs.<id>` requests.
  * Who may ask is the NATS server's to decide (see docs: subject permissions); whoever reaches
  * this handler is answered.
+ *
+ * With several replicas, the control subjects are served in one queue group, so each request
+ * reaches exactly one replica (which forwards cancel and logs to the workload's owner); each
+ * replica also serves the requests its peers forward to it, on subjects named after it.
  */
 export class NatsControlServer {
   private subscriptions: Subscription[] = [];
@@ -92,15 +110,19 @@ export class NatsControlServer {
   constructor(
     private readonly handlers: ControlHandlers,
     private readonly log: Logger,
+    private readonly replicaId: string | null = null,
+    /** Peers recorded workloads into these shards' inboxes. */
+    private readonly onInboxNudge: (shards: number[]) => void = () => undefined,
   ) {}
 
   /** Serves on `nc`; called again with a new connection, it serves there instead. */
   start(nc: NatsConnection): void {
     this.stop();
-    const serve = (subject: string, handle: (id: string) => Promise<unknown>) => {
+    const serve = (subject: string, handle: (id: string) => Promise<unknown>, queue: string | undefined = CONTROL_QUEUE_GROUP) => {
       const prefix = subject.slice(0, -1);
       this.subscriptions.push(
         nc.subscribe(subject, {
+          ...(queue ? { queue } : {}),
           callback: (error, msg) => {
             if (error) return;
             const id = msg.subject.slice(prefix.length);
@@ -121,6 +143,29 @@ export class NatsControlServer {
       const text = await this.handlers.logs(id);
       return text === null ? null : { id, logs: text };
     });
+    if (this.replicaId === null) return;
+    serve(SUBJECTS.replica(this.replicaId, 'cancel', '*'), (id) => this.handlers.cancel(id, { forwarded: true }), undefined);
+    serve(
+      SUBJECTS.replica(this.replicaId, 'logs', '*'),
+      async (id) => {
+        const text = await this.handlers.logs(id, { forwarded: true });
+        return text === null ? null : { id, logs: text };
+      },
+      undefined,
+    );
+    this.subscriptions.push(
+      nc.subscribe(SUBJECTS.inboxNudge, {
+        callback: (error, msg) => {
+          if (error) return;
+          try {
+            const shards = JSON.parse(new TextDecoder().decode(msg.data)) as unknown;
+            if (Array.isArray(shards)) this.onInboxNudge(shards.filter((s): s is number => Number.isInteger(s)));
+          } catch {
+            // Not ours to trust or fail on: the inbox is polled anyway.
+          }
+        },
+      }),
+    );
   }
 
   stop(): void {

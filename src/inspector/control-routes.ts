@@ -6,7 +6,8 @@ import type { Metrics } from './metrics.js';
 
 export interface HeartbeatRouteDeps {
   readonly tokens: HeartbeatTokens;
-  readonly heartbeat: (id: string) => boolean;
+  /** May ask Redis: a heartbeat can reach any replica, not only the workload's owner. */
+  readonly heartbeat: (id: string) => boolean | Promise<boolean>;
 }
 
 export interface ControlRouteDeps extends HeartbeatRouteDeps {
@@ -52,8 +53,8 @@ export function heartbeatRoute(deps: HeartbeatRouteDeps): Route {
     if (req.method !== 'POST' && req.method !== 'PUT') return send(res, 405, { error: 'use POST' });
     const id = match[1]!;
     const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
-    if (!token || !deps.tokens.verify(id, token)) return send(res, 401, { error: 'bad or missing heartbeat token' });
-    if (!deps.heartbeat(id)) return send(res, 409, { error: `workload ${id} is not running` });
+    if (!token || !(await deps.tokens.verify(id, token))) return send(res, 401, { error: 'bad or missing heartbeat token' });
+    if (!(await deps.heartbeat(id))) return send(res, 409, { error: `workload ${id} is not running` });
     res.writeHead(204).end();
     return true;
   };

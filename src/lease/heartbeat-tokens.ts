@@ -11,8 +11,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export class HeartbeatTokens {
   constructor(
     private readonly secret: string,
-    /** The nonce of the workload's current run; null when no run of it is live here. */
-    private readonly currentRun: (id: string) => string | null,
+    /** The nonce of the workload's current run; null when no run of it is live (on any replica). */
+    private readonly currentRun: (id: string) => string | null | Promise<string | null>,
   ) {}
 
   tokenFor(id: string, run: string): string {
@@ -22,8 +22,8 @@ export class HeartbeatTokens {
   }
 
   /** True only for the token of the workload's current run. */
-  verify(id: string, token: string): boolean {
-    const run = this.currentRun(id);
+  async verify(id: string, token: string): Promise<boolean> {
+    const run = await this.currentRun(id);
     if (run === null) return false;
     const expected = Buffer.from(this.tokenFor(id, run));
     const given = Buffer.from(token);

@@ -1,61 +1,69 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
-import { loadLua } from '../lua.js';
+import { loadFencedLua, rethrowFenced, FencedError } from '../ownership/fencing.js';
+import type { ShardGrant } from '../ownership/ownership.js';
+import type { LeaseGrant, LeaseStore } from '../supervisor/ports.js';
 
-const REAP = loadLua(import.meta.url, 'reap.lua');
-
-export interface LeaseGrant {
-  readonly id: string;
-  readonly ttlMs: number;
-}
+const DEADLINES = loadFencedLua(import.meta.url, 'deadlines.lua');
+const REAP_DUE = loadFencedLua(import.meta.url, 'reap-due.lua');
+const REAP_CONFIRM = loadFencedLua(import.meta.url, 'reap-confirm.lua');
 
 /**
  * Heartbeat leases in Redis: a key with a TTL per workload (`session:<id>:heartbeat`, as the seed
- * names it) plus a sorted set of deadlines, so that finding lapsed leases never scans all keys.
+ * names it) plus a sorted set of deadlines per shard, so that finding lapsed leases never scans
+ * all keys. The deadlines are written by fenced scripts in the shard's slot, scored by Redis time;
+ * the lease keys keep the seed's names, so on Redis Cluster they live in other slots and are
+ * read in a separate step (see `reap`).
  *
  * Writes are not awaited one by one: the connection auto-pipelines, so a burst of grants issued in
- * one tick travels in one round trip. Callers await the returned promise only where order matters.
+ * one tick travels in one round trip. A write refused by the fence reports the grant to `onFenced`.
  */
-export class RedisLeases {
+export class RedisLeases implements LeaseStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    private readonly replicaId: string,
+    private readonly onFenced: (grant: ShardGrant) => void = () => undefined,
   ) {}
 
-  /** Takes or renews leases; the deadline is computed from `now` so the set and the keys agree. */
-  grant(grants: readonly LeaseGrant[], now: number): Promise<unknown> {
+  /** Takes or renews leases. */
+  grant(grants: readonly LeaseGrant[]): Promise<unknown> {
     if (grants.length === 0) return Promise.resolve();
     const pipeline = this.redis.pipeline();
-    const zadd: (string | number)[] = [];
-    for (const { id, ttlMs } of grants) {
-      pipeline.set(this.keys.lease(id), '1', 'PX', ttlMs);
-      zadd.push(now + ttlMs, id);
-    }
-    pipeline.zadd(this.keys.leaseDeadlines, ...zadd);
-    return pipeline.exec();
+    for (const { id, ttlMs } of grants) pipeline.set(this.keys.lease(id), '1', 'PX', ttlMs);
+    const byShard = groupByGrant(grants, ({ id, ttlMs }) => [id, ttlMs]);
+    return Promise.all([pipeline.exec(), ...[...byShard.values()].map(({ grant, args }) => this.deadlines(grant, 'grant', args))]);
   }
 
-  release(ids: readonly string[]): Promise<unknown> {
-    if (ids.length === 0) return Promise.resolve();
+  release(leases: readonly { id: string; grant: ShardGrant }[]): Promise<unknown> {
+    if (leases.length === 0) return Promise.resolve();
+    const byShard = groupByGrant(leases, ({ id }) => [id]);
+    return Promise.all([
+      this.redis.del(...leases.map(({ id }) => this.keys.lease(id))),
+      ...[...byShard.values()].map(({ grant, args }) => this.deadlines(grant, 'release', args)),
+    ]);
+  }
+
+  async renewKey(id: string, ttlMs: number): Promise<void> {
+    await this.redis.set(this.keys.lease(id), '1', 'PX', ttlMs);
+  }
+
+  /**
+   * Ids of the shard whose lease lapsed; each is reported once. Two fenced steps around a read:
+   * the due ids (by Redis time), then the lease keys' PTTLs, then a confirm that re-scores the
+   * renewed ones and removes the lapsed ones. Rejects with FencedError if the shard is not ours.
+   */
+  async reap(grant: ShardGrant, limit: number, defaultTtlMs: number): Promise<string[]> {
+    const keys = this.keys.shard(grant.shard);
+    const due = (await this.redis.eval(REAP_DUE, 2, keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, limit).catch(rethrowFenced)) as string[];
+    if (due.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    pipeline.del(...ids.map((id) => this.keys.lease(id)));
-    pipeline.zrem(this.keys.leaseDeadlines, ...ids);
-    return pipeline.exec();
-  }
-
-  /** Ids whose lease lapsed by `now`; each is reported once. */
-  async reap(now: number, limit: number, defaultTtlMs: number): Promise<string[]> {
-    const lapsed = await this.redis.eval(
-      REAP,
-      1,
-      this.keys.leaseDeadlines,
-      now,
-      limit,
-      this.keys.leasePrefix,
-      this.keys.leaseSuffix,
-      defaultTtlMs,
-    );
-    return lapsed as string[];
+    for (const id of due) pipeline.pttl(this.keys.lease(id));
+    const ttls = ((await pipeline.exec()) ?? []).map(([error, ttl]) => (error ? 1 : Number(ttl)));
+    const pairs = due.flatMap((id, i) => [id, ttls[i] ?? 1]);
+    return (await this.redis
+      .eval(REAP_CONFIRM, 2, keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, defaultTtlMs, ...pairs)
+      .catch(rethrowFenced)) as string[];
   }
 
   /** Remaining time on a lease in ms, or null when there is none. */
@@ -63,4 +71,25 @@ export class RedisLeases {
     const ttl = await this.redis.pttl(this.keys.lease(id));
     return ttl >= 0 ? ttl : null;
   }
+
+  private async deadlines(grant: ShardGrant, op: 'grant' | 'release', args: (string | number)[]): Promise<void> {
+    const keys = this.keys.shard(grant.shard);
+    try {
+      await this.redis.eval(DEADLINES, 2, keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, op, ...args).catch(rethrowFenced);
+    } catch (error) {
+      if (!(error instanceof FencedError)) throw error;
+      this.onFenced(grant);
+    }
+  }
+}
+
+function groupByGrant<T extends { grant: ShardGrant }>(items: readonly T[], args: (item: T) => (string | number)[]) {
+  const groups = new Map<string, { grant: ShardGrant; args: (string | number)[] }>();
+  for (const item of items) {
+    const key = `${item.grant.shard}:${item.grant.epoch}`;
+    const group = groups.get(key) ?? { grant: item.grant, args: [] };
+    group.args.push(...args(item));
+    groups.set(key, group);
+  }
+  return groups;
 }

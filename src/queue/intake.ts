@@ -4,10 +4,19 @@ import type { Clock } from '../clock.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import { loadLua } from '../lua.js';
+import { loadFencedLua } from '../ownership/fencing.js';
+import type { ShardGrant } from '../ownership/ownership.js';
 import { parseSubmission, type RefusalKind, type WorkloadSpec } from '../spec/index.js';
 
 const MOVE_BATCH = loadLua(import.meta.url, 'move-batch.lua');
-const RECORD = loadLua(import.meta.url, 'record.lua');
+const RECORD = loadFencedLua(import.meta.url, 'record.lua');
+const SETTLE = loadLua(import.meta.url, 'settle.lua');
+const ADOPT = loadLua(import.meta.url, 'adopt.lua');
+
+/** What record.lua answers per entry. */
+const RECORDED_FOR_ME = 1;
+const RECORDED_IN_INBOX = 2;
+const ALREADY_RECORDED = 3;
 
 /**
  * What `workload_queue:dead` holds, one JSON object per refused entry, each at most
@@ -36,8 +45,10 @@ export interface Refusal extends DeadLetter {
 }
 
 export interface IntakeOptions {
-  /** Names this consumer's processing list; keep it stable across restarts so a restart recovers it. */
+  /** This replica's id: names its processing list; a restart under the same id recovers it. */
   readonly consumer: string;
+  /** How often to look for processing lists left by replicas that died (ms). */
+  readonly adoptEveryMs?: number;
   readonly batch: number;
   readonly blockTimeoutSeconds: number;
   readonly maxPayloadBytes: number;
@@ -51,9 +62,21 @@ export interface AcceptedWorkload {
   readonly run: string;
 }
 
+/** What intake needs to know about shard ownership (a part of the ShardOwnership port). */
+export interface IntakeOwnership {
+  epochOf(shard: number): number | undefined;
+  /** The ids of the live replicas. */
+  members(): Promise<string[]>;
+}
+
 export interface IntakeSink {
-  /** Workloads recorded durably, in queue order; duplicates and invalid entries never reach here. */
-  accepted(workloads: AcceptedWorkload[]): void;
+  /**
+   * Workloads recorded durably into a shard this replica owns under `grant`, in queue order;
+   * duplicates and invalid entries never reach here. Handed over in-process: no inbox round trip.
+   */
+  accepted(workloads: AcceptedWorkload[], grant: ShardGrant): void;
+  /** Workloads were recorded into the inboxes of these shards, owned by other replicas (or nobody yet). */
+  recordedElsewhere(shards: number[]): void;
   rejected(refusals: Refusal[]): void;
   /** How many more workloads the supervisor can hold now; 0 pauses intake until `resume()`. */
   capacity(): number;
@@ -85,7 +108,10 @@ export class Intake {
     private readonly sink: IntakeSink,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly ownership: IntakeOwnership,
   ) {}
+
+  private lastAdoption = -Infinity;
 
   get processingKey(): string {
     return this.keys.processing(this.options.consumer);
@@ -97,6 +123,7 @@ export class Intake {
 
   async start(): Promise<void> {
     this.stopped = false;
+    await this.redis.sadd(this.keys.consumers, this.options.consumer);
     await this.recover();
     this.loop = this.run();
   }
@@ -120,7 +147,29 @@ export class Intake {
     if (left.length > 0) {
       this.log.warn({ count: left.length }, 'recovering entries a previous run popped but did not record');
       // LPUSH put the newest at the head; process oldest first.
-      await this.record(left.reverse());
+      await this.record(left.reverse(), true);
+    }
+  }
+
+  /**
+   * Takes over the processing lists of replicas that died (their membership expired) and
+   * records what they held. A replica restarted under a new id (a new Pod name) leaves its list
+   * behind; without this, what it popped and had not recorded would wait forever.
+   */
+  private async adoptDeadLists(): Promise<void> {
+    const now = this.clock.now();
+    if (now - this.lastAdoption < (this.options.adoptEveryMs ?? 5_000)) return;
+    this.lastAdoption = now;
+    const [consumers, members] = await Promise.all([this.redis.smembers(this.keys.consumers), this.ownership.members()]);
+    const live = new Set(members);
+    let moved = 0;
+    for (const consumer of consumers) {
+      if (consumer === this.options.consumer || live.has(consumer)) continue;
+      moved += Number(await this.redis.eval(ADOPT, 3, this.keys.processing(consumer), this.processingKey, this.keys.consumers, consumer));
+    }
+    if (moved > 0) {
+      this.log.warn({ count: moved }, 'recording entries a dead replica popped but did not record');
+      await this.recover();
     }
   }
 
@@ -131,6 +180,7 @@ export class Intake {
           await this.recover();
           this.needsRecovery = false;
         }
+        await this.adoptDeadLists();
         const room = this.sink.capacity();
         if (room <= 0) {
           await new Promise<void>((resolve) => (this.wake = resolve));
@@ -187,35 +237,60 @@ export class Intake {
     }
   }
 
-  private async record(entries: string[]): Promise<void> {
+  /**
+   * Records a batch: per shard, one script in the shard's slot (record.lua), then one in the
+   * queue's slot that writes the dead letters and clears the processing list (settle.lua). A
+   * crash in between leaves the batch in the processing list, and its replay (`replay`) skips
+   * what was already recorded instead of calling it a duplicate.
+   */
+  private async record(entries: string[], replay = false): Promise<void> {
     const at = new Date(this.clock.now()).toISOString();
-    const valid: { spec: WorkloadSpec; run: string; ifDuplicate: Refusal }[] = [];
+    const byShard = new Map<number, { spec: WorkloadSpec; run: string; ifDuplicate: Refusal }[]>();
     const invalid: Refusal[] = [];
     for (const raw of entries) {
       const parsed = parseSubmission(raw, this.options.maxPayloadBytes);
       if (parsed.ok) {
         // A new nonce per accepted entry: a resubmitted id is a new run, whose tokens are new.
-        valid.push({ spec: parsed.spec, run: randomBytes(16).toString('base64url'), ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
+        const shard = this.keys.shardOf(parsed.spec.id);
+        let list = byShard.get(shard);
+        if (!list) byShard.set(shard, (list = []));
+        list.push({ spec: parsed.spec, run: randomBytes(16).toString('base64url'), ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
       } else {
         invalid.push({ raw, reason: parsed.reason, at, kind: parsed.kind });
       }
     }
-    const flags = (await this.redis.eval(
-      RECORD,
-      3,
-      this.processingKey,
-      this.keys.dead,
-      this.keys.active,
-      this.keys.workload(''),
-      valid.length,
-      this.options.maxDeadLetters,
-      ...valid.flatMap(({ spec, run, ifDuplicate }) => [spec.id, JSON.stringify(spec), run, deadLetterJson(ifDuplicate)]),
-      ...invalid.map(deadLetterJson),
-    )) as number[];
-    const accepted = valid.filter((_, i) => flags[i] === 1).map(({ spec, run }) => ({ spec, run }));
-    const duplicates = valid.filter((_, i) => flags[i] !== 1).map((v) => v.ifDuplicate);
-    if (accepted.length > 0) this.sink.accepted(accepted);
-    if (invalid.length + duplicates.length > 0) this.sink.rejected([...invalid, ...duplicates]);
+    const handed: { workloads: AcceptedWorkload[]; grant: ShardGrant }[] = [];
+    const elsewhere: number[] = [];
+    const duplicates: Refusal[] = [];
+    await Promise.all(
+      [...byShard].map(async ([shard, valid]) => {
+        const epoch = this.ownership.epochOf(shard) ?? 0;
+        const keys = this.keys.shard(shard);
+        const flags = (await this.redis.eval(
+          RECORD,
+          3 + valid.length,
+          keys.owner,
+          keys.active,
+          keys.inbox,
+          ...valid.map(({ spec }) => this.keys.workload(spec.id)),
+          this.options.consumer,
+          epoch,
+          replay ? 1 : 0,
+          ...valid.flatMap(({ spec, run }) => [spec.id, JSON.stringify(spec), run]),
+        )) as number[];
+        const mine = valid.filter((_, i) => flags[i] === RECORDED_FOR_ME).map(({ spec, run }) => ({ spec, run }));
+        if (mine.length > 0) handed.push({ workloads: mine, grant: { shard, epoch } });
+        if (flags.includes(RECORDED_IN_INBOX)) elsewhere.push(shard);
+        valid.forEach((entry, i) => {
+          if (flags[i] !== RECORDED_FOR_ME && flags[i] !== RECORDED_IN_INBOX && flags[i] !== ALREADY_RECORDED) duplicates.push(entry.ifDuplicate);
+        });
+      }),
+    );
+    const refused = [...invalid, ...duplicates];
+    await this.redis.eval(SETTLE, 2, this.processingKey, this.keys.dead, this.options.maxDeadLetters, ...refused.map(deadLetterJson));
+    for (const { workloads, grant } of handed) this.sink.accepted(workloads, grant);
+    if (elsewhere.length > 0) this.sink.recordedElsewhere(elsewhere);
+    if (refused.length > 0) this.sink.rejected(refused);
   }
 }
 

@@ -1,47 +1,46 @@
 --[[
-  Records a batch of popped entries durably and empties the processing list, atomically: either
-  every entry is recorded (or dead-lettered) and the processing list is cleared, or nothing
-  happened and the entries are still in the processing list for the next start to recover.
-  The processing list therefore holds entries only until they are recorded, never for a
-  workload's lifetime.
+  Records valid entries of one shard: a workload hash each, the shard's active set, and, unless
+  the caller owns the shard, the shard's inbox, where the owner finds them. One shard's keys
+  only, so it runs on Redis Cluster; intake calls it once per shard of a batch.
 
-  KEYS[1]  this consumer's processing list
-  KEYS[2]  the dead-letter list
-  KEYS[3]  the set of active workload ids
-  ARGV[1]  workload hash key prefix (key = prefix .. id)
-  ARGV[2]  n, the number of valid entries
-  ARGV[3]  the most dead letters to keep (the oldest go first), so a flood of garbage is bounded
-  ARGV[4 .. 3+4n]  per valid entry: id, spec JSON, the nonce of this run (its heartbeat tokens
-                   are bound to it), the dead letter to push if the id is taken
-  ARGV[4+4n ..]    dead letters for the invalid entries
+  KEYS[1]     the shard's owner hash
+  KEYS[2]     the shard's active set
+  KEYS[3]     the shard's inbox
+  KEYS[4..]   the workload hash of each entry
+  ARGV[1]     the caller's replica id
+  ARGV[2]     the epoch under which the caller believes it owns the shard, or '0'
+  ARGV[3]     '1' when replaying a processing list left by a crash, else '0'
+  ARGV[4..]   per entry, three values: id, spec JSON, the nonce of this run
 
-  Returns: one integer per valid entry, 1 if recorded, 0 if its id was already taken.
+  If the caller owns the shard under that epoch (the fence, as fence.lua checks it), the entries
+  are handed to it in-process and the inbox is skipped; otherwise they go through the inbox.
+
+  A replay must never turn into a false "duplicate id": an id already recorded with the very
+  same spec while replaying is the same entry recorded before the crash, and is skipped. Outside
+  a replay, an id already taken is a duplicate, whatever its spec.
+
+  Returns: one integer per entry: 1 recorded for the caller (it owns the shard), 2 recorded into
+  the inbox, 3 already recorded (a replay), 0 duplicate id.
 ]]
-local prefix = ARGV[1]
-local n = tonumber(ARGV[2])
-local keep = tonumber(ARGV[3])
-local accepted = {}
-local dead = 0
-local i = 4
-for _ = 1, n do
-  local key = prefix .. ARGV[i]
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 'spec', ARGV[i + 1], 'state', 'queued', 'run', ARGV[i + 2])
-    redis.call('SADD', KEYS[3], ARGV[i])
-    accepted[#accepted + 1] = 1
+local mine = ARGV[2] ~= '0' and fenced_ok(KEYS[1], ARGV[1], ARGV[2])
+local replay = ARGV[3] == '1'
+local results = {}
+local k = 4
+for i = 4, #ARGV, 3 do
+  local key = KEYS[k]
+  k = k + 1
+  local spec = redis.call('HGET', key, 'spec')
+  if spec then
+    results[#results + 1] = (replay and spec == ARGV[i + 1]) and 3 or 0
   else
-    redis.call('RPUSH', KEYS[2], ARGV[i + 3])
-    dead = dead + 1
-    accepted[#accepted + 1] = 0
+    redis.call('HSET', key, 'spec', ARGV[i + 1], 'state', 'queued', 'run', ARGV[i + 2])
+    redis.call('SADD', KEYS[2], ARGV[i])
+    if mine then
+      results[#results + 1] = 1
+    else
+      redis.call('RPUSH', KEYS[3], ARGV[i])
+      results[#results + 1] = 2
+    end
   end
-  i = i + 4
 end
-for j = i, #ARGV do
-  redis.call('RPUSH', KEYS[2], ARGV[j])
-  dead = dead + 1
-end
-if dead > 0 then
-  redis.call('LTRIM', KEYS[2], -keep, -1)
-end
-redis.call('DEL', KEYS[1])
-return accepted
+return results

@@ -1,32 +1,30 @@
 import type { Redis } from 'ioredis';
-import type { LifecycleState } from '../../machines/index.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
+import { FencedError, loadFencedLua, rethrowFenced } from '../ownership/fencing.js';
+import type { ShardGrant } from '../ownership/ownership.js';
 import type { WorkloadSpec } from '../spec/index.js';
+import type { SnapshotReader, StoredWorkload } from '../supervisor/ports.js';
 
-export interface StoredWorkload {
-  readonly id: string;
-  readonly spec: WorkloadSpec;
-  readonly state: LifecycleState;
-  /** `actor.getPersistedSnapshot()` as JSON; absent until the supervisor first wrote it. */
-  readonly snapshot: unknown;
-  /** The nonce of this run, written when intake recorded it; '' for records from before runs. */
-  readonly run: string;
-}
-
-/** Read at flush time, not at save time: several transitions within a tick cost one serialization. */
-export type SnapshotReader = () => { state: LifecycleState; snapshot: unknown };
+const SAVE = loadFencedLua(import.meta.url, 'save.lua');
+const DRAIN_INBOX = loadFencedLua(import.meta.url, 'drain-inbox.lua');
+/** save.lua's answer for a snapshot older than the stored one. */
+const REFUSED_OLDER = 0;
 
 interface Pending {
   read: SnapshotReader;
+  grant: ShardGrant;
   finishSeconds: number | null;
 }
 
 /**
- * Persisted workload snapshots, one Redis hash per workload. Writes are coalesced: transitions of
- * the same workload within one tick become one HSET, and all writes of a tick travel in one
- * pipeline. `whenDurable()` lets a caller wait until what it wrote is in Redis, which provisioning
- * does so that a crash can never leave a started workload that the store still calls queued.
+ * Persisted workload snapshots, one Redis hash per workload in its shard's slot. Writes are
+ * coalesced: transitions of the same workload within one tick become one write, and the writes
+ * of a tick go as one fenced script per shard (save.lua), all in one round trip. `whenDurable()`
+ * lets a caller wait until what it wrote is in Redis, which provisioning does so that a crash can
+ * never leave a started workload that the store still calls queued.
+ *
+ * A write refused by the fence is dropped, not retried, and `onFenced` is told: the shard is lost.
  */
 export class RedisWorkloadStore {
   private pending = new Map<string, Pending>();
@@ -37,17 +35,32 @@ export class RedisWorkloadStore {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly log: Logger,
+    private readonly replicaId: string,
+    private readonly onFenced: (grant: ShardGrant) => void,
   ) {}
 
-  save(id: string, read: SnapshotReader): void {
-    if (!this.pending.has(id)) this.pending.set(id, { read, finishSeconds: null });
+  save(id: string, grant: ShardGrant, read: SnapshotReader): void {
+    const pending = this.pending.get(id);
+    if (!pending || pending.grant.epoch !== grant.epoch) this.pending.set(id, { read, grant, finishSeconds: pending?.finishSeconds ?? null });
     void this.scheduleFlush();
   }
 
   /** The last write for a workload: keeps its record for `retentionSeconds` (for status and dedupe). */
-  finish(id: string, read: SnapshotReader, retentionSeconds: number): void {
-    this.pending.set(id, { read, finishSeconds: retentionSeconds });
+  finish(id: string, grant: ShardGrant, read: SnapshotReader, retentionSeconds: number): void {
+    this.pending.set(id, { read, grant, finishSeconds: retentionSeconds });
     void this.scheduleFlush();
+  }
+
+  /** Forgets what waits to be written for a lost shard: it would be refused anyway. */
+  drop(grant: ShardGrant): void {
+    for (const [id, pending] of this.pending) if (pending.grant.shard === grant.shard && pending.grant.epoch === grant.epoch) this.pending.delete(id);
+  }
+
+  /** The ids recorded into the shard's inbox by other replicas since the last call (fenced). */
+  async drainInbox(grant: ShardGrant, max = 10_000): Promise<string[]> {
+    const keys = this.keys.shard(grant.shard);
+    const ids = await this.redis.eval(DRAIN_INBOX, 2, keys.owner, keys.inbox, this.replicaId, grant.epoch, max).catch(rethrowFenced);
+    return ids as string[];
   }
 
   /** Resolves once everything saved so far is in Redis. */
@@ -60,11 +73,12 @@ export class RedisWorkloadStore {
     return toStored(id, hash);
   }
 
-  /** Every workload not yet torn down, in pages so a large set does not block Redis. */
-  async *loadActive(pageSize = 1_000): AsyncGenerator<StoredWorkload[]> {
+  /** Every workload of the shard not yet torn down, in pages so a large set does not block Redis. */
+  async *loadActive(shard: number, pageSize = 1_000): AsyncGenerator<StoredWorkload[]> {
+    const active = this.keys.shard(shard).active;
     let cursor = '0';
     do {
-      const [next, ids] = await this.redis.sscan(this.keys.active, cursor, 'COUNT', pageSize);
+      const [next, ids] = await this.redis.sscan(active, cursor, 'COUNT', pageSize);
       cursor = next;
       if (ids.length === 0) continue;
       const pipeline = this.redis.pipeline();
@@ -74,14 +88,19 @@ export class RedisWorkloadStore {
       ids.forEach((id, i) => {
         const stored = toStored(id, (replies[i]?.[1] ?? {}) as Record<string, string>);
         if (stored) page.push(stored);
-        else void this.redis.srem(this.keys.active, id); // a record that expired or was deleted by hand
+        // A record that expired or was deleted by hand. (Unfenced: removing an id with no record
+        // can only tidy, whoever owns the shard.)
+        else void this.redis.srem(active, id);
       });
       yield page;
     } while (cursor !== '0');
   }
 
   async activeCount(): Promise<number> {
-    return this.redis.scard(this.keys.active);
+    const pipeline = this.redis.pipeline();
+    for (let shard = 0; shard < this.keys.shardCount; shard++) pipeline.scard(this.keys.shard(shard).active);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.reduce((sum, [, count]) => sum + Number(count ?? 0), 0);
   }
 
   /** The flush that will carry what is pending now (scheduled unless one already is). */
@@ -97,29 +116,54 @@ export class RedisWorkloadStore {
     const batch = this.pending;
     this.pending = new Map();
     this.flushScheduled = null;
-    const pipeline = this.redis.pipeline();
-    const finished: string[] = [];
-    for (const [id, write] of batch) {
-      const key = this.keys.workload(id);
-      const { state, snapshot } = write.read();
-      pipeline.hset(key, 'state', state, 'snapshot', JSON.stringify(snapshot));
-      if (write.finishSeconds !== null) {
-        pipeline.expire(key, write.finishSeconds);
-        finished.push(id);
-      }
+    const groups = new Map<string, { grant: ShardGrant; writes: [string, Pending][] }>();
+    for (const entry of batch) {
+      const { grant } = entry[1];
+      const group = `${grant.shard}:${grant.epoch}`;
+      const found = groups.get(group) ?? { grant, writes: [] };
+      found.writes.push(entry);
+      groups.set(group, found);
     }
-    if (finished.length > 0) pipeline.srem(this.keys.active, ...finished);
-    try {
-      const results = (await pipeline.exec()) ?? [];
-      const failed = results.find(([error]) => error);
-      if (failed) throw failed[0];
-    } catch (error) {
+    const failed: [string, Pending][] = [];
+    let failure: unknown;
+    await Promise.all(
+      [...groups.values()].map(async ({ grant, writes }) => {
+        try {
+          await this.saveShard(grant, writes);
+        } catch (error) {
+          if (error instanceof FencedError) {
+            this.log.warn({ shard: grant.shard, epoch: grant.epoch, count: writes.length }, 'snapshot writes refused: the shard has a new owner');
+            this.onFenced(grant);
+            return;
+          }
+          failure = error;
+          failed.push(...writes);
+        }
+      }),
+    );
+    if (failed.length > 0) {
       // Put back what did not land, unless a newer write for the same workload arrived meanwhile.
-      for (const [id, write] of batch) if (!this.pending.has(id)) this.pending.set(id, write);
-      this.log.error({ err: error, count: batch.size }, 'persisting snapshots failed; retrying');
+      for (const [id, write] of failed) if (!this.pending.has(id)) this.pending.set(id, write);
+      this.log.error({ err: failure, count: failed.length }, 'persisting snapshots failed; retrying');
       await new Promise((resolve) => setTimeout(resolve, 200));
       await this.scheduleFlush();
     }
+  }
+
+  private async saveShard(grant: ShardGrant, writes: [string, Pending][]): Promise<void> {
+    const keys = this.keys.shard(grant.shard);
+    const fields: (string | number)[] = [];
+    const retentions: string[] = [];
+    for (const [id, write] of writes) {
+      const { state, snapshot, seq } = write.read();
+      fields.push(id, state, JSON.stringify(snapshot), seq);
+      retentions.push(write.finishSeconds === null ? '' : String(write.finishSeconds));
+    }
+    const results = (await this.redis
+      .eval(SAVE, 2 + writes.length, keys.owner, keys.active, ...writes.map(([id]) => this.keys.workload(id)), this.replicaId, grant.epoch, ...fields, ...retentions)
+      .catch(rethrowFenced)) as number[];
+    const older = writes.filter((_, i) => results[i] === REFUSED_OLDER).map(([id]) => id);
+    if (older.length > 0) this.log.error({ workloads: older, shard: grant.shard }, 'snapshot refused: Redis holds a newer one (another writer)');
   }
 }
 
@@ -129,5 +173,5 @@ function toStored(id: string, hash: Record<string, string>): StoredWorkload | nu
   const snapshot = hash.snapshot ? (JSON.parse(hash.snapshot) as { context?: { spec?: WorkloadSpec } }) : null;
   // Snapshots are written without the spec, which is stored once in its own field.
   if (snapshot?.context) snapshot.context.spec = spec;
-  return { id, spec, state: (hash.state ?? 'queued') as LifecycleState, snapshot, run: hash.run ?? '' };
+  return { id, spec, state: (hash.state ?? 'queued') as StoredWorkload['state'], snapshot, run: hash.run ?? '' };
 }

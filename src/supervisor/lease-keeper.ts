@@ -1,8 +1,10 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { LeaseStore } from './ports.js';
+import type { ShardGrant } from '../ownership/ownership.js';
+import type { LeaseGrant, LeaseStore } from './ports.js';
 
 interface Held {
+  readonly grant: ShardGrant;
   readonly ttlMs: number;
   readonly renewedByRuntime: boolean;
   lastGrantAt: number;
@@ -15,8 +17,8 @@ interface Held {
  */
 export class LeaseKeeper {
   private readonly held = new Map<string, Held>();
-  private grants: { id: string; ttlMs: number }[] = [];
-  private releases: string[] = [];
+  private grants: LeaseGrant[] = [];
+  private releases: { id: string; grant: ShardGrant }[] = [];
   private flushScheduled = false;
   private timer: unknown = null;
 
@@ -44,8 +46,8 @@ export class LeaseKeeper {
   }
 
   /** `grantNow: false` tracks a lease that already exists in Redis (a restored self-heartbeater). */
-  hold(id: string, ttlMs: number, renewedByRuntime: boolean, grantNow = true): void {
-    const lease: Held = { ttlMs, renewedByRuntime, lastGrantAt: this.clock.now() };
+  hold(id: string, grant: ShardGrant, ttlMs: number, renewedByRuntime: boolean, grantNow = true): void {
+    const lease: Held = { grant, ttlMs, renewedByRuntime, lastGrantAt: this.clock.now() };
     this.held.set(id, lease);
     if (grantNow) this.grant(id, lease);
   }
@@ -59,14 +61,21 @@ export class LeaseKeeper {
   }
 
   release(id: string): void {
-    if (!this.held.delete(id)) return;
-    this.releases.push(id);
+    const lease = this.held.get(id);
+    if (!lease) return;
+    this.held.delete(id);
+    this.releases.push({ id, grant: lease.grant });
     this.scheduleFlush();
+  }
+
+  /** Stops renewing, without touching Redis: the shard went to another replica, whose the lease is now. */
+  forget(id: string): void {
+    this.held.delete(id);
   }
 
   private grant(id: string, lease: Held): void {
     lease.lastGrantAt = this.clock.now();
-    this.grants.push({ id, ttlMs: lease.ttlMs });
+    this.grants.push({ id, ttlMs: lease.ttlMs, grant: lease.grant });
     this.scheduleFlush();
   }
 
@@ -80,7 +89,7 @@ export class LeaseKeeper {
       this.grants = [];
       this.releases = [];
       const failed = (error: unknown) => this.log.error({ err: error }, 'lease update failed');
-      this.store.grant(grants, this.clock.now()).catch(failed);
+      this.store.grant(grants).catch(failed);
       this.store.release(releases).catch(failed);
     });
   }

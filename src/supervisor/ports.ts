@@ -1,26 +1,53 @@
-import type { Timings, WorkloadType } from '../../machines/index.js';
+import type { LifecycleState, Timings, WorkloadType } from '../../machines/index.js';
 import type { TransitionMessage } from '../events/transition.js';
-import type { LeaseGrant } from '../lease/redis-leases.js';
+import type { ShardGrant } from '../ownership/ownership.js';
 import type { WorkloadRuntime } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
-import type { SnapshotReader, StoredWorkload } from '../store/redis-store.js';
 
 /**
  * What the supervisor needs from the outside, as interfaces: it never imports ioredis, nats or
- * client-node. The Redis and NATS adapters satisfy these structurally.
+ * client-node, nor the adapters' files. The Redis and NATS adapters satisfy these structurally.
+ * Every write for a workload carries the grant (shard and fencing epoch) it is made under.
  */
+
+export interface StoredWorkload {
+  readonly id: string;
+  readonly spec: WorkloadSpec;
+  readonly state: LifecycleState;
+  /** `actor.getPersistedSnapshot()` as JSON; absent until the supervisor first wrote it. */
+  readonly snapshot: unknown;
+  /** The nonce of this run, written when intake recorded it; '' for records from before runs. */
+  readonly run: string;
+}
+
+/** Read at flush time, not at save time: several transitions within a tick cost one serialization. */
+export type SnapshotReader = () => { state: LifecycleState; snapshot: unknown; seq: number };
+
 export interface SnapshotStore {
-  /** `read` is called when the write happens, so it sees the latest state. */
-  save(id: string, read: SnapshotReader): void;
-  finish(id: string, read: SnapshotReader, retentionSeconds: number): void;
+  /** `read` is called when the write happens, so it sees the latest state. Fenced by `grant`. */
+  save(id: string, grant: ShardGrant, read: SnapshotReader): void;
+  finish(id: string, grant: ShardGrant, read: SnapshotReader, retentionSeconds: number): void;
+  /** Forgets unwritten writes made under a grant that is lost. */
+  drop(grant: ShardGrant): void;
   whenDurable(): Promise<void>;
   load(id: string): Promise<StoredWorkload | null>;
-  loadActive(): AsyncIterable<StoredWorkload[]>;
+  /** The shard's unfinished workloads, in pages. */
+  loadActive(shard: number): AsyncIterable<StoredWorkload[]>;
+  /** Ids other replicas recorded into the shard since the last call (fenced). */
+  drainInbox(grant: ShardGrant): Promise<string[]>;
+}
+
+export interface LeaseGrant {
+  readonly id: string;
+  readonly ttlMs: number;
+  readonly grant: ShardGrant;
 }
 
 export interface LeaseStore {
-  grant(grants: readonly LeaseGrant[], now: number): Promise<unknown>;
-  release(ids: readonly string[]): Promise<unknown>;
+  grant(grants: readonly LeaseGrant[]): Promise<unknown>;
+  release(leases: readonly { id: string; grant: ShardGrant }[]): Promise<unknown>;
+  /** Renews the lease key alone (a heartbeat for a workload another replica owns); its owner's reaper re-scores it. */
+  renewKey(id: string, ttlMs: number): Promise<void>;
 }
 
 /** Picks the runtime for a spec, or says why there is none (untrusted work with no sandbox). */
@@ -40,4 +67,10 @@ export interface SupervisorObserver {
   transition?(message: TransitionMessage, timings: Timings): void;
   leaseExpired?(id: string, type: WorkloadType): void;
   runtimeError?(runtime: string): void;
+}
+
+/** Asks the replica that owns a workload to cancel it or show its logs (over NATS); null if nobody answered. */
+export interface PeerForwarder {
+  cancel(replicaId: string, id: string): Promise<{ ok: boolean; state?: LifecycleState; error?: string } | null>;
+  logs(replicaId: string, id: string): Promise<string | null>;
 }

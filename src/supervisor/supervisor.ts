@@ -15,12 +15,16 @@ import {
 import type { Clock } from '../clock.js';
 import type { TransitionMessage, TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
+import type { ShardGrant } from '../ownership/ownership.js';
 import type { RuntimeEvent, WorkloadRuntime } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionQueue } from './admission.js';
+import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
 import { DeadlineScheduler } from './deadlines.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import type { HeartbeatEndpoint, LeaseStore, RuntimeRouter, SnapshotStore, SupervisorObserver } from './ports.js';
+import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
+import { persisted, toStatus, transitionMessage } from './snapshots.js';
+import type { ShardOwner } from '../ownership/ownership.js';
 
 export interface SupervisorOptions {
   readonly maxConcurrent: Readonly<Record<WorkloadType, number>>;
@@ -33,7 +37,26 @@ export interface SupervisorOptions {
   readonly renewTickMs: number;
 }
 
+/** The part of the ShardOwnership port the supervisor uses. */
+export interface SupervisorOwnership {
+  readonly replicaId: string;
+  epochOf(shard: number): number | undefined;
+  owned(): ReadonlyMap<number, number>;
+  reportFenced(grant: ShardGrant): void;
+  shardOf(id: string): number;
+  ownerOf(shard: number): Promise<ShardOwner | null>;
+}
+
 export interface SupervisorDeps {
+  readonly ownership: SupervisorOwnership;
+  /** Forwards cancel and logs requests to the replica that owns the workload; null: one replica. */
+  readonly peers?: PeerForwarder | null;
+  /**
+   * Whether another replica can adopt what this runtime runs (a Pod: yes; a local child process:
+   * no). A shard handed over ends its local workloads here first, so that none is left running
+   * unowned; the next owner then finds them gone and reports them `lost`.
+   */
+  readonly adoptableElsewhere?: (runtime: WorkloadRuntime) => boolean;
   readonly store: SnapshotStore;
   readonly leases: LeaseStore;
   readonly publisher: TransitionPublisher;
@@ -49,6 +72,8 @@ type WorkloadActor = Actor<WorkloadMachine>;
 
 interface Entry {
   readonly spec: WorkloadSpec;
+  /** The shard and epoch this replica drives the workload under; every write carries it. */
+  readonly grant: ShardGrant;
   /** This run's nonce, from the workload's record; its heartbeat token is bound to it. */
   readonly run: string;
   readonly actor: WorkloadActor;
@@ -72,12 +97,16 @@ export class Supervisor {
   private readonly entries = new Map<string, Entry>();
   private readonly admission: AdmissionQueue;
   private readonly machine: WorkloadMachine;
-  private pendingPublishes: TransitionMessage[] = [];
+  private pendingPublishes: { message: TransitionMessage; grant: ShardGrant }[] = [];
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
   private capacityListener: (() => void) | null = null;
   private readonly observers: SupervisorObserver[];
   private readonly deadlines: DeadlineScheduler<DeadlineKind>;
+  private readonly queries: ControlQueries;
+  /** Per shard held, the ids of its workloads driven here. */
+  private readonly byShard = new Map<number, Set<string>>();
+  private readonly orphanSince = new Map<string, number>();
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -87,6 +116,23 @@ export class Supervisor {
     this.observers = [...(deps.observers ?? [])];
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
     this.deadlines = new DeadlineScheduler<DeadlineKind>(deps.clock, (id, type) => this.entries.get(id)?.actor.send({ type }));
+    this.queries = new ControlQueries(
+      {
+        status: (id) => {
+          const entry = this.entries.get(id);
+          return entry ? toStatus(entry.actor.getSnapshot().context) : null;
+        },
+        cancel: (id) => this.cancelHere(id),
+        logs: (id) => {
+          const entry = this.entries.get(id);
+          return entry?.runtime ? entry.runtime.logs(id) : undefined;
+        },
+      },
+      deps.store,
+      deps.router,
+      deps.ownership,
+      deps.peers ?? null,
+    );
     const { clock } = deps;
     this.machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
       actions: {
@@ -120,63 +166,175 @@ export class Supervisor {
     this.leases.start();
   }
 
-  /** New workloads from intake, already recorded durably (the run nonce with them). */
-  accept(workloads: readonly { spec: WorkloadSpec; run: string }[]): void {
+  /**
+   * New workloads from intake, already recorded durably (the run nonce with them) into a shard
+   * this replica owned under `grant` at that moment. If it has lost the shard since, they are
+   * left to the next owner, which finds them in the shard's active set.
+   */
+  accept(workloads: readonly { spec: WorkloadSpec; run: string }[], grant: ShardGrant): void {
+    if (!this.holds(grant)) return;
     for (const { spec, run } of workloads) {
       if (this.entries.has(spec.id)) continue;
-      const entry = this.spawn(spec, null, run);
+      const entry = this.spawn(spec, null, run, grant);
       this.route(entry);
     }
     this.pumpAll();
   }
 
+  /** True while this replica may act for the shard under exactly this epoch. */
+  private holds(grant: ShardGrant): boolean {
+    return this.deps.ownership.epochOf(grant.shard) === grant.epoch;
+  }
+
   /**
-   * Brings back every unfinished workload after a restart and reconciles it with what its runtime
-   * reports; then tears down whatever the runtimes hold that no workload claims (orphans).
+   * The shard is ours now: restores its unfinished workloads and reconciles each with what its
+   * runtime reports. The inbox is emptied first, so that an entry recorded after that shows up in
+   * the inbox again, and one recorded before is in the active set that is read next.
    */
-  async restore(): Promise<{ restored: number; orphans: number }> {
+  async acquireShard(grant: ShardGrant): Promise<number> {
+    await this.deps.store.drainInbox(grant);
     let restored = 0;
     const reconciling: Promise<void>[] = [];
-    for await (const page of this.deps.store.loadActive()) {
-      for (const stored of page) {
-        if (this.entries.has(stored.id)) continue;
-        const snapshot = stored.snapshot as { status?: string; children?: unknown; context?: WorkloadContext } | null;
-        if (snapshot?.status === 'done' && snapshot.context) {
-          this.deps.store.finish(stored.id, () => ({ state: 'tornDown', snapshot }), this.options.retentionSeconds);
-          continue;
-        }
-        restored++;
-        if (!snapshot?.context) {
-          this.route(this.spawn(stored.spec, null, stored.run));
-          continue;
-        }
-        // In-flight invocations are not resumed from a snapshot: reconciliation decides instead.
-        const entry = this.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} }, stored.run);
-        const phase = snapshot.context.phase;
-        if (phase === 'queued' || phase === null) {
-          this.route(entry);
-          continue;
-        }
-        const routed = this.deps.router.route(stored.spec);
-        entry.runtime = 'runtime' in routed ? routed.runtime : null;
-        entry.admitted = true;
-        this.admission.take(stored.spec.type);
-        this.armDeadlines(entry, snapshot.context);
-        reconciling.push(this.reconcile(entry));
-      }
+    for await (const page of this.deps.store.loadActive(grant.shard)) {
+      if (!this.holds(grant)) break;
+      for (const stored of page) if (this.restoreOne(stored, grant, reconciling)) restored++;
     }
     await Promise.all(reconciling);
     this.pumpAll();
+    return restored;
+  }
+
+  /** Takes what other replicas recorded into the shard's inbox since the last look. */
+  async takeInbox(grant: ShardGrant): Promise<number> {
+    if (!this.holds(grant)) return 0;
+    const ids = await this.deps.store.drainInbox(grant);
+    let taken = 0;
+    for (const id of ids) {
+      if (this.entries.has(id)) continue;
+      const stored = await this.deps.store.load(id);
+      if (!stored || !this.holds(grant)) continue;
+      if (this.restoreOne(stored, grant, [])) taken++;
+    }
+    if (taken > 0) this.pumpAll();
+    return taken;
+  }
+
+  /**
+   * Graceful handover: stop admitting the shard's workloads, persist every one (fenced), stop
+   * their actors, and end the local processes among them (no other replica can adopt those).
+   * Nothing is published: the next owner restores each workload where it was persisted.
+   */
+  async releaseShard(grant: ShardGrant): Promise<void> {
+    const entries = this.entriesOf(grant);
+    for (const entry of entries) {
+      entry.subscription?.unsubscribe();
+      entry.subscription = null;
+      if (entry.state) this.deps.store.save(entry.spec.id, grant, () => persisted(entry.actor));
+    }
+    await this.deps.store.whenDurable();
+    await this.forgetShard(grant, entries);
+  }
+
+  /**
+   * Fenced: the shard is another replica's now (or will be before we could write again). Stops its
+   * actors at once, writes and publishes nothing more for it, and stops local processes.
+   */
+  loseShard(grant: ShardGrant): void {
+    const entries = this.entriesOf(grant);
+    for (const entry of entries) {
+      entry.subscription?.unsubscribe();
+      entry.subscription = null;
+    }
+    this.deps.store.drop(grant);
+    this.pendingPublishes = this.pendingPublishes.filter((pending) => !sameGrant(pending.grant, grant));
+    void this.forgetShard(grant, entries);
+  }
+
+  private entriesOf(grant: ShardGrant): Entry[] {
+    const ids = this.byShard.get(grant.shard) ?? new Set<string>();
+    return [...ids].flatMap((id) => {
+      const entry = this.entries.get(id);
+      return entry && sameGrant(entry.grant, grant) ? [entry] : [];
+    });
+  }
+
+  private async forgetShard(grant: ShardGrant, entries: Entry[]): Promise<void> {
+    const ids = this.byShard.get(grant.shard);
+    const ending: Promise<void>[] = [];
+    for (const entry of entries) {
+      const { id, type } = entry.spec;
+      entry.actor.stop();
+      this.entries.delete(id);
+      ids?.delete(id);
+      this.leases.forget(id);
+      if (entry.admitted) this.admission.release(type);
+      const local = entry.runtime && !(this.deps.adoptableElsewhere?.(entry.runtime) ?? false);
+      if (local && entry.state !== null && entry.state !== 'queued' && entry.state !== 'tornDown') {
+        const runtime = entry.runtime!;
+        ending.push(
+          (entry.inflight ?? Promise.resolve())
+            .then(() => runtime.teardown(id))
+            .catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'could not stop a local workload of a shard handed over')),
+        );
+      }
+    }
+    if (ids?.size === 0) this.byShard.delete(grant.shard);
+    this.pumpAll();
+    if (this.capacity() > 0) this.capacityListener?.();
+    await Promise.all(ending);
+  }
+
+  /** Spawns a stored workload where it was persisted; false if it needs no actor (finished, or already here). */
+  private restoreOne(stored: StoredWorkload, grant: ShardGrant, reconciling: Promise<void>[]): boolean {
+    if (this.entries.has(stored.id)) return false;
+    const snapshot = stored.snapshot as { status?: string; children?: unknown; context?: WorkloadContext } | null;
+    if (snapshot?.status === 'done' && snapshot.context) {
+      const seq = snapshot.context.seq;
+      this.deps.store.finish(stored.id, grant, () => ({ state: 'tornDown', snapshot, seq }), this.options.retentionSeconds);
+      return false;
+    }
+    if (!snapshot?.context) {
+      this.route(this.spawn(stored.spec, null, stored.run, grant));
+      return true;
+    }
+    // In-flight invocations are not resumed from a snapshot: reconciliation decides instead.
+    const entry = this.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} }, stored.run, grant);
+    const phase = snapshot.context.phase;
+    if (phase === 'queued' || phase === null) {
+      this.route(entry);
+      return true;
+    }
+    const routed = this.deps.router.route(stored.spec);
+    entry.runtime = 'runtime' in routed ? routed.runtime : null;
+    entry.admitted = true;
+    this.admission.take(stored.spec.type);
+    this.armDeadlines(entry, snapshot.context);
+    reconciling.push(this.reconcile(entry));
+    return true;
+  }
+
+  /**
+   * Tears down what the runtimes hold that no workload claims: only what Redis says is finished
+   * or absent (never what another replica drives), and only once it has been so for
+   * `graceMs`, so that a record on its way (or a Redis hiccup) is never mistaken for an orphan.
+   */
+  async collectOrphans(graceMs = 0): Promise<number> {
     let orphans = 0;
     for (const runtime of this.deps.router.all()) {
       for (const id of await runtime.list()) {
         if (this.entries.has(id)) continue;
+        const stored = await this.deps.store.load(id);
+        if (stored && stored.state !== 'tornDown') continue;
+        const seen = this.orphanSince.get(id) ?? this.deps.clock.now();
+        this.orphanSince.set(id, seen);
+        if (this.deps.clock.now() - seen < graceMs) continue;
+        this.orphanSince.delete(id);
         orphans++;
         this.deps.log.warn({ workload: id, runtime: runtime.name }, 'tearing down an orphan no workload claims');
         await runtime.teardown(id).catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'orphan teardown failed'));
       }
     }
-    return { restored, orphans };
+    return orphans;
   }
 
   onLeasesLapsed(ids: readonly string[]): void {
@@ -190,46 +348,50 @@ export class Supervisor {
     }
   }
 
-  /** The nonce of the live run of `id`, which its heartbeat token must be bound to; null if none. */
-  runOf(id: string): string | null {
-    return this.entries.get(id)?.run ?? null;
-  }
-
-  /** A heartbeat from the workload itself (HTTP endpoint); false when it is not running. */
-  heartbeat(id: string): boolean {
-    return this.entries.get(id)?.state === 'running' && this.leases.renew(id);
-  }
-
-  /** Asks the workload's actor to end it; `state` is where it was when asked. */
-  async cancel(id: string): Promise<{ ok: boolean; state?: LifecycleState; error?: string }> {
+  /**
+   * The nonce of the live run of `id`, which its heartbeat token must be bound to; null if none.
+   * Asked of Redis when another replica drives it: heartbeats may reach any replica.
+   */
+  async runOf(id: string): Promise<string | null> {
     const entry = this.entries.get(id);
-    if (!entry) {
-      const stored = await this.deps.store.load(id);
-      return { ok: false, error: stored ? `workload ${id} has already ended` : `no workload ${id}`, ...(stored ? { state: stored.state } : {}) };
-    }
+    if (entry) return entry.run;
+    const stored = await this.deps.store.load(id);
+    return stored && stored.state !== 'tornDown' ? stored.run : null;
+  }
+
+  /**
+   * A heartbeat from the workload itself (HTTP endpoint); false when it is not running. For a
+   * workload another replica drives, the lease key is renewed in Redis directly (if Redis says it
+   * runs), and its owner's reaper finds the renewal when the deadline comes.
+   */
+  async heartbeat(id: string): Promise<boolean> {
+    const entry = this.entries.get(id);
+    if (entry) return entry.state === 'running' && this.leases.renew(id);
+    const stored = await this.deps.store.load(id);
+    if (stored?.state !== 'running') return false;
+    await this.deps.leases.renewKey(id, stored.spec.leaseSeconds * 1000);
+    return true;
+  }
+
+  /** Asks the workload's actor to end it; `state` is where it was when asked. Forwarded to its owner. */
+  cancel(id: string, options?: QueryOptions): Promise<CancelReply> {
+    return this.queries.cancel(id, options);
+  }
+
+  status(id: string): Promise<WorkloadStatus | null> {
+    return this.queries.status(id);
+  }
+
+  logs(id: string, options?: QueryOptions): Promise<string | null> {
+    return this.queries.logs(id, options);
+  }
+
+  private cancelHere(id: string): CancelReply | null {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
     const state = entry.state ?? 'queued';
     entry.actor.send({ type: 'workload.cancel' });
     return { ok: true, state };
-  }
-
-  async status(id: string): Promise<WorkloadStatus | null> {
-    const entry = this.entries.get(id);
-    if (entry) return toStatus(entry.actor.getSnapshot().context);
-    const stored = await this.deps.store.load(id);
-    if (!stored) return null;
-    const context = (stored.snapshot as { context?: WorkloadContext } | null)?.context;
-    if (context) return toStatus(context);
-    return { id, type: stored.spec.type, state: stored.state, seq: 0, timings: {} };
-  }
-
-  async logs(id: string): Promise<string | null> {
-    const entry = this.entries.get(id);
-    if (entry?.runtime) return entry.runtime.logs(id);
-    for (const runtime of this.deps.router.all()) {
-      const text = await runtime.logs(id);
-      if (text !== null) return text;
-    }
-    return null;
   }
 
   /** Counts of live workloads by state and type, for metrics and the inspector. */
@@ -254,13 +416,14 @@ export class Supervisor {
       entry.subscription?.unsubscribe();
       const record = persisted(entry.actor);
       entry.actor.stop();
-      if (entry.state) this.deps.store.save(id, () => record);
+      if (entry.state && this.holds(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
     }
     this.entries.clear();
+    this.byShard.clear();
     await this.deps.store.whenDurable();
   }
 
-  private spawn(spec: WorkloadSpec, snapshot: unknown, run: string): Entry {
+  private spawn(spec: WorkloadSpec, snapshot: unknown, run: string, grant: ShardGrant): Entry {
     const actor = createActor(this.machine, {
       input: { spec, ...(this.options.policy ? { policy: this.options.policy } : {}) },
       clock: this.deps.clock,
@@ -269,6 +432,7 @@ export class Supervisor {
     const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
     const entry: Entry = {
       spec,
+      grant,
       run,
       actor,
       runtime: null,
@@ -278,6 +442,9 @@ export class Supervisor {
       inflight: null,
     };
     this.entries.set(spec.id, entry);
+    let ids = this.byShard.get(grant.shard);
+    if (!ids) this.byShard.set(grant.shard, (ids = new Set()));
+    ids.add(spec.id);
     entry.subscription = actor.subscribe({
       next: (snap) => {
         const phase = snap.context.phase;
@@ -317,20 +484,8 @@ export class Supervisor {
   private onTransition(entry: Entry, from: LifecycleState | null, to: LifecycleState, context: WorkloadContext): void {
     entry.state = to;
     const { id, type } = entry.spec;
-    const at = context.timings[to] ?? this.deps.clock.now();
-    const ending = to === 'expiring' || to === 'tornDown';
-    const message: TransitionMessage = {
-      id,
-      type,
-      from,
-      to,
-      event: context.lastEvent,
-      ...(ending && context.reason ? { reason: context.reason } : {}),
-      ...(ending && context.exitCode !== null ? { exitCode: context.exitCode } : {}),
-      ...(ending && context.error ? { error: context.error } : {}),
-      at: new Date(at).toISOString(),
-      seq: context.seq,
-    };
+    const { grant } = entry;
+    const message = transitionMessage(from, to, context, grant, this.deps.clock.now());
     for (const observer of this.observers) observer.transition?.(message, context.timings);
 
     this.armDeadlines(entry, context);
@@ -341,9 +496,10 @@ export class Supervisor {
       this.leases.release(id);
     }
     if (to === 'tornDown') {
-      this.deps.store.finish(id, () => persisted(entry.actor), this.options.retentionSeconds);
+      this.deps.store.finish(id, grant, () => persisted(entry.actor), this.options.retentionSeconds);
       entry.subscription?.unsubscribe();
       this.entries.delete(id);
+      this.byShard.get(grant.shard)?.delete(id);
       if (entry.admitted) {
         this.admission.release(type);
         this.pump(type);
@@ -359,22 +515,24 @@ export class Supervisor {
         this.deps.log.info({ workload: id, reason: context.reason, error: context.error, exitCode: context.exitCode }, 'workload ended');
       }
     } else {
-      this.deps.store.save(id, () => persisted(entry.actor));
+      this.deps.store.save(id, grant, () => persisted(entry.actor));
     }
-    this.queuePublish(message);
+    this.queuePublish(message, grant);
   }
 
   /**
    * Transitions are published only once their snapshot is in Redis, so that whatever a subscriber
-   * has seen survives a crash: a restart never contradicts an event already delivered.
+   * has seen survives a crash: a restart never contradicts an event already delivered. And only
+   * while the shard is still held under the same epoch: a replica fenced meanwhile (its save was
+   * refused, or it was paused past its lease) publishes nothing more.
    */
-  private queuePublish(message: TransitionMessage): void {
-    this.pendingPublishes.push(message);
+  private queuePublish(message: TransitionMessage, grant: ShardGrant): void {
+    this.pendingPublishes.push({ message, grant });
     if (this.pendingPublishes.length > 1) return;
     void this.deps.store.whenDurable().then(() => {
       const batch = this.pendingPublishes;
       this.pendingPublishes = [];
-      for (const pending of batch) this.deps.publisher.publish(pending);
+      for (const pending of batch) if (this.holds(pending.grant)) this.deps.publisher.publish(pending.message);
     });
   }
 
@@ -386,10 +544,14 @@ export class Supervisor {
     entry.inflight = (async () => {
       // A crash must never be followed by a restart that believes this workload is still queued.
       await this.deps.store.whenDurable();
+      // Fenced meanwhile: the next owner provisions it (exactly once), not this replica.
+      if (!this.holds(entry.grant) || this.entries.get(id) !== entry) return null;
       if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
       return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry) });
     })().then(
-      (result) => actor.send({ type: 'runtime.provisioned', result }),
+      (result) => {
+        if (result) actor.send({ type: 'runtime.provisioned', result });
+      },
       (error: unknown) => {
         this.countRuntimeError(entry);
         const wait = retryAfterMs(error);
@@ -458,44 +620,10 @@ export class Supervisor {
   }
 
   private holdLease(entry: Entry, grantNow = true): void {
-    this.leases.hold(entry.spec.id, entry.spec.leaseSeconds * 1000, entry.spec.heartbeat === 'runtime', grantNow);
+    this.leases.hold(entry.spec.id, entry.grant, entry.spec.leaseSeconds * 1000, entry.spec.heartbeat === 'runtime', grantNow);
   }
 }
 
-/**
- * The actor's state in the shape `getPersistedSnapshot()` produces, minus its children: in-flight
- * invocations are never resumed from a snapshot (reconciliation decides instead), so persisting
- * them would only cost time. Cheaper than `getPersistedSnapshot()`, which deep-walks the context,
- * and half the size without the spec.
- */
-function persisted(actor: WorkloadActor): { state: LifecycleState; snapshot: unknown } {
-  const snapshot = actor.getSnapshot();
-  return {
-    state: snapshot.context.phase ?? 'queued',
-    snapshot: {
-      status: snapshot.status,
-      value: snapshot.value,
-      // The spec is stored once, beside the snapshot; the store puts it back on load.
-      context: { ...snapshot.context, spec: undefined },
-      historyValue: {},
-      children: {},
-      ...(snapshot.output ? { output: snapshot.output } : {}),
-    },
-  };
-}
-
-function toStatus(context: WorkloadContext): WorkloadStatus {
-  const timings: Partial<Record<LifecycleState, string>> = {};
-  for (const [state, at] of Object.entries(context.timings)) timings[state as LifecycleState] = new Date(at).toISOString();
-  return {
-    id: context.id,
-    type: context.spec.type,
-    state: context.phase ?? 'queued',
-    seq: context.seq,
-    ...(context.reason ? { reason: context.reason } : {}),
-    ...(context.exitCode !== null ? { exitCode: context.exitCode } : {}),
-    ...(context.error ? { error: context.error } : {}),
-    ...(context.phase === 'provisioning' && context.waiting ? { waiting: context.waiting } : {}),
-    timings,
-  };
+function sameGrant(a: ShardGrant, b: ShardGrant): boolean {
+  return a.shard === b.shard && a.epoch === b.epoch;
 }

@@ -35,6 +35,9 @@ interface StartOptions extends ConnectionOptions {
   httpMaxStreams: number;
   stateDir: string;
   consumer: string;
+  replicaId?: string;
+  shards: number;
+  shardTtl: number;
   maxConcurrent: string;
   maxPending: number;
   retention: number;
@@ -128,6 +131,23 @@ function withControlPlaneOptions(command: Command): Command {
     )
     .addOption(new Option('--state-dir <dir>', 'pid files and work dirs of local workloads').env('LEASEHOLD_STATE_DIR').default(DEFAULT_CONFIG.stateDir))
     .addOption(new Option('--consumer <name>', 'names this instance\'s processing list; keep it stable').env('LEASEHOLD_CONSUMER').default(DEFAULT_CONFIG.consumer))
+    .addOption(
+      new Option('--replica-id <id>', "this replica's id, unique among live replicas and stable across its restarts (default: POD_NAME, else <hostname>-<pid>)").env(
+        'LEASEHOLD_REPLICA_ID',
+      ),
+    )
+    .addOption(
+      new Option('--shards <n>', 'shards of workloads; the same for every replica of an installation')
+        .env('LEASEHOLD_SHARDS')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.shardCount),
+    )
+    .addOption(
+      new Option('--shard-ttl <ms>', "how long a replica's shard leases last unrenewed: peers take a dead replica's shards after this")
+        .env('LEASEHOLD_SHARD_TTL_MS')
+        .argParser(positiveInt)
+        .default(DEFAULT_CONFIG.shardTtlMs),
+    )
     .addOption(
       new Option('--max-concurrent <limits>', 'admitted workloads per type, e.g. trusted=64,untrusted=16')
         .env('LEASEHOLD_MAX_CONCURRENT')
@@ -242,6 +262,9 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     httpMaxStreams: options.httpMaxStreams,
     stateDir: options.stateDir,
     consumer: options.consumer,
+    replicaId: options.replicaId ?? null,
+    shardCount: options.shards,
+    shardTtlMs: options.shardTtl,
     maxConcurrent: parseConcurrency(options.maxConcurrent),
     maxPending: options.maxPending,
     retentionSeconds: options.retention,

@@ -1,0 +1,51 @@
+--[[
+  Writes workload snapshots of one shard, fenced: only the shard's current owner, under the epoch
+  it holds the shard with, may write. (fence.lua is prepended.)
+
+  KEYS[1]     the shard's owner hash
+  KEYS[2]     the shard's active set
+  KEYS[3..]   one workload hash per write, all of this shard
+  ARGV[1]     the writer's replica id
+  ARGV[2]     the epoch it holds the shard under
+  ARGV[3..]   per write, four values: id, state, snapshot JSON, seq; then per write one more
+              value: retention seconds for a final write, or '' for any other
+
+  A snapshot whose seq is lower than the stored one is refused (a stale writer that slipped past
+  the fence cannot roll a workload back); an equal seq is the same snapshot again and is not
+  rewritten. A final write keeps the record for its retention and leaves the active set.
+  A record that no longer exists (expired, or deleted by hand) is not recreated.
+
+  Returns: one integer per write: 1 written, 2 unchanged (same seq), 0 refused (older seq),
+  3 no such record. Or the error FENCED when the writer does not hold the shard.
+]]
+if not fenced_ok(KEYS[1], ARGV[1], ARGV[2]) then return fenced_reply(KEYS[1]) end
+local n = #KEYS - 2
+local results = {}
+for i = 1, n do
+  local key = KEYS[i + 2]
+  local a = 3 + (i - 1) * 4
+  local id, state, snapshot, seq = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local retention = ARGV[3 + n * 4 + (i - 1)]
+  local stored = redis.call('HMGET', key, 'spec', 'seq')
+  if not stored[1] then
+    redis.call('SREM', KEYS[2], id)
+    results[i] = 3
+  else
+    local storedSeq = tonumber(stored[2]) or -1
+    if seq < storedSeq then
+      results[i] = 0
+    else
+      if seq > storedSeq then
+        redis.call('HSET', key, 'state', state, 'snapshot', snapshot, 'seq', seq)
+        results[i] = 1
+      else
+        results[i] = 2
+      end
+      if retention ~= '' then
+        redis.call('EXPIRE', key, tonumber(retention))
+        redis.call('SREM', KEYS[2], id)
+      end
+    end
+  end
+end
+return results

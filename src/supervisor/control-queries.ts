@@ -1,0 +1,90 @@
+import type { LifecycleState, WorkloadContext } from '../../machines/index.js';
+import type { WorkloadStatus } from '../events/transition.js';
+import type { ShardOwner } from '../ownership/ownership.js';
+import type { PeerForwarder, RuntimeRouter, SnapshotStore } from './ports.js';
+import { toStatus } from './snapshots.js';
+
+export type CancelReply = { ok: boolean; state?: LifecycleState; error?: string };
+
+/** What the supervisor answers about the workloads it drives itself. */
+export interface LocalWorkloads {
+  status(id: string): WorkloadStatus | null;
+  /** null: not driven here. */
+  cancel(id: string): CancelReply | null;
+  /** undefined: not driven here. */
+  logs(id: string): Promise<string | null> | undefined;
+}
+
+export interface QueryOwnership {
+  readonly replicaId: string;
+  shardOf(id: string): number;
+  ownerOf(shard: number): Promise<ShardOwner | null>;
+}
+
+/** `forwarded`: the request came from a peer; never forward it again (no loops between replicas). */
+export interface QueryOptions {
+  readonly forwarded?: boolean;
+}
+
+/**
+ * Status, cancel and logs, whichever replica is asked. Status is answered from Redis when the
+ * workload is not driven here (Redis holds what its owner persisted, and its owner publishes
+ * nothing it has not persisted). Cancel and logs need the workload's owner: a request for a
+ * workload another replica owns is forwarded to that replica, once.
+ */
+export class ControlQueries {
+  constructor(
+    private readonly local: LocalWorkloads,
+    private readonly store: SnapshotStore,
+    private readonly router: RuntimeRouter,
+    private readonly ownership: QueryOwnership,
+    private readonly peers: PeerForwarder | null,
+  ) {}
+
+  async status(id: string): Promise<WorkloadStatus | null> {
+    const here = this.local.status(id);
+    if (here) return here;
+    const stored = await this.store.load(id);
+    if (!stored) return null;
+    const context = (stored.snapshot as { context?: WorkloadContext } | null)?.context;
+    if (context) return toStatus(context);
+    return { id, type: stored.spec.type, state: stored.state, seq: 0, timings: {} };
+  }
+
+  async cancel(id: string, options: QueryOptions = {}): Promise<CancelReply> {
+    const here = this.local.cancel(id);
+    if (here) return here;
+    const stored = await this.store.load(id);
+    if (!stored) return { ok: false, error: `no workload ${id}` };
+    if (stored.state === 'tornDown') return { ok: false, error: `workload ${id} has already ended`, state: stored.state };
+    const owner = await this.peerOwning(id, options);
+    if (owner) {
+      const reply = await this.peers!.cancel(owner, id);
+      if (reply) return reply;
+    }
+    return { ok: false, error: `workload ${id} is changing owner (a replica stopped or joined); try again in a few seconds`, state: stored.state };
+  }
+
+  async logs(id: string, options: QueryOptions = {}): Promise<string | null> {
+    const here = this.local.logs(id);
+    if (here) return here;
+    const owner = await this.peerOwning(id, options);
+    if (owner) {
+      const text = await this.peers!.logs(owner, id);
+      if (text !== null) return text;
+    }
+    // Finished workloads' output stays with the runtime that ran them, if it ran here.
+    for (const runtime of this.router.all()) {
+      const text = await runtime.logs(id);
+      if (text !== null) return text;
+    }
+    return null;
+  }
+
+  /** The live peer that owns the workload's shard, if the request may be forwarded to it. */
+  private async peerOwning(id: string, { forwarded = false }: QueryOptions): Promise<string | null> {
+    if (forwarded || !this.peers) return null;
+    const owner = await this.ownership.ownerOf(this.ownership.shardOf(id));
+    return owner && owner.replicaId !== this.ownership.replicaId ? owner.replicaId : null;
+  }
+}
