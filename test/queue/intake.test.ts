@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/log.js';
 import { Intake, type DeadLetter, type Refusal } from '../../src/queue/intake.js';
 import type { WorkloadSpec } from '../../src/spec/index.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { holdShard, soleOwner } from '../helpers/shard-grant.js';
 
 const servers = useServers();
 const payload = (id: string) => JSON.stringify({ id, type: 'trusted', image: 'alpine', cmd: ['true'] });
@@ -19,7 +20,7 @@ describe('intake', () => {
   after(() => redis.quit());
 
   function makeIntake(prefix: string, capacity = () => 1_000_000) {
-    const keys = createKeys(prefix);
+    const keys = createKeys(prefix, 1);
     const accepted: WorkloadSpec[] = [];
     const rejected: Refusal[] = [];
     const blocking = redisClient(servers().redis.url);
@@ -28,9 +29,10 @@ describe('intake', () => {
       redis,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => rejected.push(...letters), capacity },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => rejected.push(...letters), capacity, recordedElsewhere: () => undefined },
       systemClock,
       silentLogger,
+      soleOwner('c1'),
     );
     return { keys, accepted, rejected, intake };
   }
@@ -45,6 +47,7 @@ describe('intake', () => {
 
   it('dead-letters bad entries with a reason and goes on to the next', async () => {
     const { keys, accepted, rejected, intake } = makeIntake(uniquePrefix());
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     try {
       await redis.lpush(keys.queue, 'not json', '{"type":"trusted"}', payload('good-1'), payload('good-1'), 'x'.repeat(2000), payload('good-2'));
@@ -64,7 +67,7 @@ describe('intake', () => {
       );
       assert.deepEqual(rejected.map((r) => r.kind).sort(), ['duplicate', 'invalidJson', 'invalidSpec', 'oversized']);
       assert.equal(await redis.llen(keys.processing('c1')), 0, 'nothing lingers in the processing list');
-      assert.equal(await redis.sismember(keys.active, 'good-1'), 1);
+      assert.equal(await redis.sismember(keys.shard(0).active, 'good-1'), 1);
     } finally {
       await intake.stop();
     }
@@ -72,6 +75,7 @@ describe('intake', () => {
 
   it('keeps only the newest dead letters when garbage floods in', async () => {
     const { keys, rejected, intake } = makeIntake(uniquePrefix());
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     try {
       await redis.lpush(keys.queue, ...Array.from({ length: 12 }, (_, i) => `garbage ${i}`));
@@ -85,6 +89,7 @@ describe('intake', () => {
 
   it('never starts a second lifecycle for an id already recorded, even much later', async () => {
     const { keys, accepted, rejected, intake } = makeIntake(uniquePrefix());
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     try {
       await redis.lpush(keys.queue, payload('once'));
@@ -101,10 +106,11 @@ describe('intake', () => {
 
   it('recovers entries a crashed consumer popped but never recorded', async () => {
     const prefix = uniquePrefix();
-    const keys = createKeys(prefix);
+    const keys = createKeys(prefix, 1);
     // What a crash between the pop and the record leaves behind.
     await redis.lpush(keys.processing('c1'), payload('orphan-2'), payload('orphan-1'));
     const { accepted, intake } = makeIntake(prefix);
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     try {
       await until(() => accepted.length === 2, 'recovered entries');
@@ -120,6 +126,7 @@ describe('intake', () => {
     const { keys, accepted, intake } = makeIntake(uniquePrefix(), () => room - accepted.length);
     const ids = Array.from({ length: 1000 }, (_, i) => `deep-${i}`);
     await redis.lpush(keys.queue, ...ids.map(payload));
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     try {
       await until(() => accepted.length === 250, 'the first 250');
@@ -137,6 +144,7 @@ describe('intake', () => {
 
   it('stops promptly while blocked on an empty queue, losing nothing', async () => {
     const { keys, intake } = makeIntake(uniquePrefix());
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     await new Promise((resolve) => setTimeout(resolve, 50));
     await intake.stop();
@@ -149,7 +157,7 @@ describe('intake when recording fails', () => {
   it('records on the next pass what a failed record left in the processing list, losing nothing', async () => {
     const redis = redisClient(servers().redis.url);
     const blocking = redisClient(servers().redis.url);
-    const keys = createKeys(uniquePrefix());
+    const keys = createKeys(uniquePrefix(), 1);
     const accepted: WorkloadSpec[] = [];
     // A real Redis whose first record script fails, as on a timeout or a failover.
     let injected = 0;
@@ -157,7 +165,7 @@ describe('intake when recording fails', () => {
       get(target, name, receiver) {
         if (name === 'eval') {
           return (script: string, ...args: unknown[]) => {
-            if (script.includes('Records a batch') && injected++ === 0) return Promise.reject(new Error('injected failure'));
+            if (script.includes('Records valid entries') && injected++ === 0) return Promise.reject(new Error('injected failure'));
             return (target.eval as (...a: unknown[]) => Promise<unknown>)(script, ...args);
           };
         }
@@ -169,10 +177,12 @@ describe('intake when recording fails', () => {
       flaky,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: () => undefined, capacity: () => 1_000 },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: () => undefined, capacity: () => 1_000, recordedElsewhere: () => undefined },
       systemClock,
       silentLogger,
+      soleOwner('c1'),
     );
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     try {
       await redis.lpush(keys.queue, payload('first'));

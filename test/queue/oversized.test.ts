@@ -11,6 +11,7 @@ import { DEAD_LETTER_MAX_BYTES, Intake, OVERSIZED_HEAD_BYTES, type DeadLetter, t
 import { DEFAULT_MAX_PAYLOAD_BYTES, type WorkloadSpec } from '../../src/spec/index.js';
 import { runCli } from '../helpers/cli.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { holdShard, soleOwner } from '../helpers/shard-grant.js';
 
 const servers = useServers();
 const payload = (id: string) => JSON.stringify({ id, type: 'trusted', image: 'alpine', cmd: ['true'] });
@@ -36,7 +37,7 @@ describe('oversized and costly queue entries', () => {
   });
 
   async function startIntake(maxDeadLetters: number) {
-    const keys = createKeys(uniquePrefix());
+    const keys = createKeys(uniquePrefix(), 1);
     const accepted: WorkloadSpec[] = [];
     const refused: Refusal[] = [];
     const intake = new Intake(
@@ -44,10 +45,12 @@ describe('oversized and costly queue entries', () => {
       redis,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES, maxDeadLetters },
-      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => refused.push(...letters), capacity: () => 1_000 },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => refused.push(...letters), capacity: () => 1_000, recordedElsewhere: () => undefined },
       systemClock,
       silentLogger,
+      soleOwner('c1'),
     );
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     running.push(intake);
     return { keys, accepted, refused };
@@ -141,7 +144,7 @@ describe('oversized and costly queue entries', () => {
 
   it('still refuses, after a restart, an oversized entry a crashed consumer left in its processing list', async () => {
     const prefix = uniquePrefix();
-    const keys = createKeys(prefix);
+    const keys = createKeys(prefix, 1);
     await redis.lpush(keys.processing('c1'), 'q'.repeat(100_000));
     const accepted: WorkloadSpec[] = [];
     const refused: Refusal[] = [];
@@ -150,10 +153,12 @@ describe('oversized and costly queue entries', () => {
       redis,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES, maxDeadLetters: 10 },
-      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => refused.push(...letters), capacity: () => 1_000 },
+      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => refused.push(...letters), capacity: () => 1_000, recordedElsewhere: () => undefined },
       systemClock,
       silentLogger,
+      soleOwner('c1'),
     );
+    await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
     running.push(intake);
     await until(() => refused.length === 1, 'refused');

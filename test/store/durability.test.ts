@@ -103,14 +103,14 @@ describe('the Redis that leasehold dev runs', () => {
       const keys = createKeys();
       await redis.lpush(keys.queue, SEED);
       await redis.hset(keys.workload('accepted-1'), 'spec', SEED, 'state', 'queued', 'run', 'r1');
-      await redis.sadd(keys.active, 'accepted-1');
+      await redis.sadd(keys.shard(keys.shardOf('accepted-1')).active, 'accepted-1');
       redis.disconnect();
       await redisServer.kill('SIGKILL'); // no chance to write anything more on the way out
       redisServer = await startRedis({ dir, persistence: 'aof' });
       redis = redisClient(redisServer.url);
       assert.deepEqual(await redis.lrange(keys.queue, 0, -1), [SEED]);
       assert.deepEqual(await redis.hgetall(keys.workload('accepted-1')), { spec: SEED, state: 'queued', run: 'r1' });
-      assert.equal(await redis.sismember(keys.active, 'accepted-1'), 1);
+      assert.equal(await redis.sismember(keys.shard(keys.shardOf('accepted-1')).active, 'accepted-1'), 1);
     } finally {
       redis.disconnect();
       await redisServer.kill();
