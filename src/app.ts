@@ -137,7 +137,6 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     {
       ownership,
       peers,
-      adoptableElsewhere: (runtime) => runtime.name.startsWith('kubernetes'),
       store,
       leases,
       publisher,

@@ -40,6 +40,11 @@ export interface WorkloadRuntime {
   readonly name: string;
   /** Whether this runtime isolates its workloads well enough for `untrusted` work. */
   readonly isolated: boolean;
+  /**
+   * Whether its workloads outlive this process and another replica can adopt them (Pods: yes).
+   * Absent or false (local child processes): a replica that hands a shard over ends them first.
+   */
+  readonly adoptable?: boolean;
   /** Why this runtime cannot be used now (for example: bubblewrap missing), or null when it can. */
   unavailableReason(): string | null;
   start(): Promise<void>;

@@ -173,5 +173,5 @@ function toStored(id: string, hash: Record<string, string>): StoredWorkload | nu
   const snapshot = hash.snapshot ? (JSON.parse(hash.snapshot) as { context?: { spec?: WorkloadSpec } }) : null;
   // Snapshots are written without the spec, which is stored once in its own field.
   if (snapshot?.context) snapshot.context.spec = spec;
-  return { id, spec, state: (hash.state ?? 'queued') as StoredWorkload['state'], snapshot, run: hash.run ?? '' };
+  return { id, spec, state: (hash.state ?? 'queued') as StoredWorkload['state'], snapshot, run: hash.run ?? '', replica: hash.replica ?? '' };
 }

@@ -11,7 +11,8 @@
               value: retention seconds for a final write, or '' for any other
 
   A snapshot whose seq is lower than the stored one is refused (a stale writer that slipped past
-  the fence cannot roll a workload back); an equal seq is the same snapshot again and is not
+  the fence cannot roll a workload back); the writer's id is kept beside the snapshot (a local
+  process can be found again only by the replica that started it); an equal seq is the same snapshot again and is not
   rewritten. A final write keeps the record for its retention and leaves the active set.
   A record that no longer exists (expired, or deleted by hand) is not recreated.
 
@@ -36,7 +37,7 @@ for i = 1, n do
       results[i] = 0
     else
       if seq > storedSeq then
-        redis.call('HSET', key, 'state', state, 'snapshot', snapshot, 'seq', seq)
+        redis.call('HSET', key, 'state', state, 'snapshot', snapshot, 'seq', seq, 'replica', ARGV[1])
         results[i] = 1
       else
         results[i] = 2

@@ -18,6 +18,8 @@ export interface StoredWorkload {
   readonly snapshot: unknown;
   /** The nonce of this run, written when intake recorded it; '' for records from before runs. */
   readonly run: string;
+  /** The replica that wrote the snapshot; '' when none was written yet. */
+  readonly replica: string;
 }
 
 /** Read at flush time, not at save time: several transitions within a tick cost one serialization. */

@@ -7,6 +7,7 @@ import {
   isTransient,
   retryAfterMs,
   type LifecyclePolicy,
+  type ObservedStatus,
   type LifecycleState,
   type WorkloadContext,
   type WorkloadMachine,
@@ -51,12 +52,6 @@ export interface SupervisorDeps {
   readonly ownership: SupervisorOwnership;
   /** Forwards cancel and logs requests to the replica that owns the workload; null: one replica. */
   readonly peers?: PeerForwarder | null;
-  /**
-   * Whether another replica can adopt what this runtime runs (a Pod: yes; a local child process:
-   * no). A shard handed over ends its local workloads here first, so that none is left running
-   * unowned; the next owner then finds them gone and reports them `lost`.
-   */
-  readonly adoptableElsewhere?: (runtime: WorkloadRuntime) => boolean;
   readonly store: SnapshotStore;
   readonly leases: LeaseStore;
   readonly publisher: TransitionPublisher;
@@ -268,7 +263,9 @@ export class Supervisor {
       ids?.delete(id);
       this.leases.forget(id);
       if (entry.admitted) this.admission.release(type);
-      const local = entry.runtime && !(this.deps.adoptableElsewhere?.(entry.runtime) ?? false);
+      // Local processes cannot be adopted by another replica: a shard handed over (or lost) ends
+      // them here, so none is left running unowned; its next owner finds them gone, `lost`.
+      const local = entry.runtime && entry.runtime.adoptable !== true;
       if (local && entry.state !== null && entry.state !== 'queued' && entry.state !== 'tornDown') {
         const runtime = entry.runtime!;
         ending.push(
@@ -309,7 +306,10 @@ export class Supervisor {
     entry.admitted = true;
     this.admission.take(stored.spec.type);
     this.armDeadlines(entry, snapshot.context);
-    reconciling.push(this.reconcile(entry));
+    // A local process another replica started is not ours to find, stop or wait for: had we
+    // asked our own runtime, "not found" would make us start it a second time.
+    const foreign = stored.replica !== '' && stored.replica !== this.deps.ownership.replicaId && entry.runtime?.adoptable !== true;
+    reconciling.push(this.reconcile(entry, foreign ? stored.replica : null));
     return true;
   }
 
@@ -467,10 +467,14 @@ export class Supervisor {
     this.admission.enqueue(entry.spec.type, entry.spec.id);
   }
 
-  private async reconcile(entry: Entry): Promise<void> {
+  private async reconcile(entry: Entry, startedBy: string | null): Promise<void> {
     const { id } = entry.spec;
     try {
-      const observed = entry.runtime ? await entry.runtime.status(id) : ({ state: 'notFound' } as const);
+      const observed: ObservedStatus = startedBy
+        ? { state: 'exited', detail: `its local process belonged to replica ${startedBy}, which stopped; it cannot be adopted` }
+        : entry.runtime
+          ? await entry.runtime.status(id)
+          : { state: 'notFound' };
       entry.actor.send({ type: 'workload.reconcile', observed });
       // Adopted. A runtime-renewed lease is renewed from now on; a self-heartbeater keeps the
       // lease it had, and lapses unless it beats.

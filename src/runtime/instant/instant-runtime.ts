@@ -11,6 +11,8 @@ import type { RuntimeEvent, RuntimeListener, WorkloadRuntime } from '../runtime.
 export class InstantRuntime implements WorkloadRuntime {
   readonly name = 'instant';
   readonly isolated = false;
+  /** Its simulated workloads stand for Pods: they outlive a control plane that shares the instance. */
+  readonly adoptable = true;
   private readonly live = new Map<string, number | null>();
   private readonly listeners = new Set<RuntimeListener>();
 

@@ -34,6 +34,8 @@ export interface KubernetesRuntimeOptions {
 export class KubernetesRuntime implements WorkloadRuntime {
   readonly name: string;
   readonly isolated: boolean;
+  /** Pods outlive the control plane; any replica finds them by name and label. */
+  readonly adoptable = true;
   private readonly api: CoreV1Api;
   private readonly watcher: PodWatcher;
   private readonly listeners = new Set<RuntimeListener>();
