@@ -102,6 +102,8 @@ export class Supervisor {
   /** Per shard held, the ids of its workloads driven here. */
   private readonly byShard = new Map<number, Set<string>>();
   private readonly orphanSince = new Map<string, number>();
+  /** Shards being handed over: nothing new starts in them. */
+  private readonly releasing = new Set<number>();
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -176,8 +178,16 @@ export class Supervisor {
     this.pumpAll();
   }
 
-  /** True while this replica may act for the shard under exactly this epoch. */
+  /**
+   * True while this replica may act for the shard under exactly this epoch, and is not handing
+   * it over: a workload recorded during a handover is left to the next owner (it is in the
+   * shard's active set), never started here after the shard's workloads were persisted.
+   */
   private holds(grant: ShardGrant): boolean {
+    return !this.releasing.has(grant.shard) && this.owns(grant);
+  }
+
+  private owns(grant: ShardGrant): boolean {
     return this.deps.ownership.epochOf(grant.shard) === grant.epoch;
   }
 
@@ -220,6 +230,15 @@ export class Supervisor {
    * Nothing is published: the next owner restores each workload where it was persisted.
    */
   async releaseShard(grant: ShardGrant): Promise<void> {
+    this.releasing.add(grant.shard);
+    try {
+      await this.persistAndForget(grant);
+    } finally {
+      this.releasing.delete(grant.shard);
+    }
+  }
+
+  private async persistAndForget(grant: ShardGrant): Promise<void> {
     const entries = this.entriesOf(grant);
     for (const entry of entries) {
       entry.subscription?.unsubscribe();
@@ -416,7 +435,7 @@ export class Supervisor {
       entry.subscription?.unsubscribe();
       const record = persisted(entry.actor);
       entry.actor.stop();
-      if (entry.state && this.holds(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
+      if (entry.state && this.owns(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
     }
     this.entries.clear();
     this.byShard.clear();
@@ -536,7 +555,7 @@ export class Supervisor {
     void this.deps.store.whenDurable().then(() => {
       const batch = this.pendingPublishes;
       this.pendingPublishes = [];
-      for (const pending of batch) if (this.holds(pending.grant)) this.deps.publisher.publish(pending.message);
+      for (const pending of batch) if (this.owns(pending.grant)) this.deps.publisher.publish(pending.message);
     });
   }
 
@@ -549,7 +568,7 @@ export class Supervisor {
       // A crash must never be followed by a restart that believes this workload is still queued.
       await this.deps.store.whenDurable();
       // Fenced meanwhile: the next owner provisions it (exactly once), not this replica.
-      if (!this.holds(entry.grant) || this.entries.get(id) !== entry) return null;
+      if (!this.owns(entry.grant) || this.entries.get(id) !== entry) return null;
       if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
       return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry) });
     })().then(
