@@ -47,6 +47,7 @@ describe('manifests/ (kubectl kustomize)', () => {
       'NetworkPolicy/leasehold-nats-from-control-plane',
       'NetworkPolicy/leasehold-redis-from-control-plane',
       'NetworkPolicy/leasehold-sandbox-deny-all',
+      'PodDisruptionBudget/leasehold',
       'Role/leasehold-sandbox-workloads',
       'Role/leasehold-workloads',
       'RoleBinding/leasehold-sandbox-workloads',
@@ -98,8 +99,11 @@ describe('manifests/ (kubectl kustomize)', () => {
         securityContext: { readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean };
       }[];
     };
-    assert.equal(deployment.spec.replicas, 1);
-    assert.equal(deployment.spec.strategy.type, 'Recreate');
+    assert.ok(deployment.spec.replicas >= 2, 'several replicas share the queue');
+    assert.equal(deployment.spec.strategy.type, 'RollingUpdate');
+    const budget = find(all, 'PodDisruptionBudget', 'leasehold') as unknown as { spec: { minAvailable: number; selector: { matchLabels: object } } };
+    assert.equal(budget.spec.minAvailable, 1);
+    assert.deepEqual(budget.spec.selector.matchLabels, { 'app.kubernetes.io/name': 'leasehold' });
     assert.equal(pod.serviceAccountName, 'leasehold');
     assert.equal(pod.securityContext.runAsNonRoot, true);
     assert.ok(pod.securityContext.runAsUser > 0);
@@ -108,6 +112,9 @@ describe('manifests/ (kubectl kustomize)', () => {
     const env = Object.fromEntries(container!.env.map((e) => [e.name, e.value]));
     assert.equal(env.REDIS_URL, 'redis://leasehold:$(REDIS_PASSWORD)@redis-service.leasehold.svc:6379');
     assert.equal(env.NATS_URL, 'nats://nats.leasehold.svc:4222');
+    const podName = container!.env.find((e) => e.name === 'POD_NAME') as { valueFrom?: { fieldRef?: { fieldPath: string } } } | undefined;
+    assert.equal(podName?.valueFrom?.fieldRef?.fieldPath, 'metadata.name', 'each replica is named after its Pod');
+    assert.equal(env.LEASEHOLD_CONSUMER, undefined, 'no id shared by every replica');
     assert.equal(env.NATS_USER, 'leasehold-control-plane');
     assert.ok(Number(env.LEASEHOLD_HISTORY_MAX_BYTES) > 0, 'the history is bounded in bytes');
     assert.equal(container!.livenessProbe.httpGet.path, '/livez');
