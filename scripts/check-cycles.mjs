@@ -26,6 +26,10 @@ for (const file of files) {
         problems.push(`${rel} imports ${spec} statically: load the Kubernetes adapter with import() (see runtime/factory.ts)`);
       }
       if (rel.startsWith('machines') && !relative(root, target).startsWith('machines')) problems.push(`${rel} imports ${spec}: machines/ must stay pure`);
+      // The core sees ports only: not the Redis, NATS or Kubernetes adapters, not even their types.
+      if (rel.startsWith('src/supervisor') && /(^|\/)(redis-[^/]*|nats-[^/]*|kubernetes\/[^/]*|process\/[^/]*)\.ts$/.test(relative(root, target))) {
+        problems.push(`${rel} imports ${spec}: the supervisor depends on ports, never on an adapter's file (move the type to its port)`);
+      }
     } else if (rel.startsWith('src/supervisor') && /^(ioredis|@nats-io|nats|@kubernetes)/.test(spec)) {
       problems.push(`${rel} imports ${spec}: the supervisor talks to the outside only through ports`);
     } else if (rel.startsWith('machines') && spec !== 'xstate') {
