@@ -19,7 +19,7 @@ const RECORDED_IN_INBOX = 2;
 const ALREADY_RECORDED = 3;
 
 /**
- * What `workload_queue:dead` holds, one JSON object per refused entry, each at most
+ * What `{workload_queue}:dead` holds, one JSON object per refused entry, each at most
  * `DEAD_LETTER_MAX_BYTES`: the list is bounded in bytes by `maxDeadLetters` times that.
  */
 export interface DeadLetter {
@@ -83,11 +83,13 @@ export interface IntakeSink {
 }
 
 /**
- * Reliable consumption of `workload_queue`. Entries move atomically to a per-consumer processing
- * list (`move-batch.lua`, which dead-letters oversized entries without sending them here), are
- * validated here, and are recorded — or dead-lettered — with the processing list cleared in one
- * script (`record.lua`). An empty queue is waited on with a blocking `BLMOVE` of the queue onto
- * itself, a wake-up that moves nothing.
+ * Reliable consumption of `workload_queue`, shared by every replica. Entries move atomically to
+ * this replica's processing list (`move-batch.lua`, which dead-letters oversized entries without
+ * sending them here), are validated here, and are recorded into their shards (`record.lua`, one
+ * call per shard, handing them in-process to this replica where it owns the shard and through the
+ * shard's inbox otherwise); then the dead letters are written and the processing list cleared
+ * (`settle.lua`). An empty queue is waited on with a blocking `BLMOVE` of the queue onto itself,
+ * a wake-up that moves nothing.
  */
 export class Intake {
   private stopped = true;
