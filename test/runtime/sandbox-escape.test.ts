@@ -1,9 +1,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { bubblewrapLauncher, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from '../../src/runtime/process/bubblewrap.js';
 import { cgroupScope } from '../../src/runtime/process/cgroups.js';
@@ -222,4 +225,88 @@ describe('bubblewrap sandbox: attacks of issue 10', () => {
     assert.equal(warnings.length, 1, lines.join(''));
     assert.match(warnings[0]!, /per-process rlimits only/);
   });
+});
+
+/**
+ * Starts a control plane (fixtures/run-untrusted) with fd 30 open for writing on a host file and
+ * fd 40 on a host directory, as a control plane started by a careless supervisor would be, and
+ * runs `script` in a sandbox from it.
+ */
+async function runWithInheritedDescriptors(script: string, cgroupRoot?: string) {
+  const host = mkdtempSync(join(tmpdir(), 'leasehold-inherited-'));
+  chmodSync(host, 0o755);
+  const secret = `secret-${randomBytes(6).toString('hex')}`;
+  writeFileSync(join(host, 'secret'), secret, { mode: 0o644 });
+  const written = join(host, 'written');
+  writeFileSync(written, '', { mode: 0o600 });
+  const file = openSync(written, 'a');
+  const dir = openSync(host, 'r');
+  try {
+    const stdio: ('ignore' | 'pipe' | 'inherit' | number)[] = ['ignore', 'pipe', 'inherit'];
+    while (stdio.length < 41) stdio.push('ignore');
+    stdio[30] = file;
+    stdio[40] = dir;
+    const fixture = fileURLToPath(new URL('./fixtures/run-untrusted.js', import.meta.url));
+    const child = spawn(process.execPath, [fixture, script, ...(cgroupRoot ? [cgroupRoot] : [])], { stdio });
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, stdout);
+    const { output } = JSON.parse(stdout) as { output: string };
+    return { output, secret, written: readFileSync(written, 'utf8') };
+  } finally {
+    closeSync(file);
+    closeSync(dir);
+    rmSync(host, { recursive: true, force: true });
+  }
+}
+
+describe('bubblewrap sandbox: attacks of the second review', () => {
+  const leak = 'cat /proc/self/fd/40/secret 2>&1; echo from-sandbox >&30; echo "fds=$(ls /proc/self/fd | tr "\\n" " ")"';
+  for (const [path, cgroupRoot] of [['with cgroups', undefined], ['without cgroups (rlimit fallback)', '/nonexistent-cgroup-root']] as const) {
+    it(`passes no descriptor the control plane inherited into a sandbox, ${path}`, async () => {
+      const { output, secret, written } = await runWithInheritedDescriptors(leak, cgroupRoot);
+      assert.ok(!output.includes(secret), `the sandbox read a host file through an inherited directory: ${output}`);
+      assert.equal(written, '', 'the sandbox wrote to a host file through an inherited descriptor');
+      // 0-2, and the directory ls itself reads.
+      assert.match(output, /^fds=0 1 2 3 $/m, output);
+    });
+  }
+
+  it('refuses sockets of any family but unix, inet, inet6 and netlink (vsock reaches the hypervisor)', async () => {
+    const { run } = sandbox();
+    const probe = [
+      'import socket',
+      'for name in ("AF_VSOCK", "AF_PACKET", "AF_ALG", "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"):',
+      '    family = getattr(socket, name)',
+      '    kind = socket.SOCK_RAW if name in ("AF_PACKET", "AF_NETLINK") else socket.SOCK_SEQPACKET if name == "AF_ALG" else socket.SOCK_STREAM',
+      '    try:',
+      '        socket.socket(family, kind).close(); print(name, "ok")',
+      '    except OSError as e:',
+      '        print(name, "errno", e.errno)',
+      'try:',
+      '    socket.socketpair(socket.AF_VSOCK, socket.SOCK_STREAM); print("socketpair-vsock ok")',
+      'except OSError as e:',
+      '    print("socketpair-vsock errno", e.errno)',
+    ].join('\n');
+    const { output } = await run('esc-vsock', `python3 -c '${probe}'`);
+    for (const family of ['AF_VSOCK', 'AF_PACKET', 'AF_ALG']) assert.match(output, new RegExp(`^${family} errno 97$`, 'm'), output);
+    assert.match(output, /^socketpair-vsock errno 97$/m, output);
+    for (const family of ['AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK']) assert.match(output, new RegExp(`^${family} ok$`, 'm'), output);
+  });
+
+  for (const [path, cgroupRoot] of [['with cgroups', undefined], ['without cgroups (rlimit fallback)', '/nonexistent-cgroup-root']] as const) {
+    it(`keeps /dev read-only and /dev/shm small, ${path}`, async () => {
+      const { run } = sandbox({ maxTmpBytes: 32 * 2 ** 20 }, cgroupRoot ? { cgroupRoot } : {});
+      const { output } = await run(
+        'esc-dev',
+        'echo x > /dev/newfile; echo "newfile=$?"; head -c 40M /dev/zero > /dev/shm/fill; echo "shm=$?"; du -m /dev/shm/fill; : > /dev/shm/small && echo small-ok',
+      );
+      assert.match(output, /cannot create \/dev\/newfile: Read-only file system/, output);
+      assert.match(output, /^newfile=[1-9]/m, output);
+      assert.match(output, /^shm=1$/m, output);
+      assert.match(output, /^[0-8]\s/m, 'at most a quarter of /tmp made it into /dev/shm');
+      assert.match(output, /^small-ok$/m, 'shared memory still works');
+    });
+  }
 });
