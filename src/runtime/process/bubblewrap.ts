@@ -91,6 +91,7 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
   return {
     name: 'bubblewrap',
     isolated: true,
+    bindsHeartbeatSocket: true,
     unavailableReason() {
       if (checked === undefined) checked = probe(bwrap, limits);
       return checked;
