@@ -9,6 +9,7 @@ import { RESERVED_ENV_PREFIX } from '../../spec/schema.js';
 import type { WorkloadSpec } from '../../spec/index.js';
 import { HEARTBEAT_ENV, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime } from '../runtime.js';
 import { DEFAULT_RELAY_LIMITS, HeartbeatRelay, type HeartbeatRelayLimits } from './heartbeat-relay.js';
+import { OutputBudget, type OutputRate } from './output-budget.js';
 import { OutputTail } from './output-tail.js';
 import { PidFiles, isSameProcessAlive, killGroup } from './pid-files.js';
 
@@ -91,11 +92,14 @@ export interface ProcessRuntimeOptions {
   readonly log?: Logger;
   /** What one workload's own heartbeat socket allows (a launcher that binds it in only). */
   readonly heartbeatRelay?: Partial<HeartbeatRelayLimits>;
+  /** How fast the control plane reads one workload's output (output-budget.ts). */
+  readonly outputRate?: OutputRate;
 }
 
 interface Child {
   readonly process: ChildProcess;
   readonly tail: OutputTail;
+  readonly output: OutputBudget;
   exited: LaunchExit | null;
   readonly exitedPromise: Promise<void>;
   /** Set when provisioning failed after the spawn: its death is not news to the workload. */
@@ -186,8 +190,13 @@ export class ProcessRuntime implements WorkloadRuntime {
       throw error instanceof RuntimeError ? error : spawnError(argv[0]!, error);
     }
     const tail = new OutputTail(this.logTailBytes);
-    child.stdout?.on('data', (chunk: Buffer) => tail.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
+    const output = new OutputBudget(this.options.outputRate);
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.on('data', (chunk: Buffer) => {
+        tail.push(chunk);
+        output.spend(stream, chunk.length);
+      });
+    }
     try {
       await Promise.race([once(child, 'spawn'), once(child, 'error').then(([error]) => Promise.reject(error))]);
     } catch (error) {
@@ -205,6 +214,7 @@ export class ProcessRuntime implements WorkloadRuntime {
     const entry: Child = {
       process: child,
       tail,
+      output,
       exited: null,
       exitedPromise: once(child, 'exit').then(() => undefined),
       silenced: false,
@@ -262,6 +272,7 @@ export class ProcessRuntime implements WorkloadRuntime {
       if (!child.exited) await this.stop(workdir, child.process.pid!, child.exitedPromise);
       // The leader may be gone while descendants it left in its group live on.
       killGroup(child.process.pid!, 'SIGKILL');
+      child.output.stop();
       this.keepLogs(id, child.tail.text());
       this.children.delete(id);
     } else {
@@ -281,6 +292,11 @@ export class ProcessRuntime implements WorkloadRuntime {
 
   async list(): Promise<string[]> {
     return [...new Set([...this.children.keys(), ...this.pidFiles.ids()])];
+  }
+
+  /** Bytes of a live workload's output read so far (what its output has cost the control plane). */
+  outputBytesRead(id: string): number | null {
+    return this.children.get(id)?.output.bytesRead ?? null;
   }
 
   async logs(id: string): Promise<string | null> {
