@@ -8,7 +8,7 @@ import type { Metrics } from './metrics.js';
 export interface HeartbeatRouteDeps {
   readonly tokens: HeartbeatTokens;
   readonly heartbeat: (id: string) => boolean;
-  /** Heartbeats per workload; more are answered 429 before they reach the lease (default: 1/s after a burst of 5). */
+  /** Heartbeats per workload; more are answered 429 before they reach the lease (default: 5/s after a burst of 10). */
   readonly heartbeatRate?: HeartbeatRate;
   readonly now?: () => number;
 }

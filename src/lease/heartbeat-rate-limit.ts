@@ -1,6 +1,6 @@
 /**
- * A token bucket per workload: `burst` heartbeats at once, then `perSecond`. A lease lasts tens
- * of seconds, so an honest workload never notices; one that spams its endpoint gets 429s that cost
+ * A token bucket per workload: `burst` heartbeats at once, then `perSecond`. A lease lasts a second or more,
+ * and an honest workload beats a few times per lease, so it never notices; one that spams its endpoint gets 429s that cost
  * the control plane next to nothing, instead of a lease renewal each.
  */
 export interface HeartbeatRate {
@@ -8,7 +8,7 @@ export interface HeartbeatRate {
   readonly burst: number;
 }
 
-export const DEFAULT_HEARTBEAT_RATE: HeartbeatRate = { perSecond: 1, burst: 5 };
+export const DEFAULT_HEARTBEAT_RATE: HeartbeatRate = { perSecond: 5, burst: 10 };
 
 export class HeartbeatRateLimit {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

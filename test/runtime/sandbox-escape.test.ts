@@ -321,7 +321,7 @@ describe('bubblewrap sandbox: attacks of the second review', () => {
     const output = (await runtime.logs('spammer')) ?? '';
     assert.match(output, /^\s*3 204$/m, output);
     assert.match(output, /^\s*27 429$/m, output);
-    assert.match(output, /^other=403$/m, output);
+    assert.match(output, /^other=401$/m, output);
     assert.match(output, /^pipelined-answers 1$/m, output);
     assert.equal(upstream.heartbeats.get('spammer'), 3, 'the control plane saw only what the bucket allowed');
     assert.equal(upstream.heartbeats.get('victim'), undefined);

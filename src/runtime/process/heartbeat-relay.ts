@@ -1,6 +1,6 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
-import { HeartbeatRateLimit, type HeartbeatRate } from '../../lease/heartbeat-rate-limit.js';
+import { DEFAULT_HEARTBEAT_RATE, HeartbeatRateLimit, type HeartbeatRate } from '../../lease/heartbeat-rate-limit.js';
 
 /**
  * One sandbox's own heartbeat socket. A sandbox has no network, so it renews its lease through a
@@ -21,7 +21,7 @@ export const DEFAULT_RELAY_LIMITS: HeartbeatRelayLimits = {
   maxConnections: 4,
   headersTimeoutMs: 2_000,
   requestTimeoutMs: 5_000,
-  rate: { perSecond: 1, burst: 5 },
+  rate: DEFAULT_HEARTBEAT_RATE,
 };
 
 export class HeartbeatRelay {
@@ -50,7 +50,11 @@ export class HeartbeatRelay {
           res.writeHead(status, { connection: 'close', ...(error ? { 'content-type': 'application/json' } : {}) });
           res.end(error ? JSON.stringify({ error }) : undefined);
         };
-        if (new URL(req.url ?? '/', 'http://localhost').pathname !== ownPath) return answer(403, 'this socket serves only its own workload’s heartbeat');
+        const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+        // As the control plane's endpoint would answer: nothing but heartbeats here, and no token
+        // of this workload's fits another's.
+        if (!/^\/v1\/workloads\/[^/]+\/heartbeat$/.test(path)) return answer(404, 'not found');
+        if (path !== ownPath) return answer(401, 'bad or missing heartbeat token');
         if (req.method !== 'POST' && req.method !== 'PUT') return answer(405, 'use POST');
         if (!relay!.rate.take(id)) return answer(429, 'too many heartbeats');
         const forwarded = request(
