@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { HeartbeatRateLimit, type HeartbeatRate } from '../lease/heartbeat-rate-limit.js';
 import type { HeartbeatTokens } from '../lease/heartbeat-tokens.js';
 import { authorize, type HttpTokens } from './http-auth.js';
 import type { Route } from './inspector-routes.js';
@@ -7,6 +8,9 @@ import type { Metrics } from './metrics.js';
 export interface HeartbeatRouteDeps {
   readonly tokens: HeartbeatTokens;
   readonly heartbeat: (id: string) => boolean;
+  /** Heartbeats per workload; more are answered 429 before they reach the lease (default: 5/s after a burst of 10). */
+  readonly heartbeatRate?: HeartbeatRate;
+  readonly now?: () => number;
 }
 
 export interface ControlRouteDeps extends HeartbeatRouteDeps {
@@ -46,6 +50,7 @@ export function controlRoutes(deps: ControlRouteDeps): Route {
  * alone, it is all the heartbeat socket serves to sandboxes.
  */
 export function heartbeatRoute(deps: HeartbeatRouteDeps): Route {
+  const rate = new HeartbeatRateLimit(deps.heartbeatRate, deps.now);
   return async (req, res, url) => {
     const match = HEARTBEAT.exec(url.pathname);
     if (!match) return false;
@@ -53,6 +58,8 @@ export function heartbeatRoute(deps: HeartbeatRouteDeps): Route {
     const id = match[1]!;
     const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
     if (!token || !deps.tokens.verify(id, token)) return send(res, 401, { error: 'bad or missing heartbeat token' });
+    // After the token: no one but the workload itself can use up its bucket.
+    if (!rate.take(id)) return send(res, 429, { error: 'too many heartbeats' });
     if (!deps.heartbeat(id)) return send(res, 409, { error: `workload ${id} is not running` });
     res.writeHead(204).end();
     return true;
