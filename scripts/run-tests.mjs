@@ -18,7 +18,8 @@ if (files.length === 0) {
   process.stderr.write(`run-tests: no compiled test file matches ${only.join(' or ')} (paths are relative to dist/test)\n`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+// A test that hangs fails after three minutes instead of holding CI until its limit.
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-reporter=spec', ...files], {
   cwd: root,
   stdio: 'inherit',
 });

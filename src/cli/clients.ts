@@ -5,6 +5,7 @@ import { parseTransition, type Reply } from '../events/messages.js';
 import type { NatsTarget } from '../events/nats-auth.js';
 import { dialNats, type DialOptions } from '../events/nats-connect.js';
 import type { TransitionMessage } from '../events/transition.js';
+import { redactUrl, redactUrlsIn } from '../redact.js';
 import { CliError } from './cli-error.js';
 import { formatTransition } from './format.js';
 
@@ -29,7 +30,7 @@ export async function openRedis(url: string): Promise<Redis> {
     return redis;
   } catch (error) {
     redis.disconnect();
-    throw new CliError(`cannot reach Redis at ${url} (${String(error)}); set --redis or REDIS_URL`);
+    throw new CliError(`cannot reach Redis at ${redactUrl(url)} (${redactUrlsIn(String(error))}); set --redis or REDIS_URL`);
   }
 }
 

@@ -17,11 +17,25 @@ void everyReasonListed;
 
 const ID = z.string().max(MAX_ID_LENGTH).regex(DNS1123_LABEL);
 const SEQ = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-/** Exit codes are small integers (negative ones are signals on some runtimes). */
-const EXIT_CODE = z.number().int().min(-(2 ** 31)).max(2 ** 31);
+const cut = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
+/**
+ * Exit codes are small integers (negative ones are signals on some runtimes); a digit string is
+ * read as one, anything else is dropped rather than costing the whole message.
+ */
+const EXIT_CODE = z.unknown().optional().transform((value): number | undefined => {
+  const n = typeof value === 'string' && /^-?\d{1,10}$/.test(value) ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && Math.abs(n) <= 2 ** 31 ? n : undefined;
+});
+/** The event that caused a transition: free text to whoever shows it, cut short. */
+export const MAX_EVENT_LENGTH = 100;
+const EVENT = z.unknown().optional().transform((value) => {
+  const s = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
+  return cut(s, MAX_EVENT_LENGTH);
+});
 /** Free text (an error, why a workload waits) is cut, not refused: a long error is still news. */
 export const MAX_TEXT_LENGTH = 2_000;
-const TEXT = z.string().transform((s) => (s.length > MAX_TEXT_LENGTH ? `${s.slice(0, MAX_TEXT_LENGTH - 1)}…` : s));
+const TEXT = z.string().transform((s) => cut(s, MAX_TEXT_LENGTH));
 const state = z.enum(LIFECYCLE_STATES);
 
 const transition = z.object({
@@ -29,14 +43,14 @@ const transition = z.object({
   type: z.enum(WORKLOAD_TYPES),
   from: state.nullable(),
   to: state,
-  event: z.string().max(100).regex(/^[A-Za-z0-9_.:-]+$/),
+  event: EVENT,
   reason: z.enum(END_REASONS).optional(),
-  exitCode: EXIT_CODE.optional(),
+  exitCode: EXIT_CODE,
   error: TEXT.optional(),
   at: z.iso.datetime(),
   seq: SEQ,
   epoch: SEQ.optional(),
-});
+}).transform(withoutUndefined);
 
 const status = z.object({
   id: ID,
@@ -44,11 +58,17 @@ const status = z.object({
   state,
   seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   reason: z.enum(END_REASONS).optional(),
-  exitCode: EXIT_CODE.optional(),
+  exitCode: EXIT_CODE,
   error: TEXT.optional(),
   waiting: TEXT.optional(),
   timings: z.partialRecord(state, z.iso.datetime()),
-});
+}).transform(withoutUndefined);
+
+/** A dropped optional field is absent, as the control plane would have sent it, not `undefined`. */
+function withoutUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}
 
 const refusal = z.object({ error: TEXT });
 // Logs are the workload's own output: kept whole here; whoever shows them decides how much.

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { HeartbeatRateLimit, type HeartbeatRate } from '../lease/heartbeat-rate-limit.js';
 import type { HeartbeatTokens } from '../lease/heartbeat-tokens.js';
 import { authorize, type HttpTokens } from './http-auth.js';
 import type { Route } from './inspector-routes.js';
@@ -8,6 +9,9 @@ export interface HeartbeatRouteDeps {
   readonly tokens: HeartbeatTokens;
   /** May ask Redis: a heartbeat can reach any replica, not only the workload's owner. */
   readonly heartbeat: (id: string) => boolean | Promise<boolean>;
+  /** Heartbeats per workload; more are answered 429 before they reach the lease (default: 5/s after a burst of 10). */
+  readonly heartbeatRate?: HeartbeatRate;
+  readonly now?: () => number;
 }
 
 export interface ControlRouteDeps extends HeartbeatRouteDeps {
@@ -47,6 +51,7 @@ export function controlRoutes(deps: ControlRouteDeps): Route {
  * alone, it is all the heartbeat socket serves to sandboxes.
  */
 export function heartbeatRoute(deps: HeartbeatRouteDeps): Route {
+  const rate = new HeartbeatRateLimit(deps.heartbeatRate, deps.now);
   return async (req, res, url) => {
     const match = HEARTBEAT.exec(url.pathname);
     if (!match) return false;
@@ -54,6 +59,8 @@ export function heartbeatRoute(deps: HeartbeatRouteDeps): Route {
     const id = match[1]!;
     const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
     if (!token || !(await deps.tokens.verify(id, token))) return send(res, 401, { error: 'bad or missing heartbeat token' });
+    // After the token: no one but the workload itself can use up its bucket.
+    if (!rate.take(id)) return send(res, 429, { error: 'too many heartbeats' });
     if (!(await deps.heartbeat(id))) return send(res, 409, { error: `workload ${id} is not running` });
     res.writeHead(204).end();
     return true;

@@ -14,6 +14,13 @@ export const RESERVED_ENV_PREFIX = 'LEASEHOLD_';
 /** Kubernetes resource quantities: `500m`, `1`, `0.5`, `256Mi`, `1G`. */
 const QUANTITY = /^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/**
+ * Label prefixes a spec may not use: ours mark what Leasehold manages, and `app.kubernetes.io/`
+ * is what Services and NetworkPolicies select on. A Pod a submitter labels
+ * `app.kubernetes.io/name: leasehold` would join the control plane's Service and pass the policies
+ * that admit only the control plane to Redis and NATS.
+ */
+export const RESERVED_LABEL_PREFIXES = ['leasehold.dev/', 'app.kubernetes.io/'] as const;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
 const quantity = z
@@ -61,8 +68,16 @@ export const workloadSpecSchema = z.strictObject({
   maxLifetimeSeconds: wholeSeconds(1, 7 * 24 * 3600).default(3600),
   labels: z
     .record(
-      z.string().regex(LABEL_KEY, { error: 'keys must be valid Kubernetes label keys' }),
+      z
+        .string()
+        .regex(LABEL_KEY, { error: 'keys must be valid Kubernetes label keys' })
+        .refine((key) => !RESERVED_LABEL_PREFIXES.some((prefix) => key.startsWith(prefix)), {
+          error: `keys starting with ${RESERVED_LABEL_PREFIXES.join(' or ')} are reserved for the control plane`,
+        }),
       z.string().regex(LABEL_VALUE, { error: 'values must be valid Kubernetes label values' }),
+      {
+        error: (issue) => (issue.code === 'invalid_key' ? issue.issues[0]?.message : undefined) ?? 'must be an object of string values',
+      },
     )
     .default({}),
   /**

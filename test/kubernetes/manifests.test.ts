@@ -209,7 +209,9 @@ describe('manifests/ (kubectl kustomize)', () => {
 
     const controlPlane = (find(all, 'Deployment', 'leasehold') as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
     // A trusted workload in the control plane's namespace, its spec dressed up as the control plane.
-    const impostor = buildPod('impostor', spec('impostor', ['redis-cli'], { labels: { 'app.kubernetes.io/name': 'leasehold' } }), {
+    // The schema refuses such labels at intake; the policies must hold even if one got through.
+    const dressed = spec('impostor', ['redis-cli']);
+    const impostor = buildPod('impostor', { ...dressed, labels: { 'app.kubernetes.io/name': 'leasehold' } }, {
       namespace: 'leasehold',
       deadlineSlackSeconds: 60,
       sandbox: null,

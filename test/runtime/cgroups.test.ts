@@ -12,6 +12,7 @@ import { spec } from './conformance.js';
 
 const MIB = 2 ** 20;
 
+
 /** This host's cgroups as the sandbox would use them; the tests below need them (root, v1 or delegated v2). */
 function cgroupsFor(stateDir: string) {
   const groups = openCgroups(cgroupScope(stateDir));
@@ -53,7 +54,7 @@ describe('per-sandbox cgroups', { skip: usable ? false : 'needs writable cgroups
   it('on start, kills and removes the cgroups of sandboxes that no pid file remembers (a crash left them)', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-cgroups-'));
     const groups = cgroupsFor(stateDir);
-    const procs = groups.create('ghost', { memoryBytes: 64 * MIB, cpuMillis: 100, pids: 8, tmpBytes: MIB });
+    const procs = groups.create('ghost', { memoryBytes: 64 * MIB, cpuMillis: 100, pids: 8, tmpBytes: MIB, shmBytes: MIB });
     // What a crash between "joined the cgroup" and "wrote the pid file" leaves behind.
     const ghost = spawn('/bin/sh', ['-c', 'for f in "$@"; do echo $$ > "$f"; done; exec sleep 300', 'ghost', ...procs], { stdio: 'ignore' });
     const gone = once(ghost, 'exit');
@@ -78,14 +79,86 @@ describe('per-sandbox cgroups', { skip: usable ? false : 'needs writable cgroups
   });
 });
 
+/** controller → group, from the v1 lines (`N:cpu,cpuacct:/path`) of a /proc/<pid>/cgroup. */
+function v1Membership(text: string): Map<string, string> {
+  const groups = new Map<string, string>();
+  for (const [, controllers, path] of text.matchAll(/^\d+:([^:]+):(\/.*)$/gm)) for (const c of controllers!.split(',')) groups.set(c, path!);
+  return groups;
+}
+
+/** Where this process's own group is for `controller`: its v1 hierarchy's, or the v2 one. */
+function ownGroup(controller: string): string {
+  const self = readFileSync('/proc/self/cgroup', 'utf8');
+  const v1 = v1Membership(self).get(controller);
+  if (v1 !== undefined && existsSync(join('/sys/fs/cgroup', controller, 'cgroup.procs'))) return join('/sys/fs/cgroup', controller, v1);
+  return join('/sys/fs/cgroup', /^0::(\/.*)$/m.exec(self)?.[1] ?? '/');
+}
+
 /** A file of the workload's group, v1 (per controller) or v2 (one group); the first name that exists. */
 function readGroupFile(stateDir: string, id: string, ...names: string[]): string {
   const scope = cgroupScope(stateDir);
   for (const name of names) {
     const controller = name.split('.')[0] === 'cgroup' ? 'memory' : name.split('.')[0]!;
-    for (const file of [join('/sys/fs/cgroup', controller, 'leasehold', scope, id, name), join('/sys/fs/cgroup', 'leasehold', scope, id, name)]) {
+    const own = ownGroup(controller);
+    // v2 puts the groups under the control plane's own group or, when that is a leaf, its parent.
+    for (const file of [join(own, 'leasehold', scope, `w-${id}`, name), join(dirname(own), 'leasehold', scope, `w-${id}`, name)]) {
       if (existsSync(file)) return readFileSync(file, 'utf8').trim();
     }
   }
   throw new Error(`none of ${names.join(', ')} for ${id}`);
 }
+
+describe('per-sandbox cgroups: attacks of the second review', { skip: usable ? false : 'needs writable cgroups (root with v1, or delegated v2)' }, () => {
+  it('tears down workloads whose ids name cgroup v1 control files (tasks, cgroup-procs, notify-on-release)', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-cgroups-'));
+    const runtime = new ProcessRuntime({ stateDir, graceMs: 200, launcher: bubblewrapLauncher({ cgroupScope: cgroupScope(stateDir) }) });
+    const ids = ['tasks', 'cgroup-procs', 'notify-on-release'];
+    try {
+      for (const id of ids) await runtime.provision(id, { ...spec(id, 'sleep 300'), type: 'untrusted' });
+      for (const id of ids) await runtime.teardown(id);
+      for (const id of ids) assert.equal(existsSync(join(stateDir, 'bubblewrap', 'work', id)), false, `the workdir of ${id} is left`);
+      assert.deepEqual(cgroupsFor(stateDir).ids(), []);
+    } finally {
+      for (const id of await runtime.list()) await runtime.teardown(id).catch(() => undefined);
+      await runtime.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it("puts a sandbox's cgroups under the control plane's own, so a limit on the control plane holds for its sandboxes, and removes them on close", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-cgroups-'));
+    const runtime = new ProcessRuntime({ stateDir, graceMs: 200, launcher: bubblewrapLauncher({ cgroupScope: cgroupScope(stateDir) }) });
+    try {
+      await runtime.provision('nested', { ...spec('nested', 'sleep 300'), type: 'untrusted' });
+      let pid = '';
+      for (let i = 0; !pid; i++) {
+        assert.ok(i < 200, 'the workload never joined its cgroup');
+        pid = cgroupsFor(stateDir).ids().includes('nested') ? readGroupFile(stateDir, 'nested', 'cgroup.procs').split('\n')[0]! : '';
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const theirs = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      const ours = readFileSync('/proc/self/cgroup', 'utf8');
+      const v1Ours = v1Membership(ours);
+      for (const controller of ['memory', 'pids', 'cpu']) {
+        const own = v1Ours.get(controller) ?? /^0::(\/.*)$/m.exec(ours)![1]!;
+        const sandboxed = v1Membership(theirs).get(controller) ?? /^0::(\/.*)$/m.exec(theirs)![1]!;
+        const parent = own === '/' ? '' : own;
+        assert.ok(
+          sandboxed.startsWith(`${parent}/leasehold/`) || sandboxed.startsWith(`${dirname(parent)}/leasehold/`.replace('//', '/')),
+          `${controller}: the sandbox is in ${sandboxed}, outside the control plane's ${own}`,
+        );
+      }
+      await runtime.teardown('nested');
+      await runtime.close();
+      const scope = cgroupScope(stateDir);
+      for (const controller of ['memory', 'pids', 'cpu']) {
+        assert.equal(existsSync(join(ownGroup(controller), 'leasehold', scope)), false, `${controller}: the scope's group is left`);
+      }
+    } finally {
+      for (const id of await runtime.list()) await runtime.teardown(id);
+      await runtime.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+

@@ -1,9 +1,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:http';
 import { pino } from 'pino';
 import { bubblewrapLauncher, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from '../../src/runtime/process/bubblewrap.js';
 import { cgroupScope } from '../../src/runtime/process/cgroups.js';
@@ -69,9 +73,9 @@ function hostProcesses(): { pid: string; cmdline: string; environ: string }[] {
   return found;
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
   for (let i = 0; i < 200; i++) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -146,7 +150,8 @@ describe('bubblewrap sandbox: attacks of issue 10', () => {
     assert.ok(inside.includes(secret) && inside.includes(token));
     await runtime.teardown('esc-cmdline');
     const output = (await runtime.logs('esc-cmdline')) ?? '';
-    assert.match(output, /initialize program: (sh|sleep)/, 'LD_DEBUG works where it belongs, inside');
+    // The shell's for certain; the sleep's only if it was read before teardown.
+    assert.match(output, /initialize program: (\/bin\/sh|sh|sleep)$/m, 'LD_DEBUG works where it belongs, inside');
     assert.doesNotMatch(output, /initialize program: (bwrap|setpriv)/, 'a spec variable acted on a host-side program');
   });
 
@@ -222,4 +227,174 @@ describe('bubblewrap sandbox: attacks of issue 10', () => {
     assert.equal(warnings.length, 1, lines.join(''));
     assert.match(warnings[0]!, /per-process rlimits only/);
   });
+});
+
+/**
+ * Starts a control plane (fixtures/run-untrusted) with fd 30 open for writing on a host file and
+ * fd 40 on a host directory, as a control plane started by a careless supervisor would be, and
+ * runs `script` in a sandbox from it.
+ */
+async function runWithInheritedDescriptors(script: string, cgroupRoot?: string) {
+  const host = mkdtempSync(join(tmpdir(), 'leasehold-inherited-'));
+  chmodSync(host, 0o755);
+  const secret = `secret-${randomBytes(6).toString('hex')}`;
+  writeFileSync(join(host, 'secret'), secret, { mode: 0o644 });
+  const written = join(host, 'written');
+  writeFileSync(written, '', { mode: 0o600 });
+  const file = openSync(written, 'a');
+  const dir = openSync(host, 'r');
+  try {
+    const stdio: ('ignore' | 'pipe' | 'inherit' | number)[] = ['ignore', 'pipe', 'inherit'];
+    while (stdio.length < 41) stdio.push('ignore');
+    stdio[30] = file;
+    stdio[40] = dir;
+    const fixture = fileURLToPath(new URL('./fixtures/run-untrusted.js', import.meta.url));
+    const child = spawn(process.execPath, [fixture, script, ...(cgroupRoot ? [cgroupRoot] : [])], { stdio });
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, stdout);
+    const { output } = JSON.parse(stdout) as { output: string };
+    return { output, secret, written: readFileSync(written, 'utf8') };
+  } finally {
+    closeSync(file);
+    closeSync(dir);
+    rmSync(host, { recursive: true, force: true });
+  }
+}
+
+/** A stand-in for the control plane's heartbeat socket: counts connections and heartbeats per workload, answers 204. */
+async function controlPlaneSocket() {
+  const dir = mkdtempSync(join(tmpdir(), 'leasehold-hb-'));
+  chmodSync(dir, 0o711);
+  const path = join(dir, 'heartbeat.sock');
+  const heartbeats = new Map<string, number>();
+  let connections = 0;
+  const server = createServer((req, res) => {
+    const id = /^\/v1\/workloads\/([^/]+)\/heartbeat$/.exec(req.url ?? '')?.[1] ?? '?';
+    heartbeats.set(id, (heartbeats.get(id) ?? 0) + 1);
+    res.writeHead(204).end();
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  chmodSync(path, 0o666);
+  opened.push(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const context = (id: string): ProvisionContext => ({
+    env: { [HEARTBEAT_ENV.socket]: path, [HEARTBEAT_ENV.token]: `token-${id}`, [HEARTBEAT_ENV.url]: `http://127.0.0.1:1/v1/workloads/${id}/heartbeat` },
+  });
+  return { heartbeats, connections: () => connections, context };
+}
+
+const HEARTBEAT = 'curl -s -o /dev/null -w "%{http_code}\\n" --unix-socket "$LEASEHOLD_HEARTBEAT_SOCKET" -X POST -H "authorization: Bearer $LEASEHOLD_HEARTBEAT_TOKEN"';
+const openDescriptors = () => readdirSync('/proc/self/fd').length;
+
+describe('bubblewrap sandbox: attacks of the second review', () => {
+  it("rate-limits a sandbox's heartbeats and serves it its own id only", async () => {
+    const upstream = await controlPlaneSocket();
+    const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-escape-'));
+    const runtime = new ProcessRuntime({
+      stateDir,
+      graceMs: 500,
+      heartbeatRelay: { rate: { perSecond: 0.001, burst: 3 } },
+      launcher: bubblewrapLauncher({ cgroupScope: cgroupScope(stateDir) }),
+    });
+    const events = listen(runtime);
+    opened.push(async () => {
+      events.stop();
+      for (const id of await runtime.list()) await runtime.teardown(id);
+      await runtime.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+    const script = [
+      `for i in $(seq 30); do ${HEARTBEAT} "$LEASEHOLD_HEARTBEAT_URL"; done | sort | uniq -c`,
+      `echo "other=$(${HEARTBEAT} http://localhost/v1/workloads/victim/heartbeat)"`,
+      // Pipelined: twenty requests on one connection.
+      `python3 -c 'import socket, os; s = socket.socket(socket.AF_UNIX); s.connect(os.environ["LEASEHOLD_HEARTBEAT_SOCKET"]); s.sendall(b"POST /v1/workloads/spammer/heartbeat HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\n\\r\\n" * 20); import time; time.sleep(1); print("pipelined-answers", s.recv(1 << 16).count(b"HTTP/1.1"))'`,
+    ].join('\n');
+    await runtime.provision('spammer', { ...spec('spammer', script), type: 'untrusted' }, upstream.context('spammer'));
+    await events.exitOf('spammer', 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const output = (await runtime.logs('spammer')) ?? '';
+    assert.match(output, /^\s*3 204$/m, output);
+    assert.match(output, /^\s*27 429$/m, output);
+    assert.match(output, /^other=401$/m, output);
+    assert.match(output, /^pipelined-answers 1$/m, output);
+    assert.equal(upstream.heartbeats.get('spammer'), 3, 'the control plane saw only what the bucket allowed');
+    assert.equal(upstream.heartbeats.get('victim'), undefined);
+  });
+
+  it("holds a few of the control plane's descriptors however many connections a sandbox opens to its heartbeat socket, and another workload still heartbeats", async () => {
+    const upstream = await controlPlaneSocket();
+    const { runtime } = sandbox();
+    const events = listen(runtime);
+    opened.push(async () => events.stop());
+    const before = openDescriptors();
+    const flood = `python3 -c 'import socket, os, time
+held = []
+for i in range(300):
+    s = socket.socket(socket.AF_UNIX); s.connect(os.environ["LEASEHOLD_HEARTBEAT_SOCKET"]); held.append(s)
+print("held", len(held), flush=True); time.sleep(30)'`;
+    await runtime.provision('flooder', { ...spec('flooder', flood), type: 'untrusted' }, upstream.context('flooder'));
+    await until('the flood holds its connections', async () => /held 300/.test((await runtime.logs('flooder')) ?? ''));
+    const during = openDescriptors();
+    await runtime.provision('beater', { ...spec('beater', `${HEARTBEAT} "$LEASEHOLD_HEARTBEAT_URL"`), type: 'untrusted' }, upstream.context('beater'));
+    await events.exitOf('beater', 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match((await runtime.logs('beater')) ?? '', /^204$/m);
+    assert.equal(upstream.heartbeats.get('beater'), 1);
+    assert.ok(during - before < 30, `the flood holds ${during - before} of the control plane's descriptors`);
+    await runtime.teardown('flooder');
+  });
+
+  const leak = 'cat /proc/self/fd/40/secret 2>&1; echo from-sandbox >&30; echo "fds=$(ls /proc/self/fd | tr "\\n" " ")"';
+  for (const [path, cgroupRoot] of [['with cgroups', undefined], ['without cgroups (rlimit fallback)', '/nonexistent-cgroup-root']] as const) {
+    it(`passes no descriptor the control plane inherited into a sandbox, ${path}`, async () => {
+      const { output, secret, written } = await runWithInheritedDescriptors(leak, cgroupRoot);
+      assert.ok(!output.includes(secret), `the sandbox read a host file through an inherited directory: ${output}`);
+      assert.equal(written, '', 'the sandbox wrote to a host file through an inherited descriptor');
+      // 0-2, and the directory ls itself reads.
+      assert.match(output, /^fds=0 1 2 3 $/m, output);
+    });
+  }
+
+  it('refuses sockets of any family but unix, inet, inet6 and netlink (vsock reaches the hypervisor)', async () => {
+    const { run } = sandbox();
+    const probe = [
+      'import socket',
+      'for name in ("AF_VSOCK", "AF_PACKET", "AF_ALG", "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"):',
+      '    family = getattr(socket, name)',
+      '    kind = socket.SOCK_RAW if name in ("AF_PACKET", "AF_NETLINK") else socket.SOCK_SEQPACKET if name == "AF_ALG" else socket.SOCK_STREAM',
+      '    try:',
+      '        socket.socket(family, kind).close(); print(name, "ok")',
+      '    except OSError as e:',
+      '        print(name, "errno", e.errno)',
+      'try:',
+      '    socket.socketpair(socket.AF_VSOCK, socket.SOCK_STREAM); print("socketpair-vsock ok")',
+      'except OSError as e:',
+      '    print("socketpair-vsock errno", e.errno)',
+    ].join('\n');
+    const { output } = await run('esc-vsock', `python3 -c '${probe}'`);
+    for (const family of ['AF_VSOCK', 'AF_PACKET', 'AF_ALG']) assert.match(output, new RegExp(`^${family} errno 97$`, 'm'), output);
+    assert.match(output, /^socketpair-vsock errno 97$/m, output);
+    for (const family of ['AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK']) assert.match(output, new RegExp(`^${family} ok$`, 'm'), output);
+  });
+
+  for (const [path, cgroupRoot] of [['with cgroups', undefined], ['without cgroups (rlimit fallback)', '/nonexistent-cgroup-root']] as const) {
+    it(`keeps /dev read-only and /dev/shm small, ${path}`, async () => {
+      const { run } = sandbox({ maxTmpBytes: 32 * 2 ** 20 }, cgroupRoot ? { cgroupRoot } : {});
+      const { output } = await run(
+        'esc-dev',
+        'echo x > /dev/newfile; echo "newfile=$?"; head -c 40M /dev/zero > /dev/shm/fill; echo "shm=$?"; du -m /dev/shm/fill; : > /dev/shm/small && echo small-ok',
+      );
+      assert.match(output, /cannot create \/dev\/newfile: Read-only file system/, output);
+      assert.match(output, /^newfile=[1-9]/m, output);
+      assert.match(output, /^shm=1$/m, output);
+      assert.match(output, /^[0-8]\s/m, 'at most a quarter of /tmp made it into /dev/shm');
+      assert.match(output, /^small-ok$/m, 'shared memory still works');
+    });
+  }
 });

@@ -63,6 +63,18 @@ describe('seccomp filter', () => {
       assert.equal(decide(program, { arch: audit, nr: table.personality!, args: [0] }), 'allow');
       assert.equal(decide(program, { arch: audit, nr: table.personality!, args: [0x0040000 /* ADDR_NO_RANDOMIZE */] }), 'errno 1');
     });
+
+    it(`on ${name}, lets socket and socketpair make unix, inet, inet6 and netlink sockets only (no vsock to the hypervisor)`, () => {
+      for (const call of ['socket', 'socketpair']) {
+        const nr = table[call as keyof typeof table]!;
+        for (const family of [1 /* AF_UNIX */, 2 /* AF_INET */, 10 /* AF_INET6 */, 16 /* AF_NETLINK */]) {
+          assert.equal(decide(program, { arch: audit, nr, args: [family] }), 'allow', `${call}(${family})`);
+        }
+        for (const family of [40 /* AF_VSOCK */, 17 /* AF_PACKET */, 38 /* AF_ALG */, 0, 45 /* AF_MAX */, 0x10001]) {
+          assert.equal(decide(program, { arch: audit, nr, args: [family] }), 'errno 97', `${call}(${family})`);
+        }
+      }
+    });
   }
 
   it('kills a process that uses another ABI, whose numbers the deny list does not cover', () => {

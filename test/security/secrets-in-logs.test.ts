@@ -39,6 +39,14 @@ describe('credentials never reach a log line or an error message', () => {
     assert.ok(!result.stderr.includes(PASSWORD));
   });
 
+  it('a CLI command that cannot use Redis names the server without its password', async () => {
+    const payload = JSON.stringify({ id: 'x', type: 'trusted', image: 'alpine', cmd: ['true'] });
+    const result = await runCli(['submit', '--redis', redisUrlWith(WRONG), payload]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, new RegExp(`redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}`));
+    assert.ok(!result.stderr.includes(WRONG) && !result.stdout.includes(WRONG), 'the password is not echoed');
+  });
+
   it('a missing password says so (NOAUTH), once', async () => {
     const result = await runCli(start(`redis://127.0.0.1:${port}`));
     assert.equal(result.code, 2);

@@ -40,6 +40,16 @@ describe('workload spec', () => {
     assert.deepEqual(result.spec.resources, { cpu: '500m', memory: '256Mi' });
   });
 
+  it("refuses labels in the control plane's namespaces, so a workload Pod cannot join its Service or pass its network policies", () => {
+    const spec = (labels: Record<string, string>) => JSON.stringify({ id: 'a', type: 'trusted', image: 'x', cmd: ['true'], labels });
+    assert.equal(
+      reason(spec({ 'app.kubernetes.io/name': 'leasehold' })),
+      'labels.app.kubernetes.io/name: keys starting with leasehold.dev/ or app.kubernetes.io/ are reserved for the control plane',
+    );
+    assert.match(reason(spec({ 'leasehold.dev/workload-id': 'other' })), /reserved for the control plane/);
+    assert.ok(parseSubmission(spec({ team: 'data', 'example.com/app.kubernetes.io': 'x' })).ok);
+  });
+
   it("refuses env names in the control plane's LEASEHOLD_ namespace, whatever the workload's trust", () => {
     for (const type of ['untrusted', 'trusted']) {
       const spec = (env: Record<string, string>) => JSON.stringify({ id: 'a', type, image: 'x', cmd: ['true'], env });

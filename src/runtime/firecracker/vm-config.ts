@@ -39,6 +39,8 @@ export interface VmFiles {
 const MIB = 1024 * 1024;
 const DEFAULT_MEMORY_MIB = 256;
 const MAX_VCPUS = 32;
+/** A spec's memory is a request, not a say over the host: past this it is clamped, as vCPUs are. */
+export const MAX_MEMORY_MIB = 8 * 1024;
 
 /**
  * The guest's kernel command line. `reboot=k panic=1` turns the guest's shutdown (or a kernel panic)
@@ -52,7 +54,7 @@ export function planVm(spec: WorkloadSpec, files: VmFiles, tap: string | null): 
   return {
     machine: {
       vcpu_count: Math.min(MAX_VCPUS, Math.max(1, Math.ceil(quantityToNumber(spec.resources.cpu ?? '1')))),
-      mem_size_mib: spec.resources.memory ? Math.max(32, Math.ceil(quantityToNumber(spec.resources.memory) / MIB)) : DEFAULT_MEMORY_MIB,
+      mem_size_mib: spec.resources.memory ? Math.min(MAX_MEMORY_MIB, Math.max(32, Math.ceil(quantityToNumber(spec.resources.memory) / MIB))) : DEFAULT_MEMORY_MIB,
       smt: false,
     },
     boot: { kernel_image_path: files.kernel, boot_args: BOOT_ARGS },

@@ -24,10 +24,20 @@ const SECCOMP_FD = 3;
 const ARGS_FD = 4;
 
 /**
- * Joins the cgroups the control plane made, then runs the rest of its arguments. Node cannot place
- * a child in a cgroup before it executes, and joining after would miss whatever it forked first.
+ * Runs between the control plane and bwrap, in bash (Debian's essential shell; dash cannot close a
+ * descriptor above 9). First it closes every descriptor above bwrap's own (0-2, SECCOMP_FD and
+ * ARGS_FD): Node marks only the descriptors it opened close-on-exec, so whatever the control plane
+ * inherited (an open directory is the host's whole file system) would otherwise reach the sandbox,
+ * and bwrap closes nothing. Without /proc it cannot know what is open, so it refuses to go on.
+ * Then it joins the cgroups named before `--` (Node cannot place a child in a cgroup before it
+ * executes, and joining after would miss whatever it forked first) and runs the rest.
  */
-const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+const SANDBOX_WRAPPER = [
+  '[ -d /proc/self/fd ] || exit 125',
+  `for fd in /proc/self/fd/*; do fd=\${fd##*/}; if [ "$fd" -gt ${ARGS_FD} ]; then exec {fd}>&-; fi; done`,
+  'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
+].join('\n');
+const WRAPPER_SHELL = '/bin/bash';
 const HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface BubblewrapOptions {
@@ -81,6 +91,7 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
   return {
     name: 'bubblewrap',
     isolated: true,
+    bindsHeartbeatSocket: true,
     unavailableReason() {
       if (checked === undefined) checked = probe(bwrap, limits);
       return checked;
@@ -111,6 +122,10 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
         '--symlink', 'usr/lib64', '/lib64',
         '--proc', '/proc',
         '--dev', '/dev',
+        // bwrap's /dev is a writable tmpfs of half the host's RAM; only /dev/shm (POSIX shared
+        // memory) needs to be writable, and it gets a size of its own.
+        '--size', String(sized.shmBytes), '--tmpfs', '/dev/shm',
+        '--remount-ro', '/dev',
         '--size', String(sized.tmpBytes), '--tmpfs', '/tmp',
       ];
       if (request.heartbeatSocket) {
@@ -130,18 +145,17 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
       const groups = cgroupsOnce();
       const inside = groups ? [...argv] : ['prlimit', ...fallbackRlimits(sized), '--', ...argv];
       const fds = [seccompProgram(), environment];
-      if (!groups) {
-        return { file: bwrap, args: [...args, '--', ...inside], env: { PATH: HOST_PATH }, fds, ...(root ? { uid: limits.uid, gid: limits.gid } : {}) };
-      }
-      const procs = groups.create(basename(workdir), sized);
+      const procs = groups ? groups.create(basename(workdir), sized) : [];
       // As root, join the cgroups first and drop to the sandbox user after; a non-root control plane
-      // owns its delegated groups and joins them as itself.
-      const dropPrivileges = root ? ['setpriv', `--reuid=${limits.uid}`, `--regid=${limits.gid}`, '--clear-groups', '--'] : [];
+      // owns its delegated groups and joins them as itself. Without cgroups, nothing to join: the
+      // wrapper runs as the sandbox user from the start.
+      const dropPrivileges = root && groups ? ['setpriv', `--reuid=${limits.uid}`, `--regid=${limits.gid}`, '--clear-groups', '--'] : [];
       return {
-        file: '/bin/sh',
-        args: ['-c', JOIN_CGROUPS, 'leasehold-join-cgroup', ...procs, '--', ...dropPrivileges, bwrap, ...args, '--', ...inside],
+        file: WRAPPER_SHELL,
+        args: ['-c', SANDBOX_WRAPPER, 'leasehold-sandbox', ...procs, '--', ...dropPrivileges, bwrap, ...args, '--', ...inside],
         env: { PATH: HOST_PATH },
         fds,
+        ...(root && !groups ? { uid: limits.uid, gid: limits.gid } : {}),
       };
     },
 
@@ -184,7 +198,7 @@ function argsFile(args: readonly string[]): Buffer {
 }
 
 function fallbackRlimits(sized: WorkloadLimits): string[] {
-  return [`--nproc=${sized.pids}`, `--as=${Math.max(sized.memoryBytes, FALLBACK_MIN_ADDRESS_SPACE)}`, `--cpu=${FALLBACK_CPU_SECONDS}`];
+  return [`--nproc=${sized.pids}`, `--fsize=${sized.tmpBytes}`, `--as=${Math.max(sized.memoryBytes, FALLBACK_MIN_ADDRESS_SPACE)}`, `--cpu=${FALLBACK_CPU_SECONDS}`];
 }
 
 /** One real sandbox start: catches a missing binary and kernels that forbid user namespaces. */

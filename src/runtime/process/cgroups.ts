@@ -8,7 +8,9 @@ import type { WorkloadLimits } from './sandbox-limits.js';
  * One cgroup per sandbox, so that memory, processes and CPU are bounded for all of a sandbox's
  * processes together (rlimits bound each process alone: four processes took four times the limit).
  *
- * Groups live at `<controller root>/leasehold/<scope>/<workload id>`. The scope is a hash of the
+ * Groups live at `<the control plane's own group>/leasehold/<scope>/w-<workload id>`, so that a limit
+ * put on the control plane's container holds for its sandboxes too. The `w-` keeps a workload id
+ * from naming one of the control files every v1 group has (`tasks`, `notify_on_release`). The scope is a hash of the
  * control plane's state directory, so that two control planes on one host (or two test runs) never
  * remove each other's groups, while a restarted control plane finds what its predecessor left.
  * Every path here is made of the control plane's own names and a workload id the spec schema
@@ -28,6 +30,8 @@ export interface Cgroups {
 }
 
 const CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
+const GROUP_PREFIX = 'w-';
+const groupName = (id: string) => `${GROUP_PREFIX}${id}`;
 const CPU_PERIOD_US = 100_000;
 
 /** A stable, short name for the groups of the control plane whose state lives in `stateDir`. */
@@ -45,26 +49,32 @@ export function openCgroups(scope: string, root = '/sys/fs/cgroup', self = '/pro
   const v2 = openV2(scope, root, self);
   if ('description' in v2) return v2;
   reasons.push(v2.unavailable);
-  const v1 = openV1(scope, root);
+  const v1 = openV1(scope, root, self);
   if ('description' in v1) return v1;
   reasons.push(v1.unavailable);
   return { unavailable: reasons.join('; ') };
 }
 
-function openV1(scope: string, root: string): Cgroups | { unavailable: string } {
-  const bases = CONTROLLERS.map((controller) => join(root, controller, 'leasehold', scope));
-  for (const [i, controller] of CONTROLLERS.entries()) {
+function openV1(scope: string, root: string, self: string): Cgroups | { unavailable: string } {
+  const membership = v1Membership(safeRead(self));
+  const bases: string[] = [];
+  for (const controller of CONTROLLERS) {
     const marker = join(root, controller, controller === 'memory' ? 'memory.limit_in_bytes' : controller === 'pids' ? 'cgroup.procs' : 'cpu.cfs_period_us');
     if (!existsSync(marker)) return { unavailable: `cgroup v1: no ${controller} hierarchy at ${join(root, controller)}` };
+    const own = membership.get(controller);
+    if (own === undefined) return { unavailable: `cgroup v1: this process is in no ${controller} group` };
+    const base = join(root, controller, own, 'leasehold', scope);
+    if (!base.startsWith(join(root, controller))) return { unavailable: `cgroup v1: ${controller} group ${own} is outside ${root}` };
     try {
-      mkdirSync(bases[i]!, { recursive: true });
+      mkdirSync(base, { recursive: true });
     } catch (error) {
-      return { unavailable: `cgroup v1: cannot create ${bases[i]} (${(error as NodeJS.ErrnoException).code ?? String(error)})` };
+      return { unavailable: `cgroup v1: cannot create ${base} (${(error as NodeJS.ErrnoException).code ?? String(error)})` };
     }
+    bases.push(base);
   }
-  const dirsOf = (id: string) => bases.map((base) => join(base, id));
+  const dirsOf = (id: string) => bases.map((base) => join(base, groupName(id)));
   return {
-    description: `cgroup v1 (${CONTROLLERS.map((c) => join(root, c)).join(', ')}, under leasehold/${scope})`,
+    description: `cgroup v1 (${bases.join(', ')})`,
     create(id, limits) {
       const [memory, pids, cpu] = dirsOf(id) as [string, string, string];
       for (const dir of [memory, pids, cpu]) mkdirSync(dir, { recursive: true });
@@ -77,8 +87,8 @@ function openV1(scope: string, root: string): Cgroups | { unavailable: string } 
       return [memory, pids, cpu].map((dir) => join(dir, 'cgroup.procs'));
     },
     remove: (id) => removeGroups(dirsOf(id), null),
-    ids: () => subdirectories(bases[0]!),
-    removeScope: () => bases.forEach(rmdirQuietly),
+    ids: () => workloadIds(bases[0]!),
+    removeScope: () => bases.forEach(removeScopeDirs),
   };
 }
 
@@ -112,7 +122,7 @@ function openV2(scope: string, root: string, self: string): Cgroups | { unavaila
     return {
       description: `cgroup v2 (${base})`,
       create(id, limits) {
-        const dir = join(base, id);
+        const dir = join(base, groupName(id));
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, 'memory.max'), String(limits.memoryBytes));
         if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
@@ -120,9 +130,9 @@ function openV2(scope: string, root: string, self: string): Cgroups | { unavaila
         writeFileSync(join(dir, 'cpu.max'), `${Math.round((limits.cpuMillis * CPU_PERIOD_US) / 1000)} ${CPU_PERIOD_US}`);
         return [join(dir, 'cgroup.procs')];
       },
-      remove: (id) => removeGroups([join(base, id)], join(base, id, 'cgroup.kill')),
-      ids: () => subdirectories(base),
-      removeScope: () => rmdirQuietly(base),
+      remove: (id) => removeGroups([join(base, groupName(id))], join(base, groupName(id), 'cgroup.kill')),
+      ids: () => workloadIds(base),
+      removeScope: () => removeScopeDirs(base),
     };
   }
   return { unavailable: why };
@@ -158,7 +168,8 @@ async function removeGroups(dirs: readonly string[], killFile: string | null): P
         break;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') break;
+        // Gone, or (a group named like a v1 control file, by an older version) never a group.
+        if (code === 'ENOENT' || code === 'ENOTDIR') break;
         if (code !== 'EBUSY' || attempt >= 50) {
           busy = `${dir} (${code})`;
           break;
@@ -168,6 +179,32 @@ async function removeGroups(dirs: readonly string[], killFile: string | null): P
     }
   }
   if (busy) throw new RuntimeError('CGROUP_BUSY', `cannot remove the sandbox's cgroup ${busy}; processes may still be exiting`, { transient: true });
+}
+
+/**
+ * `N:controller[,controller…]:/path` lines of /proc/self/cgroup, v1 ones only: each controller and
+ * the group this process is in for it (`cpu` is often mounted as `cpu,cpuacct`).
+ */
+export function v1Membership(text: string): Map<string, string> {
+  const groups = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^\d+:([^:]+):(\/.*)$/.exec(line);
+    if (!match) continue;
+    for (const controller of match[1]!.split(',')) groups.set(controller, match[2]!);
+  }
+  return groups;
+}
+
+/** The scope's directory and then `leasehold/`, each if nothing is left in it. */
+function removeScopeDirs(base: string): void {
+  rmdirQuietly(base);
+  rmdirQuietly(dirname(base));
+}
+
+function workloadIds(base: string): string[] {
+  return subdirectories(base)
+    .filter((name) => name.startsWith(GROUP_PREFIX))
+    .map((name) => name.slice(GROUP_PREFIX.length));
 }
 
 function rmdirQuietly(dir: string): void {

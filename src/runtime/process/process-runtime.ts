@@ -1,13 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ObservedStatus, ProvisionResult } from '../../../machines/index.js';
 import { RuntimeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { RESERVED_ENV_PREFIX } from '../../spec/schema.js';
 import type { WorkloadSpec } from '../../spec/index.js';
 import { HEARTBEAT_ENV, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime } from '../runtime.js';
+import { DEFAULT_RELAY_LIMITS, HeartbeatRelay, type HeartbeatRelayLimits } from './heartbeat-relay.js';
+import { OutputBudget, type OutputRate } from './output-budget.js';
 import { OutputTail } from './output-tail.js';
 import { PidFiles, isSameProcessAlive, killGroup } from './pid-files.js';
 
@@ -22,6 +24,8 @@ export interface Launcher {
   readonly isolated: boolean;
   /** Whether the spec's `image` means anything here (a VM boots the image's root filesystem). */
   readonly usesImage?: boolean;
+  /** Whether it binds the heartbeat socket into the workload: then each workload gets one of its own (heartbeat-relay.ts). */
+  readonly bindsHeartbeatSocket?: boolean;
   unavailableReason(): string | null;
   /** When the runtime starts; `live` are the workloads it still knows (pid files), the rest is stale. */
   start?(live: ReadonlySet<string>): Promise<void>;
@@ -86,11 +90,16 @@ export interface ProcessRuntimeOptions {
   /** How many finished workloads keep their output for `leasehold logs`. */
   readonly keepFinishedLogs?: number;
   readonly log?: Logger;
+  /** What one workload's own heartbeat socket allows (a launcher that binds it in only). */
+  readonly heartbeatRelay?: Partial<HeartbeatRelayLimits>;
+  /** How fast the control plane reads one workload's output (output-budget.ts). */
+  readonly outputRate?: OutputRate;
 }
 
 interface Child {
   readonly process: ChildProcess;
   readonly tail: OutputTail;
+  readonly output: OutputBudget;
   exited: LaunchExit | null;
   readonly exitedPromise: Promise<void>;
   /** Set when provisioning failed after the spawn: its death is not news to the workload. */
@@ -116,6 +125,7 @@ export class ProcessRuntime implements WorkloadRuntime {
   private readonly children = new Map<string, Child>();
   private readonly finishedLogs = new Map<string, string>();
   private readonly listeners = new Set<RuntimeListener>();
+  private readonly relays = new Map<string, HeartbeatRelay>();
   private readonly graceMs: number;
   private readonly logTailBytes: number;
   private readonly keepFinishedLogs: number;
@@ -161,11 +171,12 @@ export class ProcessRuntime implements WorkloadRuntime {
     // The schema refuses these names; a caller that skipped it still does not get to set them.
     for (const [name, value] of Object.entries(spec.env)) if (!name.startsWith(RESERVED_ENV_PREFIX)) env[name] = value;
     const controlEnv = { ...context.env, LEASEHOLD_WORKLOAD_ID: id };
-    const request = { argv, env, controlEnv, heartbeatSocket: context.env?.[HEARTBEAT_ENV.socket], workdir, spec };
+    let heartbeatSocket = context.env?.[HEARTBEAT_ENV.socket];
     let launch: LaunchCommand;
     let child: ChildProcess;
     try {
-      launch = this.launcher.command(request);
+      if (heartbeatSocket && this.launcher.bindsHeartbeatSocket) heartbeatSocket = (await this.openRelay(id, heartbeatSocket)).path;
+      launch = this.launcher.command({ argv, env, controlEnv, heartbeatSocket, workdir, spec });
       child = spawn(launch.file, launch.args, {
         cwd: workdir,
         env: launch.env,
@@ -175,16 +186,21 @@ export class ProcessRuntime implements WorkloadRuntime {
         stdio: ['ignore', 'pipe', 'pipe', ...(launch.fds ?? []).map(() => 'pipe' as const)],
       });
     } catch (error) {
-      await this.forgetAfterFailedStart(workdir);
+      await this.forgetAfterFailedStart(id, workdir);
       throw error instanceof RuntimeError ? error : spawnError(argv[0]!, error);
     }
     const tail = new OutputTail(this.logTailBytes);
-    child.stdout?.on('data', (chunk: Buffer) => tail.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => tail.push(chunk));
+    const output = new OutputBudget(this.options.outputRate);
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.on('data', (chunk: Buffer) => {
+        tail.push(chunk);
+        output.spend(stream, chunk.length);
+      });
+    }
     try {
       await Promise.race([once(child, 'spawn'), once(child, 'error').then(([error]) => Promise.reject(error))]);
     } catch (error) {
-      await this.forgetAfterFailedStart(workdir);
+      await this.forgetAfterFailedStart(id, workdir);
       throw spawnError(argv[0]!, error);
     }
     (launch.fds ?? []).forEach((content, i) => {
@@ -198,6 +214,7 @@ export class ProcessRuntime implements WorkloadRuntime {
     const entry: Child = {
       process: child,
       tail,
+      output,
       exited: null,
       exitedPromise: once(child, 'exit').then(() => undefined),
       silenced: false,
@@ -224,7 +241,7 @@ export class ProcessRuntime implements WorkloadRuntime {
         await entry.exitedPromise;
         this.children.delete(id);
         this.pidFiles.remove(id);
-        await this.forget(workdir);
+        await this.forget(id, workdir);
         throw error;
       }
     }
@@ -255,6 +272,7 @@ export class ProcessRuntime implements WorkloadRuntime {
       if (!child.exited) await this.stop(workdir, child.process.pid!, child.exitedPromise);
       // The leader may be gone while descendants it left in its group live on.
       killGroup(child.process.pid!, 'SIGKILL');
+      child.output.stop();
       this.keepLogs(id, child.tail.text());
       this.children.delete(id);
     } else {
@@ -264,7 +282,7 @@ export class ProcessRuntime implements WorkloadRuntime {
       }
     }
     this.pidFiles.remove(id);
-    await this.forget(workdir);
+    await this.forget(id, workdir);
   }
 
   watch(listener: RuntimeListener): () => void {
@@ -276,12 +294,19 @@ export class ProcessRuntime implements WorkloadRuntime {
     return [...new Set([...this.children.keys(), ...this.pidFiles.ids()])];
   }
 
+  /** Bytes of a live workload's output read so far (what its output has cost the control plane). */
+  outputBytesRead(id: string): number | null {
+    return this.children.get(id)?.output.bytesRead ?? null;
+  }
+
   async logs(id: string): Promise<string | null> {
     return this.children.get(id)?.tail.text() ?? this.finishedLogs.get(id) ?? null;
   }
 
   async close(): Promise<void> {
     this.listeners.clear();
+    for (const relay of this.relays.values()) await relay.close();
+    this.relays.clear();
     await this.launcher.close?.();
   }
 
@@ -307,8 +332,20 @@ export class ProcessRuntime implements WorkloadRuntime {
     }
   }
 
-  /** Removes what the launcher made for a workload, then its working directory. */
-  private async forget(workdir: string): Promise<void> {
+  /** A socket of the workload's own beside the control plane's, relaying to it; its name is the control plane's choice. */
+  private async openRelay(id: string, upstream: string): Promise<HeartbeatRelay> {
+    const open = this.relays.get(id);
+    if (open) return open;
+    const relay = await HeartbeatRelay.open(id, join(dirname(upstream), `w-${id}.sock`), upstream, { ...DEFAULT_RELAY_LIMITS, ...this.options.heartbeatRelay });
+    this.relays.set(id, relay);
+    return relay;
+  }
+
+  /** Removes what the launcher made for a workload, its heartbeat socket, then its working directory. */
+  private async forget(id: string, workdir: string): Promise<void> {
+    const relay = this.relays.get(id);
+    this.relays.delete(id);
+    await relay?.close();
     await this.launcher.cleanup?.(workdir);
     rmSync(workdir, { recursive: true, force: true });
   }
@@ -318,9 +355,9 @@ export class ProcessRuntime implements WorkloadRuntime {
    * provision reuses the workdir, the next start collects a stale cgroup) and must not hide why
    * the start failed.
    */
-  private async forgetAfterFailedStart(workdir: string): Promise<void> {
+  private async forgetAfterFailedStart(id: string, workdir: string): Promise<void> {
     try {
-      await this.forget(workdir);
+      await this.forget(id, workdir);
     } catch (error) {
       this.log.warn({ workdir, err: error }, 'could not clean up after a failed start');
     }

@@ -39,23 +39,29 @@ const MIN_MEMORY_BYTES = 16 * MIB;
 /** cgroup v1 refuses a CPU quota under 1 ms per 100 ms period. */
 const MIN_CPU_MILLIS = 10;
 
+const MAX_SHM_BYTES = 64 * MIB;
+
 /** The limits one workload runs under. */
 export interface WorkloadLimits {
   readonly memoryBytes: number;
   readonly cpuMillis: number;
   readonly pids: number;
   readonly tmpBytes: number;
+  /** The sandbox's /dev/shm, a tmpfs of its own: a quarter of /tmp's size, at most 64 MiB. */
+  readonly shmBytes: number;
 }
 
 export function workloadLimits(spec: Pick<WorkloadSpec, 'resources'>, limits: SandboxLimits): WorkloadLimits {
   const asked = spec.resources;
   const memoryBytes = clamp(asked.memory ? quantityToNumber(asked.memory) : limits.defaultMemoryBytes, MIN_MEMORY_BYTES, limits.maxMemoryBytes);
   const cpuMillis = clamp(asked.cpu ? quantityToNumber(asked.cpu) * 1000 : limits.defaultCpuMillis, MIN_CPU_MILLIS, limits.maxCpuMillis);
+  const tmpBytes = Math.floor(Math.min(memoryBytes, limits.maxTmpBytes));
   return {
     memoryBytes: Math.floor(memoryBytes),
     cpuMillis: Math.floor(cpuMillis),
     pids: limits.pids,
-    tmpBytes: Math.floor(Math.min(memoryBytes, limits.maxTmpBytes)),
+    tmpBytes,
+    shmBytes: Math.floor(Math.min(tmpBytes / 4, MAX_SHM_BYTES)),
   };
 }
 

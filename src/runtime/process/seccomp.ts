@@ -31,6 +31,15 @@ const SECCOMP_RET_ERRNO = 0x00050000;
 const SECCOMP_RET_ALLOW = 0x7fff0000;
 const EPERM = 1;
 const ENOSYS = 38;
+const EAFNOSUPPORT = 97;
+
+/**
+ * The only socket families a sandbox may create: AF_UNIX, AF_INET, AF_INET6 (in its own network
+ * namespace, so only its own loopback) and AF_NETLINK (which `ip` and glibc's getaddrinfo use).
+ * Every other family either reaches past the network namespace (AF_VSOCK shares the host's vsock
+ * port space and reaches the hypervisor) or is a large kernel surface (AF_PACKET, AF_ALG, …).
+ */
+export const ALLOWED_SOCKET_FAMILIES = [1, 2, 10, 16] as const;
 
 /** Offsets in `struct seccomp_data`; arguments are 64-bit, and both architectures are little-endian. */
 const OFFSET_NR = 0;
@@ -89,7 +98,7 @@ const X86_64: SyscallTable = {
   io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427,
   settimeofday: 164, clock_settime: 227, clock_adjtime: 305, adjtimex: 159,
   mbind: 237, set_mempolicy: 238, migrate_pages: 256, move_pages: 279,
-  clone: 56, clone3: 435, personality: 135,
+  clone: 56, clone3: 435, personality: 135, socket: 41, socketpair: 53,
 };
 
 /** From the kernel's asm-generic/unistd.h, which aarch64 uses. */
@@ -106,7 +115,7 @@ const AARCH64: SyscallTable = {
   io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427,
   settimeofday: 170, clock_settime: 112, clock_adjtime: 266, adjtimex: 171,
   mbind: 235, set_mempolicy: 237, migrate_pages: 238, move_pages: 239,
-  clone: 220, clone3: 435, personality: 92,
+  clone: 220, clone3: 435, personality: 92, socket: 198, socketpair: 199,
 };
 
 export const SECCOMP_ARCHITECTURES = { x86_64: { audit: AUDIT_ARCH_X86_64, table: X86_64 }, aarch64: { audit: AUDIT_ARCH_AARCH64, table: AARCH64 } } as const;
@@ -129,7 +138,13 @@ function archSection(prefix: string, table: SyscallTable, x32: boolean): Line[] 
   lines.push(jumpIfEqual(table.clone3!, l('enosys')));
   lines.push(jumpIfEqual(table.clone!, l('clone')));
   lines.push(jumpIfEqual(table.personality!, l('personality')));
+  lines.push(jumpIfEqual(table.socket!, l('socket')));
+  lines.push(jumpIfEqual(table.socketpair!, l('socket')));
   lines.push(ret(SECCOMP_RET_ALLOW));
+  // The family is the first argument of both; the type and protocol do not matter here.
+  lines.push({ label: l('socket') }, load(OFFSET_ARG0_LOW));
+  for (const family of ALLOWED_SOCKET_FAMILIES) lines.push(jumpIfEqual(family, l('allow')));
+  lines.push(ret(SECCOMP_RET_ERRNO | EAFNOSUPPORT));
   lines.push({ label: l('clone') }, load(OFFSET_ARG0_LOW), jumpIfAnyBit(CLONE_NAMESPACE_FLAGS, l('eperm')), ret(SECCOMP_RET_ALLOW));
   lines.push({ label: l('personality') }, load(OFFSET_ARG0_LOW));
   for (const persona of ALLOWED_PERSONALITIES) lines.push(jumpIfEqual(persona, l('allow')));
