@@ -60,6 +60,9 @@ export interface ControlPlaneDeps {
   readonly runtimes?: { trusted: WorkloadRuntime | null; untrusted: WorkloadRuntime | null };
 }
 
+/** How often restoring an acquired shard is tried before the shard is given up. */
+const RESTORE_ATTEMPTS = 5;
+
 /** Wires the parts together; every adapter is created here and nowhere else. */
 export async function startControlPlane(config: ControlPlaneConfig, deps: ControlPlaneDeps): Promise<ControlPlane> {
   const clock = deps.clock ?? systemClock;
@@ -108,9 +111,25 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const ownership: ShardOwnership = new RedisOwnership(
     ownershipRedis,
     {
+      // A shard held with nothing restored would strand its workloads until it moves: a failed
+      // restore is tried again while the shard is ours, and then given up so that it moves.
       onAcquired: async (grant) => {
-        const restored = await sup.acquireShard(grant);
-        if (restored > 0) log.info({ ...grant, restored }, 'restored the workloads of an acquired shard');
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const restored = await sup.acquireShard(grant);
+            if (restored > 0) log.info({ ...grant, restored }, 'restored the workloads of an acquired shard');
+            return;
+          } catch (error) {
+            if (ownership.epochOf(grant.shard) !== grant.epoch) return;
+            if (attempt >= RESTORE_ATTEMPTS) {
+              log.error({ err: error, ...grant }, 'could not restore an acquired shard; giving it up');
+              ownership.reportFenced(grant);
+              return;
+            }
+            log.warn({ err: error, ...grant, attempt }, 'restoring an acquired shard failed; trying again');
+            await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+          }
+        }
       },
       onReleasing: (grant): Promise<void> => sup.releaseShard(grant),
       onLost: (grant): void => sup.loseShard(grant),

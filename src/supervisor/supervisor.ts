@@ -104,6 +104,10 @@ export class Supervisor {
   private readonly orphanSince = new Map<string, number>();
   /** Shards being handed over: nothing new starts in them. */
   private readonly releasing = new Set<number>();
+  /** Grants this replica let go of (`shard:epoch`): what waited to be published under them never will be. */
+  private readonly ended = new Set<string>();
+  /** Local processes of a shard let go of, still being stopped: a new owner here waits for them. */
+  private readonly stopping = new Map<string, Promise<void>>();
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -231,6 +235,7 @@ export class Supervisor {
    */
   async releaseShard(grant: ShardGrant): Promise<void> {
     this.releasing.add(grant.shard);
+    this.ended.add(grantKey(grant));
     try {
       await this.persistAndForget(grant);
     } finally {
@@ -254,6 +259,7 @@ export class Supervisor {
    * actors at once, writes and publishes nothing more for it, and stops local processes.
    */
   loseShard(grant: ShardGrant): void {
+    this.ended.add(grantKey(grant));
     const entries = this.entriesOf(grant);
     for (const entry of entries) {
       entry.subscription?.unsubscribe();
@@ -287,11 +293,14 @@ export class Supervisor {
       const local = entry.runtime && entry.runtime.adoptable !== true;
       if (local && entry.state !== null && entry.state !== 'queued' && entry.state !== 'tornDown') {
         const runtime = entry.runtime!;
-        ending.push(
-          (entry.inflight ?? Promise.resolve())
-            .then(() => runtime.teardown(id))
-            .catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'could not stop a local workload of a shard handed over')),
-        );
+        const stopped = (entry.inflight ?? Promise.resolve())
+          .then(() => runtime.teardown(id))
+          .catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'could not stop a local workload of a shard handed over'))
+          .finally(() => {
+            if (this.stopping.get(id) === stopped) this.stopping.delete(id);
+          });
+        this.stopping.set(id, stopped);
+        ending.push(stopped);
       }
     }
     if (ids?.size === 0) this.byShard.delete(grant.shard);
@@ -303,6 +312,18 @@ export class Supervisor {
   /** Spawns a stored workload where it was persisted; false if it needs no actor (finished, or already here). */
   private restoreOne(stored: StoredWorkload, grant: ShardGrant, reconciling: Promise<void>[]): boolean {
     if (this.entries.has(stored.id)) return false;
+    const stopping = this.stopping.get(stored.id);
+    if (stopping) {
+      // This replica is still stopping the process it ran under an earlier grant (the shard was
+      // lost and came back): reconciling now would find it alive, adopt it, and then see it die.
+      reconciling.push(
+        stopping.then(async () => {
+          const fresh = await this.deps.store.load(stored.id);
+          if (fresh && this.holds(grant) && this.restoreOne(fresh, grant, reconciling)) this.pumpAll();
+        }),
+      );
+      return true;
+    }
     const snapshot = stored.snapshot as { status?: string; children?: unknown; context?: WorkloadContext } | null;
     if (snapshot?.status === 'done' && snapshot.context) {
       const seq = snapshot.context.seq;
@@ -552,11 +573,41 @@ export class Supervisor {
   private queuePublish(message: TransitionMessage, grant: ShardGrant): void {
     this.pendingPublishes.push({ message, grant });
     if (this.pendingPublishes.length > 1) return;
-    void this.deps.store.whenDurable().then(() => {
-      const batch = this.pendingPublishes;
-      this.pendingPublishes = [];
-      for (const pending of batch) if (this.owns(pending.grant)) this.deps.publisher.publish(pending.message);
-    });
+    void this.deps.store.whenDurable().then(() => this.flushPublishes());
+  }
+
+  /**
+   * Publishes what waits under a grant still held; drops what waits under a grant let go of. A
+   * grant can be in doubt for a moment (a stalled event loop let its validity pass before the
+   * renewal that extends it was answered): its messages wait, in order, until it is renewed or lost.
+   */
+  private flushPublishes(): void {
+    const batch = this.pendingPublishes;
+    this.pendingPublishes = [];
+    const doubtful: typeof batch = [];
+    // A workload's transitions go out in order: once one waits, the later ones wait behind it.
+    const waiting = new Set<string>();
+    for (const pending of batch) {
+      if (this.ended.has(grantKey(pending.grant))) continue;
+      if (this.owns(pending.grant) && !waiting.has(pending.message.id)) {
+        this.deps.publisher.publish(pending.message);
+      } else {
+        doubtful.push(pending);
+        waiting.add(pending.message.id);
+      }
+    }
+    if (doubtful.length === 0) return;
+    this.pendingPublishes = [...doubtful, ...this.pendingPublishes];
+    this.deps.clock.setTimeout(() => void this.deps.store.whenDurable().then(() => this.flushPublishes()), IN_DOUBT_RETRY_MS);
+  }
+
+  /** Resolves true once the grant is valid again, false once it was let go of. */
+  private async whileInDoubt(grant: ShardGrant): Promise<boolean> {
+    for (;;) {
+      if (this.ended.has(grantKey(grant))) return false;
+      if (this.owns(grant)) return true;
+      await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, IN_DOUBT_RETRY_MS));
+    }
   }
 
   /** The `provision` effect: on record first, then the runtime; the outcome goes back to the actor. */
@@ -568,7 +619,7 @@ export class Supervisor {
       // A crash must never be followed by a restart that believes this workload is still queued.
       await this.deps.store.whenDurable();
       // Fenced meanwhile: the next owner provisions it (exactly once), not this replica.
-      if (!this.owns(entry.grant) || this.entries.get(id) !== entry) return null;
+      if (!(await this.whileInDoubt(entry.grant)) || this.entries.get(id) !== entry) return null;
       if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
       return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry) });
     })().then(
@@ -645,6 +696,13 @@ export class Supervisor {
   private holdLease(entry: Entry, grantNow = true): void {
     this.leases.hold(entry.spec.id, entry.grant, entry.spec.leaseSeconds * 1000, entry.spec.heartbeat === 'runtime', grantNow);
   }
+}
+
+/** How often a grant in doubt is looked at again. */
+const IN_DOUBT_RETRY_MS = 25;
+
+function grantKey(grant: ShardGrant): string {
+  return `${grant.shard}:${grant.epoch}`;
 }
 
 function sameGrant(a: ShardGrant, b: ShardGrant): boolean {
