@@ -11,6 +11,7 @@ import { registerStart } from './commands/start.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerWatch } from './commands/watch.js';
 import { EXIT } from './exit-codes.js';
+import { examples } from './help.js';
 import { escapeControls } from './terminal.js';
 
 export function buildProgram(): Command {
@@ -27,7 +28,32 @@ export function buildProgram(): Command {
   registerChart(program);
   registerInspect(program);
   registerCompletion(program);
+  addExamples(program);
   return program;
+}
+
+/** Examples for the program and for the commands registered in files of their own (start.ts). */
+function addExamples(program: Command): void {
+  const command = (name: string) => program.commands.find((c) => c.name() === name);
+  examples(program, [
+    ['everything on this machine: Redis, NATS and the control plane', 'leasehold dev'],
+    ['run a workload and wait for its end', 'leasehold submit --wait -- echo hello'],
+    ['watch every transition', 'leasehold watch'],
+  ]);
+  const start = command('start');
+  if (start) {
+    examples(start, [
+      ['against Redis and NATS that run already', 'leasehold start --redis redis://10.0.0.5:6379 --nats nats://10.0.0.6:4222'],
+      ['with Pods on Kubernetes, and sandboxed Pods for untrusted work', 'leasehold start --runtime kubernetes --sandbox kubernetes --runtime-class gvisor'],
+    ]);
+  }
+  const dev = command('dev');
+  if (dev) {
+    examples(dev, [
+      ['start redis-server, nats-server and the control plane on free ports', 'leasehold dev'],
+      ['with Redis kept in memory only, removed at exit', 'leasehold dev --ephemeral'],
+    ]);
+  }
 }
 
 /**

@@ -81,11 +81,10 @@ function withIgnoredRedisOptions(command: Command): Command {
     .addOption(new Option('--redis <url>').hideHelp())
     .addOption(new Option('--key-prefix <prefix>').hideHelp())
     .hook('preAction', (_, action) => {
-      for (const name of ['redis', 'keyPrefix'] as const) {
-        if (action.getOptionValue(name) === undefined) continue;
-        const flag = name === 'redis' ? '--redis' : '--key-prefix';
-        process.stderr.write(`leasehold: ${action.name()} talks to NATS only; ${flag} is ignored\n`);
-      }
+      const given = (['redis', 'keyPrefix'] as const).filter((name) => action.getOptionValue(name) !== undefined);
+      if (given.length === 0) return;
+      const flags = given.map((name) => (name === 'redis' ? '--redis' : '--key-prefix'));
+      process.stderr.write(`leasehold: ${action.name()} talks to NATS only; ${flags.join(' and ')} ${flags.length > 1 ? 'are' : 'is'} ignored\n`);
     });
 }
 
