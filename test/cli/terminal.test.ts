@@ -59,6 +59,8 @@ describe('what a workload or the bus writes never reaches a terminal raw', () =>
     assert.equal(waited.code, 1, waited.stdout);
     assertInert(waited.stdout, 'submit --wait');
     assert.match(waited.stdout, /a\\x1b\]0;pwned\\x07b/);
+    // The progress line: the id, where it is, and the time waited, redrawn in place.
+    assert.match(waited.stdout, /\r\x1b\[2K\x1b\[36mhostile-2\x1b\[39m {2}(?:in the queue|queued|provisioning|running|expiring) {2}\d+s/);
   });
 
   it('human output is coloured on a terminal, plain with NO_COLOR or when piped', async () => {
