@@ -14,6 +14,7 @@ import { HttpTokens } from '../../inspector/http-auth.js';
 import { HostAllowList } from '../../inspector/host-allow-list.js';
 import { createLogger } from '../../log.js';
 import { openNats } from '../clients.js';
+import { examples } from '../help.js';
 import { natsTargetOf, positiveInt, withNatsAuth, type NatsAuthOptions } from '../options.js';
 
 /** The tail of a workload's logs the inspector shows. */
@@ -35,7 +36,12 @@ interface InspectOptions {
  * ones kept in history before that; status and logs are asked of the control plane over NATS.
  */
 export function registerInspect(program: Command): void {
-  withNatsAuth(program.command('inspect'))
+  const command = withNatsAuth(program.command('inspect'));
+  examples(command, [
+    ['the live state chart, from a laptop that reaches the bus', 'leasehold inspect --nats nats://10.0.0.6:4222'],
+    ['including workloads that ended before it started (control plane with --history)', 'leasehold inspect --replay --http-port 8091'],
+  ]);
+  command
     .description('serve the live state-chart inspector, built from NATS alone')
     .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default('nats://127.0.0.1:4222'))
     .addOption(new Option('--http-host <host>', 'address to serve on').default('127.0.0.1'))
