@@ -198,7 +198,7 @@ describe('the CLI and a NATS that goes away', () => {
     const rogue = await connect({ servers: nats.url });
     rogue.subscribe('leasehold.status.*', {
       callback: (error, msg) => {
-        if (!error) msg.respond(JSON.stringify({ id: 'odd', type: 'trusted', state: 'tornDown', seq: 5, exitCode: 'three', error: 'oops', timings: {} }));
+        if (!error) msg.respond(JSON.stringify({ id: 'odd', type: 'trusted', state: 'tornDown', seq: 'five', exitCode: 3, error: 'oops', timings: {} }));
       },
     });
     await rogue.flush();
