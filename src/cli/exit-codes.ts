@@ -1,7 +1,7 @@
 import type { TransitionMessage } from '../events/transition.js';
 
 /**
- * Exit codes, documented in docs/pending/cli.md. Every command: 0 done, 1 it failed (a server
+ * Exit codes, documented in the README (The CLI). Every command: 0 done, 1 it failed (a server
  * unreachable, a refusal, a lost connection), 2 bad input (nothing was done), 124 a `--timeout`
  * passed. `submit --wait` answers for the workload, as `docker run` and `kubectl run --attach`
  * do: its own exit code passes through, and the CLI's own failures take codes of their own.

@@ -4,7 +4,7 @@
  * the new read starts later than the old one: the new part is what follows the longest end of
  * the old read that the new read starts with. Output that repeats itself exactly (the same line
  * over a whole window) can hide new lines from this; an offset in the logs reply would end that
- * guesswork (see docs/pending/cli.md).
+ * guesswork (see the README (The CLI)).
  */
 export function newOutput(previous: string, next: string): string {
   if (next.startsWith(previous)) return next.slice(previous.length);

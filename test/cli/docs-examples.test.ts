@@ -11,7 +11,7 @@ import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { useServers } from '../helpers/servers.js';
 
 const servers = useServers();
-const DOC = fileURLToPath(new URL('../../../docs/pending/cli.md', import.meta.url));
+const DOC = fileURLToPath(new URL('../../../README.md', import.meta.url));
 
 interface Example {
   readonly script: string;
@@ -40,7 +40,7 @@ function runBash(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{
   });
 }
 
-describe('docs/pending/cli.md and the CLI stay in step', () => {
+describe('the README\'s CLI section and the CLI stay in step', () => {
   const markdown = readFileSync(DOC, 'utf8');
   let tp: TestPlane;
   let dir: string;
@@ -68,7 +68,7 @@ describe('docs/pending/cli.md and the CLI stay in step', () => {
     assert.ok(examples.length >= 10, `only ${examples.length} examples found`);
     for (const example of examples) {
       const result = await runBash(example.script, dir, env);
-      assert.equal(result.code, example.exit, `the example at docs/pending/cli.md:${example.line} exited ${result.code}:\n${example.script}\n${result.output}`);
+      assert.equal(result.code, example.exit, `the example at README.md:${example.line} exited ${result.code}:\n${example.script}\n${result.output}`);
     }
   });
 
