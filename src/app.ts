@@ -26,6 +26,7 @@ import { Reaper } from './lease/reaper.js';
 import { RedisLeases } from './lease/redis-leases.js';
 import type { Logger } from './log.js';
 import { Intake } from './queue/intake.js';
+import { RefusalLog } from './queue/refusal-log.js';
 import { createRuntimes } from './runtime/factory.js';
 import { TypeRouter } from './runtime/router.js';
 import type { WorkloadRuntime } from './runtime/runtime.js';
@@ -136,6 +137,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     (ids) => sup.onLeasesLapsed(ids),
     log,
   );
+  const refusalLog = new RefusalLog(log, clock);
   const intake = new Intake(
     blocking,
     redis,
@@ -152,8 +154,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       rejected: (refusals) => {
         for (const refusal of refusals) {
           metrics.deadLetter(refusal.kind);
-          // Not the entry itself: its env may hold the submitter's secrets. The dead-letter list has it.
-          log.warn({ kind: refusal.kind, reason: refusal.reason }, 'queue entry refused; see the dead-letter list');
+          refusalLog.note(refusal);
         }
       },
       capacity: () => sup.capacity(),

@@ -6,6 +6,7 @@ import type { NatsTarget } from '../events/nats-auth.js';
 import { dialNats, type DialOptions } from '../events/nats-connect.js';
 import type { TransitionMessage, WorkloadStatus } from '../events/transition.js';
 import { redactUrl, redactUrlsIn } from '../redact.js';
+import { checkRedisUrl } from '../server-urls.js';
 import { CliError } from './cli-error.js';
 import { formatStatus, formatTransition } from './format.js';
 import { formatDataItem, type OutputFormat } from './output.js';
@@ -24,6 +25,7 @@ export async function openNats(target: NatsTarget, dial: DialOptions = { name: '
 }
 
 export async function openRedis(url: string): Promise<Redis> {
+  checkRedisUrl(url);
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
   redis.on('error', () => undefined);
   try {

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_CONFIG } from '../config.js';
 import type { NatsAuth, NatsTarget } from '../events/nats-auth.js';
+import { checkNatsUrl, checkRedisUrl } from '../server-urls.js';
 
 /** Where the shared servers are; every command that talks to them takes the same flags. */
 export interface ConnectionOptions extends NatsAuthOptions {
@@ -55,8 +56,8 @@ export function natsTargetOf(options: NatsAuthOptions): NatsTarget {
 
 export function withConnection(command: Command): Command {
   return withNatsAuth(command)
-    .addOption(new Option('--redis <url>', 'Redis URL').env('REDIS_URL').default(DEFAULT_CONFIG.redisUrl))
-    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default(DEFAULT_CONFIG.natsUrl))
+    .addOption(new Option('--redis <url>', 'Redis URL').env('REDIS_URL').argParser(checkRedisUrl).default(DEFAULT_CONFIG.redisUrl))
+    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').argParser(checkNatsUrl).default(DEFAULT_CONFIG.natsUrl))
     .addOption(new Option('--key-prefix <prefix>', 'prefix for every Redis key').env('LEASEHOLD_KEY_PREFIX').default(''));
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { redactUrl } from '../redact.js';
+import { checkNatsUrl } from '../server-urls.js';
 import {
   credsAuthenticator,
   nkeyAuthenticator,
@@ -118,6 +119,7 @@ function creds(path: string): Uint8Array {
  * configuration error at start rather than a failure at the first (re)connect.
  */
 export function natsConnectionOptions(target: NatsTarget): NodeConnectionOptions & { servers: string[] } {
+  checkNatsUrl(target.url); // else nats.js fails each attempt with "Invalid URL", which looks like an outage
   const fromUrl = splitUrlCredentials(target.url);
   const { auth } = target;
   const urlHasCredentials = fromUrl.user !== undefined || fromUrl.token !== undefined;

@@ -1,5 +1,6 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
+import { ControlRequestGate } from './control-gate.js';
 import { SUBJECTS, type ControlHandlers, type TransitionMessage, type TransitionPublisher } from './transition.js';
 
 /**
@@ -84,15 +85,18 @@ export class NatsTransitionPublisher implements TransitionPublisher {
 /**
  * Answers `leasehold.status.<id>`, `leasehold.cancel.<id>` and `leasehold.logs.<id>` requests.
  * Who may ask is the NATS server's to decide (see docs: subject permissions); whoever reaches
- * this handler is answered.
+ * this handler is answered, on an inbox only and a bounded number at once (ControlRequestGate).
  */
 export class NatsControlServer {
   private subscriptions: Subscription[] = [];
+  private readonly gate: ControlRequestGate;
 
   constructor(
     private readonly handlers: ControlHandlers,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.gate = new ControlRequestGate(log);
+  }
 
   /** Serves on `nc`; called again with a new connection, it serves there instead. */
   start(nc: NatsConnection): void {
@@ -102,15 +106,15 @@ export class NatsControlServer {
       this.subscriptions.push(
         nc.subscribe(subject, {
           callback: (error, msg) => {
-            if (error) return;
+            if (error || !this.gate.admit(msg, prefix)) return;
             const id = msg.subject.slice(prefix.length);
-            handle(id).then(
+            this.gate.settle(nc, prefix, handle(id).then(
               (reply) => msg.respond(JSON.stringify(reply ?? { error: `no workload ${id}` })),
               (failure: unknown) => {
                 this.log.warn({ err: failure, workload: id, subject: msg.subject }, 'control request failed');
                 msg.respond(JSON.stringify({ error: String(failure) }));
               },
-            );
+            ));
           },
         }),
       );

@@ -4,7 +4,8 @@ import type { Clock } from '../clock.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
 import { loadLua } from '../lua.js';
-import { parseSubmission, type RefusalKind, type WorkloadSpec } from '../spec/index.js';
+import type { RefusalKind, WorkloadSpec } from '../spec/index.js';
+import { parseBatch } from './parse-batch.js';
 
 const MOVE_BATCH = loadLua(import.meta.url, 'move-batch.lua');
 const RECORD = loadLua(import.meta.url, 'record.lua');
@@ -191,8 +192,7 @@ export class Intake {
     const at = new Date(this.clock.now()).toISOString();
     const valid: { spec: WorkloadSpec; run: string; ifDuplicate: Refusal }[] = [];
     const invalid: Refusal[] = [];
-    for (const raw of entries) {
-      const parsed = parseSubmission(raw, this.options.maxPayloadBytes);
+    for (const { raw, parsed } of await parseBatch(entries, this.options.maxPayloadBytes)) {
       if (parsed.ok) {
         // A new nonce per accepted entry: a resubmitted id is a new run, whose tokens are new.
         valid.push({ spec: parsed.spec, run: randomBytes(16).toString('base64url'), ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });

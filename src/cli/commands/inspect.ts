@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { redactUrl } from '../../redact.js';
+import { checkNatsUrl } from '../../server-urls.js';
 import { createWorkloadMachine } from '../../../machines/index.js';
 import { parseLogsReply, parseStatusReply, parseTransition, type Reply } from '../../events/messages.js';
 import { trackConnection } from '../../events/nats-bus.js';
@@ -43,7 +44,7 @@ export function registerInspect(program: Command): void {
   ]);
   command
     .description('serve the live state-chart inspector, built from NATS alone')
-    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default('nats://127.0.0.1:4222'))
+    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').argParser(checkNatsUrl).default('nats://127.0.0.1:4222'))
     .addOption(new Option('--http-host <host>', 'address to serve on').default('127.0.0.1'))
     .addOption(new Option('--http-port <port>', 'port to serve on; 0 picks one').argParser(positiveInt).default(8090))
     .option('--replay', 'start from the transitions kept in history (control plane started with --history)')
