@@ -1,6 +1,6 @@
 import { PermissionViolationError, type NatsConnection, type Status, type Subscription } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { LeaseholdError } from '../errors.js';
+import { ConfigError, LeaseholdError } from '../errors.js';
 import { parseTransition, type Reply } from '../events/messages.js';
 import type { NatsTarget } from '../events/nats-auth.js';
 import { dialNats, type DialOptions } from '../events/nats-connect.js';
@@ -19,7 +19,8 @@ export async function openNats(target: NatsTarget, dial: DialOptions = { name: '
     if (error instanceof LeaseholdError && error.code === 'NATS_UNREACHABLE') {
       throw new CliError(`${error.message}; is NATS running? Set --nats or NATS_URL`);
     }
-    if (error instanceof LeaseholdError) throw new CliError(error.message);
+    // A configuration mistake keeps its exit code (2): retrying cannot fix it.
+    if (error instanceof LeaseholdError && !(error instanceof ConfigError)) throw new CliError(error.message);
     throw error;
   }
 }
