@@ -94,7 +94,8 @@ export function runCliInTerminal(args: string[], env: NodeJS.ProcessEnv = {}): P
   return new Promise((resolve, reject) => {
     // --return: script exits with the command's code.
     const child = spawn('script', ['--quiet', '--return', '--command', line, '/dev/null'], {
-      env: { ...process.env, TERM: 'xterm-256color', ...env },
+      // A terminal as a person has one: Node turns colour off when CI is set (CI runs this suite so).
+      env: { ...withoutCi(process.env), TERM: 'xterm-256color', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -115,4 +116,9 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: 
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<CliResult>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
   return { child, output: () => ({ code: child.exitCode, stdout, stderr }), exited };
+}
+
+function withoutCi(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { CI: _ci, ...rest } = env;
+  return rest;
 }
