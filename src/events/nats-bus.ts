@@ -1,6 +1,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
 import { ControlRequestGate } from './control-gate.js';
+import { RecentTransitions, transitionHeaders } from './recent-transitions.js';
 import { SUBJECTS, type ControlHandlers, type TransitionMessage, type TransitionPublisher } from './transition.js';
 
 /**
@@ -29,7 +30,8 @@ export function trackConnection(nc: NatsConnection, log: Logger, onChange: (conn
  * Publishes transitions. `publish` never throws and never waits. Core NATS is at-most-once and
  * nats.js drops what is published while it reconnects, so while the connection is down
  * transitions wait in a bounded outbox and go out, in order, once it is back. Past the bound the
- * oldest are dropped and counted; `leasehold.status.<id>` still answers for any workload.
+ * oldest are dropped and counted; `leasehold.status.<id>` still answers for any workload. What
+ * was sent in the seconds before an outage is sent again after it (see RecentTransitions).
  */
 export class NatsTransitionPublisher implements TransitionPublisher {
   private outbox: TransitionMessage[] = [];
@@ -40,6 +42,7 @@ export class NatsTransitionPublisher implements TransitionPublisher {
   constructor(
     private readonly log: Logger,
     private readonly outboxLimit = 100_000,
+    private readonly recent = new RecentTransitions(),
   ) {}
 
   /** Publishes on this connection from now on (the first, or a new one after the old was closed). */
@@ -58,7 +61,8 @@ export class NatsTransitionPublisher implements TransitionPublisher {
       return;
     }
     try {
-      this.nc.publish(SUBJECTS.transition(message.id, message.to), JSON.stringify(message));
+      this.nc.publish(SUBJECTS.transition(message.id, message.to), JSON.stringify(message), { headers: transitionHeaders(message) });
+      this.recent.add(message);
     } catch (error) {
       this.drop(error);
     }
@@ -66,11 +70,15 @@ export class NatsTransitionPublisher implements TransitionPublisher {
 
   /** Follows the connection's status; on reconnect, sends what waited. */
   setConnected(connected: boolean): void {
+    const reconnected = connected && !this.connected;
     this.connected = connected;
-    if (!connected || !this.nc || this.outbox.length === 0) return;
-    const waiting = this.outbox;
+    if (!connected || !this.nc) return;
+    // What was sent just before the outage may have died with the socket: again, first.
+    const resent = reconnected ? this.recent.takeAll() : [];
+    if (resent.length + this.outbox.length === 0) return;
+    const waiting = [...resent, ...this.outbox];
+    this.log.info({ count: this.outbox.length, resent: resent.length }, 'publishing transitions held during the NATS outage');
     this.outbox = [];
-    this.log.info({ count: waiting.length }, 'publishing transitions held during the NATS outage');
     for (const message of waiting) this.publish(message);
   }
 

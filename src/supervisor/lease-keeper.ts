@@ -15,7 +15,8 @@ interface Held {
  */
 export class LeaseKeeper {
   private readonly held = new Map<string, Held>();
-  private grants: { id: string; ttlMs: number }[] = [];
+  /** By id: a workload's heartbeats within one tick are one write, not one each. */
+  private grants = new Map<string, number>();
   private releases: string[] = [];
   private flushScheduled = false;
   private timer: unknown = null;
@@ -66,7 +67,7 @@ export class LeaseKeeper {
 
   private grant(id: string, lease: Held): void {
     lease.lastGrantAt = this.clock.now();
-    this.grants.push({ id, ttlMs: lease.ttlMs });
+    this.grants.set(id, lease.ttlMs);
     this.scheduleFlush();
   }
 
@@ -77,10 +78,10 @@ export class LeaseKeeper {
       this.flushScheduled = false;
       const grants = this.grants;
       const releases = this.releases;
-      this.grants = [];
+      this.grants = new Map();
       this.releases = [];
       const failed = (error: unknown) => this.log.error({ err: error }, 'lease update failed');
-      this.store.grant(grants, this.clock.now()).catch(failed);
+      this.store.grant([...grants].map(([id, ttlMs]) => ({ id, ttlMs })), this.clock.now()).catch(failed);
       this.store.release(releases).catch(failed);
     });
   }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { runCli, startCliControlPlane } from '../helpers/cli.js';
+import { runCli, spawnCli, startCliControlPlane } from '../helpers/cli.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 
 const servers = useServers();
@@ -79,16 +79,21 @@ describe('the leasehold CLI against a running control plane', () => {
 
     const submitted = await runCli(['submit', '--id', 'cli-long', ...conn, '--', 'sleep', '30']);
     assert.equal(submitted.stdout, 'submitted cli-long\n');
-    const watch = runCli(['watch', 'cli-long', ...conn]);
+    const watch = spawnCli(['watch', 'cli-long', ...conn]);
     for (let i = 0; ; i++) {
       const s = await runCli(['status', 'cli-long', '-o', 'json', ...conn]);
       if (s.code === 0 && (JSON.parse(s.stdout) as { state: string }).state === 'running') break;
       assert.ok(i < 100, 'cli-long never ran');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    // The watcher must be following before the cancel, or it starts late and sees only the end.
+    for (let i = 0; !watch.output().stdout.includes('now:'); i++) {
+      assert.ok(i < 200, `the watcher never started: ${JSON.stringify(watch.output())}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const cancel = await runCli(['cancel', 'cli-long', ...conn]);
     assert.equal(cancel.stdout, 'cancelling cli-long (was running)\n');
-    const watched = await watch;
+    const watched = await watch.exited;
     assert.equal(watched.code, 0);
     assert.match(watched.stdout, /→ tornDown\s+runtime\.tornDown\s+reason=cancelled/);
     const unknown = await runCli(['status', 'no-such-workload', '--nats', servers().nats.url]);

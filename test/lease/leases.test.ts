@@ -6,6 +6,7 @@ import { createKeys } from '../../src/keys.js';
 import { RedisLeases } from '../../src/lease/redis-leases.js';
 import { Reaper } from '../../src/lease/reaper.js';
 import { silentLogger } from '../../src/log.js';
+import { LeaseKeeper } from '../../src/supervisor/lease-keeper.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 
 const servers = useServers();
@@ -25,6 +26,26 @@ describe('leases and the reaper', () => {
   it("uses the seed's key, so a trusted workload can renew with SET ... EX", async () => {
     const keys = createKeys('');
     assert.equal(keys.lease('req-123'), 'session:req-123:heartbeat');
+  });
+
+  it('a burst of heartbeats from one workload within a tick costs Redis one write, not one each', async () => {
+    const keys = createKeys(uniquePrefix());
+    const keeper = new LeaseKeeper(new RedisLeases(redis, keys), systemClock, 60_000, silentLogger);
+    try {
+      keeper.hold('chatty', 30_000, false, false);
+      keeper.hold('quiet', 30_000, false, false);
+      const before = await commandCalls(redis, 'set');
+      // Pipelined heartbeats reach the control plane in one read: one tick.
+      for (let i = 0; i < 200; i++) assert.equal(keeper.renew('chatty'), true);
+      assert.equal(keeper.renew('quiet'), true);
+      await new Promise((resolve) => setImmediate(resolve)); // the tick's writes go out
+      // Asked on the same connection, so answered after those writes.
+      assert.ok((await redis.pttl(keys.lease('chatty'))) > 29_000, 'the lease was renewed');
+      assert.ok((await redis.pttl(keys.lease('quiet'))) > 29_000);
+      assert.equal((await commandCalls(redis, 'set')) - before, 2);
+    } finally {
+      keeper.stop();
+    }
   });
 
   it('reports exactly the lapsed leases, once, touching only what is due', async () => {
