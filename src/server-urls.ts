@@ -1,6 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { ConfigError } from './errors.js';
 import { redactUrl } from './redact.js';
+import { splitUserinfo } from './url-userinfo.js';
 
 /**
  * Server URLs checked when they are given, not when first dialled. ioredis parses its URL with
@@ -37,8 +38,7 @@ export function checkNatsUrl(url: string): string {
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(server)?.[1];
     if (scheme !== undefined && !/^(nats|tls)$/i.test(scheme)) throw refuse('must start with nats:// or tls://');
     // Credentials are taken out before nats.js sees the URL (nats-auth.ts); the rest is host and port.
-    const start = scheme === undefined ? 0 : scheme.length + 3;
-    const hostPort = server.slice(Math.max(start, server.lastIndexOf('@') + 1));
+    const hostPort = splitUserinfo(server).after;
     if (hostPort === '' || (!isIPv6(hostPort) && !parse(`http://${hostPort}`))) throw refuse('is not a valid URL (nats://[user:password@]host[:port])');
   }
   return url;
