@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
@@ -8,9 +7,11 @@ import type { ControlPlaneConfig } from './config.js';
 import { NatsControlServer, NatsTransitionPublisher } from './events/nats-bus.js';
 import { NatsLink } from './events/nats-link.js';
 import { keepTransitionHistory } from './events/transition-history.js';
-import { createWorkloadMachine } from '../machines/index.js';
+import { createWorkloadMachine, describeError } from '../machines/index.js';
+import { LeaseholdError } from './errors.js';
 import { chartOf } from './inspector/chart.js';
 import { controlRoutes, heartbeatRoute } from './inspector/control-routes.js';
+import { makeHeartbeatSocketDir } from './heartbeat-socket-dir.js';
 import { HttpServer } from './inspector/http-server.js';
 import { inspectorRoutes } from './inspector/inspector-routes.js';
 import { HttpTokens } from './inspector/http-auth.js';
@@ -25,6 +26,7 @@ import { Reaper } from './lease/reaper.js';
 import { RedisLeases } from './lease/redis-leases.js';
 import type { Logger } from './log.js';
 import { Intake } from './queue/intake.js';
+import { RefusalLog } from './queue/refusal-log.js';
 import { createRuntimes } from './runtime/factory.js';
 import { TypeRouter } from './runtime/router.js';
 import type { WorkloadRuntime } from './runtime/runtime.js';
@@ -83,7 +85,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   ownershipRedis.on('error', () => undefined); // the ownership logs Redis being unreachable itself
   await ownershipRedis.connect();
 
-  const publisher = new NatsTransitionPublisher(log, undefined, config.historySeconds > 0);
+  const publisher = new NatsTransitionPublisher(log);
   const peers = new NatsPeers(log);
   const nats = new NatsLink({ url: config.natsUrl, auth: config.natsAuth }, `leasehold:${replica.id}`, log, (up) => publisher.setConnected(up));
   if (config.historySeconds > 0) {
@@ -176,6 +178,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     counts: () => sup.counts(),
     queueDepth: () => redis.llen(keys.queue),
     runtimeStats: () => router.all().flatMap((runtime) => (runtime.stats ? [{ runtime: runtime.name, stats: runtime.stats() }] : [])),
+    natsConnected: () => nats.isUp(),
   });
   sup.observe(metrics);
   const reaper = new Reaper(
@@ -186,6 +189,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     (ids) => sup.onLeasesLapsed(ids),
     log,
   );
+  const refusalLog = new RefusalLog(log, clock);
   const intake = new Intake(
     blocking,
     redis,
@@ -203,8 +207,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       rejected: (refusals) => {
         for (const refusal of refusals) {
           metrics.deadLetter(refusal.kind);
-          // Not the entry itself: its env may hold the submitter's secrets. The dead-letter list has it.
-          log.warn({ kind: refusal.kind, reason: refusal.reason }, 'queue entry refused; see the dead-letter list');
+          refusalLog.note(refusal);
         }
       },
       capacity: () => sup.capacity(),
@@ -221,8 +224,11 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
         metrics,
         tokens,
         ready: () => {
+          // Ready means "can take new work": the lifecycle goes on without NATS (transitions wait in
+          // the outbox), and a Service that dropped us would cost self-heartbeating workloads their
+          // leases. A NATS outage shows in `checks` and on /metrics instead.
           const checks = { redis: redis.status === 'ready', nats: nats.isUp(), intake: intake.isRunning };
-          return { ready: Object.values(checks).every(Boolean), checks };
+          return { ready: checks.redis && checks.intake, checks };
         },
         heartbeat: (id) => sup.heartbeat(id),
         metricsTokens: config.metricsAuth === 'token' ? httpTokens : null,
@@ -250,12 +256,23 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       anyHostPaths: PROBE_PATHS,
     },
   );
-  const httpPort = await http.listen(config.httpPort, config.httpHost);
+  let httpPort: number;
+  try {
+    httpPort = await http.listen(config.httpPort, config.httpHost);
+  } catch (error) {
+    // Nothing has started yet that outlives this: close what is open and say it in one line.
+    for (const runtime of router.all()) await runtime.close();
+    await nats.stop();
+    redis.disconnect();
+    blocking.disconnect();
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : describeError(error);
+    throw new LeaseholdError('HTTP_LISTEN', `cannot listen on ${config.httpHost}:${config.httpPort} (${why}); pick another with --http-port (0 picks a free one)`);
+  }
   // The same heartbeat endpoint, alone, on a Unix socket: a sandbox with no network gets the
   // socket bound in. Its own directory in /tmp, reachable by the sandbox user, short enough for
   // a socket path.
-  const socketDir = mkdtempSync(join(tmpdir(), 'leasehold-hb-'));
-  chmodSync(socketDir, 0o711);
+  const socketDir = makeHeartbeatSocketDir();
   const heartbeatSocket = join(socketDir, 'heartbeat.sock');
   const heartbeatServer = new HttpServer([heartbeatRoute({ tokens, heartbeat: (id) => sup.heartbeat(id) })], log, {
     limits: { maxConnections: config.httpMaxConnections },

@@ -4,6 +4,8 @@
  * banners and quoted in error messages; every such place passes the URL through here first.
  */
 
+import { splitUserinfo } from './url-userinfo.js';
+
 const MASK = '***';
 /** Query parameters that hold a secret, by name: password, pass, token, secret, auth, key, creds, sig. */
 const SECRET_PARAM = /pass|token|secret|auth|key|cred|sig/i;
@@ -22,20 +24,13 @@ export function redactUrl(url: string): string {
   return url.split(',').map(redactOne).join(',');
 }
 
-/**
- * By hand rather than with `new URL`: a password may hold `@`, `:` or `/` unencoded, and the
- * WHATWG parser then splits it somewhere inside the secret. A host never holds `@`, so the
- * credentials are everything between `://` and the last `@`; masking too much is the safe error.
- */
+/** The user name stays; a password, or a lone user part (a NATS token), becomes the mask. */
 function redactOne(part: string): string {
-  const scheme = part.indexOf('://');
-  const start = scheme < 0 ? 0 : scheme + 3;
-  const at = part.lastIndexOf('@');
+  const { before, userinfo, after } = splitUserinfo(part);
   let out = part;
-  if (at >= start && (scheme >= 0 || at > 0)) {
-    const userinfo = part.slice(start, at);
+  if (userinfo !== null) {
     const colon = userinfo.indexOf(':');
-    out = `${part.slice(0, start)}${colon < 0 ? MASK : `${userinfo.slice(0, colon)}:${MASK}`}${part.slice(at)}`;
+    out = `${before}${colon < 0 ? MASK : `${userinfo.slice(0, colon)}:${MASK}`}@${after}`;
   }
   const query = out.indexOf('?');
   if (query < 0) return out;

@@ -1,13 +1,15 @@
 import { PermissionViolationError, type NatsConnection, type Status, type Subscription } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { LeaseholdError } from '../errors.js';
+import { ConfigError, LeaseholdError } from '../errors.js';
 import { parseTransition, type Reply } from '../events/messages.js';
 import type { NatsTarget } from '../events/nats-auth.js';
 import { dialNats, type DialOptions } from '../events/nats-connect.js';
-import type { TransitionMessage } from '../events/transition.js';
+import type { TransitionMessage, WorkloadStatus } from '../events/transition.js';
 import { redactUrl, redactUrlsIn } from '../redact.js';
+import { checkRedisUrl } from '../server-urls.js';
 import { CliError } from './cli-error.js';
-import { formatTransition } from './format.js';
+import { formatStatus, formatTransition } from './format.js';
+import { formatDataItem, type OutputFormat } from './output.js';
 
 /** Short-lived connections for one CLI command; failures say which server and how to fix it. */
 export async function openNats(target: NatsTarget, dial: DialOptions = { name: 'leasehold-cli', reconnect: false }): Promise<NatsConnection> {
@@ -17,12 +19,14 @@ export async function openNats(target: NatsTarget, dial: DialOptions = { name: '
     if (error instanceof LeaseholdError && error.code === 'NATS_UNREACHABLE') {
       throw new CliError(`${error.message}; is NATS running? Set --nats or NATS_URL`);
     }
-    if (error instanceof LeaseholdError) throw new CliError(error.message);
+    // A configuration mistake keeps its exit code (2): retrying cannot fix it.
+    if (error instanceof LeaseholdError && !(error instanceof ConfigError)) throw new CliError(error.message);
     throw error;
   }
 }
 
 export async function openRedis(url: string): Promise<Redis> {
+  checkRedisUrl(url);
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
   redis.on('error', () => undefined);
   try {
@@ -96,28 +100,46 @@ export async function askControlPlane<T>(target: NatsTarget, subject: string, wh
 }
 
 /**
- * Prints each transition once, as text or JSON lines: a transition replayed from history and then
- * seen live (or seen twice) is printed the first time only, by its per-workload `seq`.
+ * Prints each transition once, as text or as data: a transition replayed from history and then
+ * seen live (or seen twice) is printed the first time only, by its per-workload `seq`. As data,
+ * every item carries a `kind` (`transition`, `status`), as kubectl's objects do, so that a reader
+ * of `watch -o json` can tell the two shapes apart.
  */
 export class TransitionPrinter {
   private readonly printed = new Map<string, number>();
   private ignored = 0;
 
-  constructor(private readonly output: 'text' | 'json') {}
+  /** `beforeWrite` runs before each line (a progress line on the terminal clears itself there). */
+  constructor(
+    private readonly output: OutputFormat,
+    private readonly beforeWrite: () => void = () => undefined,
+  ) {}
 
   /** False when it was printed already. */
   print(t: TransitionMessage): boolean {
     if ((this.printed.get(t.id) ?? 0) >= t.seq) return false;
     this.printed.set(t.id, t.seq);
-    process.stdout.write(this.output === 'json' ? `${JSON.stringify(t)}\n` : `${formatTransition(t)}\n`);
+    this.write(this.output === 'text' ? `${formatTransition(t)}\n` : formatDataItem({ kind: 'transition', ...t }, this.output));
     return true;
+  }
+
+  /** Where a workload is now, for a watcher that came late. */
+  printStatus(status: WorkloadStatus): void {
+    this.printed.set(status.id, Math.max(this.printed.get(status.id) ?? 0, status.seq));
+    this.write(this.output === 'text' ? `now: ${formatStatus(status)}\n` : formatDataItem({ kind: 'status', ...status }, this.output));
+  }
+
+  private write(text: string): void {
+    this.beforeWrite();
+    process.stdout.write(text);
   }
 
   /**
    * Prints transitions as they arrive; with `untilTornDown`, stops at the first `tornDown` and
-   * returns it (for `submit --wait` and `watch <id>`).
+   * returns it (for `submit --wait` and `watch <id>`). Null: the subscription ended first (the
+   * connection closed, or the caller stopped it).
    */
-  async follow(subscription: Subscription, untilTornDown: boolean): Promise<TransitionMessage | null> {
+  async follow(subscription: Subscription, untilTornDown: boolean, onTransition: (t: TransitionMessage) => void = () => undefined): Promise<TransitionMessage | null> {
     for await (const msg of subscription) {
       const t = parseTransition(msg.data, msg.subject);
       if (!t) {
@@ -125,6 +147,7 @@ export class TransitionPrinter {
         continue;
       }
       if (!this.print(t)) continue;
+      onTransition(t);
       if (untilTornDown && t.to === 'tornDown') return t;
     }
     return null;

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_CONFIG } from '../config.js';
 import type { NatsAuth, NatsTarget } from '../events/nats-auth.js';
+import { checkNatsUrl, checkRedisUrl } from '../server-urls.js';
 
 /** Where the shared servers are; every command that talks to them takes the same flags. */
 export interface ConnectionOptions extends NatsAuthOptions {
@@ -55,13 +56,41 @@ export function natsTargetOf(options: NatsAuthOptions): NatsTarget {
 
 export function withConnection(command: Command): Command {
   return withNatsAuth(command)
-    .addOption(new Option('--redis <url>', 'Redis URL').env('REDIS_URL').default(DEFAULT_CONFIG.redisUrl))
-    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default(DEFAULT_CONFIG.natsUrl))
+    .addOption(new Option('--redis <url>', 'Redis URL').env('REDIS_URL').argParser(checkRedisUrl).default(DEFAULT_CONFIG.redisUrl))
+    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').argParser(checkNatsUrl).default(DEFAULT_CONFIG.natsUrl))
     .addOption(new Option('--key-prefix <prefix>', 'prefix for every Redis key').env('LEASEHOLD_KEY_PREFIX').default(''));
 }
 
+/** NATS only: `watch`, `status`, `cancel`, `logs` never touch Redis. */
+export function withNatsConnection(command: Command): Command {
+  return withIgnoredRedisOptions(withNatsAuth(command).addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default(DEFAULT_CONFIG.natsUrl)));
+}
+
+/** Redis only: `dead-letters` reads and writes Redis lists and nothing else. */
+export function withRedisConnection(command: Command): Command {
+  return command
+    .addOption(new Option('--redis <url>', 'Redis URL').env('REDIS_URL').default(DEFAULT_CONFIG.redisUrl))
+    .addOption(new Option('--key-prefix <prefix>', 'prefix for every Redis key').env('LEASEHOLD_KEY_PREFIX').default(''));
+}
+
+/**
+ * `--redis` and `--key-prefix` on a NATS-only command: accepted so that scripts written when
+ * every command advertised them keep working, hidden from help, and said to be ignored.
+ */
+function withIgnoredRedisOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--redis <url>').hideHelp())
+    .addOption(new Option('--key-prefix <prefix>').hideHelp())
+    .hook('preAction', (_, action) => {
+      const given = (['redis', 'keyPrefix'] as const).filter((name) => action.getOptionValue(name) !== undefined);
+      if (given.length === 0) return;
+      const flags = given.map((name) => (name === 'redis' ? '--redis' : '--key-prefix'));
+      process.stderr.write(`leasehold: ${action.name()} talks to NATS only; ${flags.join(' and ')} ${flags.length > 1 ? 'are' : 'is'} ignored\n`);
+    });
+}
+
 export function withOutput(command: Command): Command {
-  return command.addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'));
+  return command.addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'));
 }
 
 export function positiveInt(value: string): number {

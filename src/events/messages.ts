@@ -70,7 +70,7 @@ function withoutUndefined<T extends object>(value: T): T {
   return value;
 }
 
-const refusal = z.object({ error: TEXT });
+const refusal = z.strictObject({ error: TEXT });
 // Logs are the workload's own output: kept whole here; whoever shows them decides how much.
 const cancelReply = z.object({ ok: z.boolean(), state: state.optional(), error: TEXT.optional() });
 const logsReply = z.object({ id: ID, logs: z.string() });

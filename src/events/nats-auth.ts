@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { redactUrl } from '../redact.js';
+import { splitUserinfo } from '../url-userinfo.js';
+import { checkNatsUrl } from '../server-urls.js';
 import {
   credsAuthenticator,
   nkeyAuthenticator,
@@ -53,17 +55,14 @@ function splitUrlCredentials(url: string): UrlCredentials {
   const result: UrlCredentials = { servers: [] };
   let first = true;
   for (const raw of url.split(',').map((part) => part.trim()).filter(Boolean)) {
-    const at = raw.lastIndexOf('@');
-    if (at < 0) {
+    const { before, userinfo, after } = splitUserinfo(raw);
+    if (userinfo === null) {
       result.servers.push(raw);
       if (!first && (result.user || result.token)) throw new ConfigError('every NATS URL of a list must carry the same credentials');
       first = false;
       continue;
     }
-    const scheme = raw.indexOf('://');
-    const start = scheme >= 0 ? scheme + 3 : 0;
-    const userinfo = raw.slice(start, at);
-    result.servers.push(raw.slice(0, start) + raw.slice(at + 1));
+    result.servers.push(before + after);
     const colon = userinfo.indexOf(':');
     const decode = (text: string) => {
       try {
@@ -118,6 +117,7 @@ function creds(path: string): Uint8Array {
  * configuration error at start rather than a failure at the first (re)connect.
  */
 export function natsConnectionOptions(target: NatsTarget): NodeConnectionOptions & { servers: string[] } {
+  checkNatsUrl(target.url); // else nats.js fails each attempt with "Invalid URL", which looks like an outage
   const fromUrl = splitUrlCredentials(target.url);
   const { auth } = target;
   const urlHasCredentials = fromUrl.user !== undefined || fromUrl.token !== undefined;

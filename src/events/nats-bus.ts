@@ -1,6 +1,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
-import { headers } from '@nats-io/transport-node';
+import { ControlRequestGate } from './control-gate.js';
+import { RecentTransitions, transitionHeaders } from './recent-transitions.js';
 import { CONTROL_QUEUE_GROUP, SUBJECTS, type ControlHandlers, type TransitionMessage, type TransitionPublisher } from './transition.js';
 
 /**
@@ -29,7 +30,8 @@ export function trackConnection(nc: NatsConnection, log: Logger, onChange: (conn
  * Publishes transitions. `publish` never throws and never waits. Core NATS is at-most-once and
  * nats.js drops what is published while it reconnects, so while the connection is down
  * transitions wait in a bounded outbox and go out, in order, once it is back. Past the bound the
- * oldest are dropped and counted; `leasehold.status.<id>` still answers for any workload.
+ * oldest are dropped and counted; `leasehold.status.<id>` still answers for any workload. What
+ * was sent in the seconds before an outage is sent again after it (see RecentTransitions).
  */
 export class NatsTransitionPublisher implements TransitionPublisher {
   private outbox: TransitionMessage[] = [];
@@ -40,12 +42,7 @@ export class NatsTransitionPublisher implements TransitionPublisher {
   constructor(
     private readonly log: Logger,
     private readonly outboxLimit = 100_000,
-    /**
-     * Stamp each message with `Nats-Msg-Id: <id>:<seq>`, so the JetStream history keeps one copy
-     * of a transition that was published twice (a replica fenced after it published, whose
-     * successor publishes nothing twice by seq, but a retry after a reconnect might).
-     */
-    private readonly dedupe = false,
+    private readonly recent = new RecentTransitions(),
   ) {}
 
   /** Publishes on this connection from now on (the first, or a new one after the old was closed). */
@@ -64,8 +61,8 @@ export class NatsTransitionPublisher implements TransitionPublisher {
       return;
     }
     try {
-      const options = this.dedupe ? { headers: msgId(`${message.id}:${message.seq}`) } : undefined;
-      this.nc.publish(SUBJECTS.transition(message.id, message.to), JSON.stringify(message), options);
+      this.nc.publish(SUBJECTS.transition(message.id, message.to), JSON.stringify(message), { headers: transitionHeaders(message) });
+      this.recent.add(message);
     } catch (error) {
       this.drop(error);
     }
@@ -73,11 +70,15 @@ export class NatsTransitionPublisher implements TransitionPublisher {
 
   /** Follows the connection's status; on reconnect, sends what waited. */
   setConnected(connected: boolean): void {
+    const reconnected = connected && !this.connected;
     this.connected = connected;
-    if (!connected || !this.nc || this.outbox.length === 0) return;
-    const waiting = this.outbox;
+    if (!connected || !this.nc) return;
+    // What was sent just before the outage may have died with the socket: again, first.
+    const resent = reconnected ? this.recent.takeAll() : [];
+    if (resent.length + this.outbox.length === 0) return;
+    const waiting = [...resent, ...this.outbox];
+    this.log.info({ count: this.outbox.length, resent: resent.length }, 'publishing transitions held during the NATS outage');
     this.outbox = [];
-    this.log.info({ count: waiting.length }, 'publishing transitions held during the NATS outage');
     for (const message of waiting) this.publish(message);
   }
 
@@ -89,16 +90,10 @@ export class NatsTransitionPublisher implements TransitionPublisher {
   }
 }
 
-function msgId(id: string) {
-  const h = headers();
-  h.set('Nats-Msg-Id', id);
-  return h;
-}
-
 /**
  * Answers `leasehold.status.<id>`, `leasehold.cancel.<id>` and `leasehold.logs.<id>` requests.
  * Who may ask is the NATS server's to decide (see docs: subject permissions); whoever reaches
- * this handler is answered.
+ * this handler is answered, on an inbox only and a bounded number at once (ControlRequestGate).
  *
  * With several replicas, the control subjects are served in one queue group, so each request
  * reaches exactly one replica (which forwards cancel and logs to the workload's owner); each
@@ -106,6 +101,7 @@ function msgId(id: string) {
  */
 export class NatsControlServer {
   private subscriptions: Subscription[] = [];
+  private readonly gate: ControlRequestGate;
 
   constructor(
     private readonly handlers: ControlHandlers,
@@ -113,7 +109,9 @@ export class NatsControlServer {
     private readonly replicaId: string | null = null,
     /** Peers recorded workloads into these shards' inboxes. */
     private readonly onInboxNudge: (shards: number[]) => void = () => undefined,
-  ) {}
+  ) {
+    this.gate = new ControlRequestGate(log);
+  }
 
   /** Serves on `nc`; called again with a new connection, it serves there instead. */
   start(nc: NatsConnection): void {
@@ -124,15 +122,15 @@ export class NatsControlServer {
         nc.subscribe(subject, {
           ...(queue ? { queue } : {}),
           callback: (error, msg) => {
-            if (error) return;
+            if (error || !this.gate.admit(msg, prefix)) return;
             const id = msg.subject.slice(prefix.length);
-            handle(id).then(
+            this.gate.settle(nc, prefix, handle(id).then(
               (reply) => msg.respond(JSON.stringify(reply ?? { error: `no workload ${id}` })),
               (failure: unknown) => {
                 this.log.warn({ err: failure, workload: id, subject: msg.subject }, 'control request failed');
                 msg.respond(JSON.stringify({ error: String(failure) }));
               },
-            );
+            ));
           },
         }),
       );

@@ -13,35 +13,50 @@ export class Metrics implements SupervisorObserver {
   private readonly leaseExpirations: Counter<'type'>;
   private readonly deadLetters: Counter<'reason'>;
   private readonly runtimeErrors: Counter<'runtime'>;
+  private readonly ended: Counter<'type' | 'reason'>;
 
   constructor(source: {
     counts(): Record<LifecycleState, Record<WorkloadType, number>>;
     queueDepth(): Promise<number>;
     /** Each runtime's own counters (the Kubernetes watch: lists, watches, stalls, relists, errors). */
     runtimeStats?(): { runtime: string; stats: Readonly<Record<string, number>> }[];
+    /** Whether the NATS connection is up: an outage shows here, not as unreadiness. */
+    natsConnected?(): boolean;
   }) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     new Gauge({
       name: 'leasehold_workloads',
+      // A live workload is never tornDown: ended ones are counted by leasehold_workloads_ended_total.
       help: 'Live workloads by state and type',
       labelNames: ['state', 'type'],
       registers,
       collect() {
         for (const [state, byType] of Object.entries(source.counts())) {
+          if (state === 'tornDown') continue;
           for (const [type, n] of Object.entries(byType)) this.set({ state, type }, n);
         }
       },
     });
-    new Gauge({
-      name: 'leasehold_runtime_events',
+    new Counter({
+      name: 'leasehold_runtime_events_total',
       help: "Runtimes' own counters since start, such as how often the Kubernetes watch listed, watched, stalled or got 410 Gone",
       labelNames: ['runtime', 'event'],
       registers,
       collect() {
+        // The runtimes keep the counts; a scrape shows them as they are.
+        this.reset();
         for (const { runtime, stats } of source.runtimeStats?.() ?? []) {
-          for (const [event, n] of Object.entries(stats)) this.set({ runtime, event }, n);
+          for (const [event, n] of Object.entries(stats)) this.inc({ runtime, event }, n);
         }
+      },
+    });
+    new Gauge({
+      name: 'leasehold_nats_connected',
+      help: '1 while the control plane is connected to NATS; transitions wait in a bounded outbox while it is 0',
+      registers,
+      collect() {
+        this.set(source.natsConnected?.() === false ? 0 : 1);
       },
     });
     new Gauge({
@@ -59,10 +74,12 @@ export class Metrics implements SupervisorObserver {
     this.leaseExpirations = new Counter({ name: 'leasehold_lease_expirations_total', help: 'Leases that lapsed while running', labelNames: ['type'], registers });
     this.deadLetters = new Counter({ name: 'leasehold_dead_letters_total', help: 'Queue entries refused', labelNames: ['reason'], registers });
     this.runtimeErrors = new Counter({ name: 'leasehold_runtime_errors_total', help: 'Errors from runtimes', labelNames: ['runtime'], registers });
+    this.ended = new Counter({ name: 'leasehold_workloads_ended_total', help: 'Workloads torn down, by why they ended', labelNames: ['type', 'reason'], registers });
   }
 
   transition(message: TransitionMessage, timings: Timings): void {
     this.transitions.inc({ from: message.from ?? 'none', to: message.to });
+    if (message.to === 'tornDown') this.ended.inc({ type: message.type, reason: message.reason ?? 'unknown' });
     const entered = timings[message.to];
     const left = message.from ? timings[message.from] : undefined;
     if (message.from && entered !== undefined && left !== undefined) {

@@ -6,7 +6,8 @@ import type { Logger } from '../log.js';
 import { loadLua } from '../lua.js';
 import { loadFencedLua } from '../ownership/fencing.js';
 import type { ShardGrant } from '../ownership/ownership.js';
-import { parseSubmission, type RefusalKind, type WorkloadSpec } from '../spec/index.js';
+import type { RefusalKind, WorkloadSpec } from '../spec/index.js';
+import { parseBatch } from './parse-batch.js';
 
 const MOVE_BATCH = loadLua(import.meta.url, 'move-batch.lua');
 const RECORD = loadFencedLua(import.meta.url, 'record.lua');
@@ -249,8 +250,7 @@ export class Intake {
     const at = new Date(this.clock.now()).toISOString();
     const byShard = new Map<number, { spec: WorkloadSpec; run: string; ifDuplicate: Refusal }[]>();
     const invalid: Refusal[] = [];
-    for (const raw of entries) {
-      const parsed = parseSubmission(raw, this.options.maxPayloadBytes);
+    for (const { raw, parsed } of await parseBatch(entries, this.options.maxPayloadBytes)) {
       if (parsed.ok) {
         // A new nonce per accepted entry: a resubmitted id is a new run, whose tokens are new.
         const shard = this.keys.shardOf(parsed.spec.id);

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { jsonErrorPosition } from './json-error.js';
 import { workloadSpecSchema, type WorkloadSpec } from './schema.js';
+import { sizeProblem } from './size-bounds.js';
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
 
@@ -25,10 +26,13 @@ export function parseSubmission(raw: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTE
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     return { ok: false, kind: 'notAnObject', reason: 'payload must be a JSON object' };
   }
+  const id = (json as { id?: unknown }).id;
+  const named = typeof id === 'string' ? { id } : {};
+  const tooBig = sizeProblem(json as Record<string, unknown>);
+  if (tooBig) return { ok: false, kind: 'invalidSpec', reason: tooBig, ...named };
   const result = workloadSpecSchema.safeParse(json);
   if (result.success) return { ok: true, spec: result.data };
-  const id = (json as { id?: unknown }).id;
-  return { ok: false, kind: 'invalidSpec', reason: describeIssues(result.error.issues, json as Record<string, unknown>), ...(typeof id === 'string' ? { id } : {}) };
+  return { ok: false, kind: 'invalidSpec', reason: describeIssues(result.error.issues, json as Record<string, unknown>), ...named };
 }
 
 /**
@@ -36,12 +40,21 @@ export function parseSubmission(raw: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTE
  * once (2^53 breaks both "a safe integer" and the maximum, which say the same thing to a person).
  */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], input: Record<string, unknown>): string {
-  const clauses = issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  // A thousand bad names make a reason no one reads whole: the first few say what is wrong.
+  const clauses = issues.slice(0, MAX_CLAUSES * 4).map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      const shown = issue.keys.slice(0, MAX_CLAUSES).join(', ');
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${shown}${issue.keys.length > MAX_CLAUSES ? ` (${issue.keys.length} in all)` : ''}`;
+    }
     const path = issue.path.join('.');
     const missing = issue.path.length === 1 && !Object.hasOwn(input, issue.path[0] as string);
     const message = missing ? 'is required' : issue.message;
     return path ? `${path}: ${message}` : message;
   });
-  return [...new Set(clauses)].join('; ');
+  const distinct = [...new Set(clauses)];
+  const more = issues.length > MAX_CLAUSES * 4 || distinct.length > MAX_CLAUSES ? '; and more' : '';
+  return distinct.slice(0, MAX_CLAUSES).join('; ') + more;
 }
+
+/** Clauses in one reason; what follows is summed up as "and more". */
+const MAX_CLAUSES = 10;

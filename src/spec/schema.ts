@@ -36,14 +36,17 @@ export const workloadSpecSchema = z.strictObject({
       error: "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
     }),
   type: z.enum(WORKLOAD_TYPES, { error: `must be one of ${WORKLOAD_TYPES.join(', ')}` }),
-  image: z.string({ error: 'is required and must be a string' }).min(1, { error: 'must not be empty' }).max(512),
-  cmd: z.union(
-    [
-      z.string().min(1, { error: 'must not be empty' }),
-      z.array(z.string()).min(1, { error: 'must hold at least the program to run' }),
-    ],
-    { error: 'must be an array of strings (exec) or a string (run by /bin/sh -c)' },
-  ),
+  image: z.string({ error: 'is required and must be a string' }).min(1, { error: 'must not be empty' }).max(512, { error: 'must be at most 512 characters' }),
+  cmd: z
+    .union(
+      [
+        z.string().min(1, { error: 'must not be empty' }),
+        z.array(z.string()).min(1, { error: 'must hold at least the program to run' }),
+      ],
+      { error: 'must be an array of strings (exec) or a string (run by /bin/sh -c)' },
+    )
+    // exec() would end an argument at a NUL and run something other than what was submitted.
+    .refine((cmd) => !(typeof cmd === 'string' ? [cmd] : cmd).some((arg) => arg.includes('\0')), { error: 'must not contain NUL characters' }),
   env: z
     .record(
       z

@@ -3,6 +3,7 @@ import { describeError } from '../../machines/index.js';
 import { LeaseholdError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { redactUrl, redactUrlsIn } from '../redact.js';
+import { checkRedisUrl } from '../server-urls.js';
 
 /** Replies no retry will change: the server refused who we are, or what we may do. */
 const REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
@@ -23,6 +24,7 @@ export interface RedisConnections {
  */
 export async function connectRedis(url: string, name: string, log: Logger): Promise<RedisConnections> {
   const options = { maxRetriesPerRequest: null, lazyConnect: true, connectionName: name };
+  checkRedisUrl(url); // ioredis would throw a TypeError holding the URL, password and all
   const redis = new Redis(url, { ...options, enableAutoPipelining: true });
   const blocking = new Redis(url, options);
   let firstError: unknown = null;

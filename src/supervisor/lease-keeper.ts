@@ -17,7 +17,8 @@ interface Held {
  */
 export class LeaseKeeper {
   private readonly held = new Map<string, Held>();
-  private grants: LeaseGrant[] = [];
+  /** By id: a workload's heartbeats within one tick are one write, not one each. */
+  private grants = new Map<string, LeaseGrant>();
   private releases: { id: string; grant: ShardGrant }[] = [];
   private flushScheduled = false;
   private timer: unknown = null;
@@ -75,7 +76,7 @@ export class LeaseKeeper {
 
   private grant(id: string, lease: Held): void {
     lease.lastGrantAt = this.clock.now();
-    this.grants.push({ id, ttlMs: lease.ttlMs, grant: lease.grant });
+    this.grants.set(id, { id, ttlMs: lease.ttlMs, grant: lease.grant });
     this.scheduleFlush();
   }
 
@@ -86,10 +87,10 @@ export class LeaseKeeper {
       this.flushScheduled = false;
       const grants = this.grants;
       const releases = this.releases;
-      this.grants = [];
+      this.grants = new Map();
       this.releases = [];
       const failed = (error: unknown) => this.log.error({ err: error }, 'lease update failed');
-      this.store.grant(grants).catch(failed);
+      this.store.grant([...grants.values()]).catch(failed);
       this.store.release(releases).catch(failed);
     });
   }

@@ -535,6 +535,7 @@ export class Supervisor {
     this.armDeadlines(entry, context);
     if (to === 'running') {
       this.holdLease(entry);
+      this.deps.log.info({ workload: id, type, runtime: entry.runtime?.name }, 'workload started');
     }
     if (from === 'running') {
       this.leases.release(id);
@@ -555,9 +556,10 @@ export class Supervisor {
           return kind === 'timer.lifetime' ? phase === 'running' : phase === 'provisioning';
         });
       }
-      if (context.reason === 'failed' || context.reason === 'rejected') {
-        this.deps.log.info({ workload: id, reason: context.reason, error: context.error, exitCode: context.exitCode }, 'workload ended');
-      }
+      // One line per workload that ended, with why: what an operator greps for first.
+      const ended = { workload: id, type, reason: context.reason, exitCode: context.exitCode ?? undefined, error: context.error ?? undefined };
+      if (context.reason === 'completed' || context.reason === 'cancelled') this.deps.log.info(ended, 'workload ended');
+      else this.deps.log.warn(ended, 'workload ended');
     } else {
       this.deps.store.save(id, grant, () => persisted(entry.actor));
     }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { runCli, startCliControlPlane } from '../helpers/cli.js';
+import { runCli, spawnCli, startCliControlPlane } from '../helpers/cli.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 
 const servers = useServers();
@@ -25,18 +25,19 @@ describe('the leasehold CLI against a running control plane', () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it('submit --wait follows a workload to its end and exits 0 when it completed', async () => {
+  it('submit --wait follows a workload to its end, prints its output, and exits 0 when it completed', async () => {
     const result = await runCli(['submit', '--wait', '--id', 'cli-ok', ...conn, '--', 'echo', 'hello']);
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
-    assert.equal(lines.length, 5);
+    assert.equal(lines.length, 6);
     assert.match(lines[0]!, /cli-ok\s+∅\s+→ queued/);
     assert.match(lines[4]!, /expiring\s+→ tornDown\s+runtime\.tornDown\s+reason=completed exitCode=0/);
+    assert.equal(lines[5], 'hello');
   });
 
-  it('submit --wait exits non-zero when the workload fails, and says why', async () => {
+  it("submit --wait exits with the workload's exit code when it fails, and says why", async () => {
     const result = await runCli(['submit', '--wait', '--id', 'cli-fail', '--cmd', 'exit 4', ...conn]);
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 4);
     assert.match(result.stdout, /reason=failed exitCode=4/);
   });
 
@@ -45,8 +46,10 @@ describe('the leasehold CLI against a running control plane', () => {
     writeFileSync(file, '{"id":"cli-file","type":"trusted","image":"alpine","cmd":"echo from a file"}');
     const result = await runCli(['submit', '-f', file, '--wait', '-o', 'json', ...conn]);
     assert.equal(result.code, 0, result.stderr);
-    const last = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { to: string; exitCode: number };
-    assert.deepEqual([last.to, last.exitCode], ['tornDown', 0]);
+    const items = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { kind: string; to?: string; exitCode?: number; logs?: string });
+    const end = items.find((t) => t.to === 'tornDown')!;
+    assert.deepEqual([end.kind, end.exitCode], ['transition', 0]);
+    assert.deepEqual(items.at(-1), { kind: 'logs', id: 'cli-file', logs: 'from a file\n' });
     assert.equal((await runCli(['logs', 'cli-file', ...conn])).stdout, 'from a file\n');
   });
 
@@ -55,7 +58,7 @@ describe('the leasehold CLI against a running control plane', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^leasehold: not submitted: id: must be a DNS-1123 label/);
     const notANumber = await runCli(['submit', '--lease-seconds', 'abc', ...conn, '--', 'true']);
-    assert.equal(notANumber.code, 1);
+    assert.equal(notANumber.code, 2, 'a usage error');
     assert.equal(notANumber.stderr, "error: option '--lease-seconds <s>' argument 'abc' is invalid. expected a whole number, got \"abc\"\n");
     const dup = await runCli(['submit', '--id', 'cli-ok', ...conn, '--', 'true']);
     assert.equal(dup.code, 2);
@@ -72,22 +75,28 @@ describe('the leasehold CLI against a running control plane', () => {
     assert.deepEqual([parsed.state, parsed.reason, parsed.exitCode], ['tornDown', 'completed', 0]);
     const logs = await runCli(['logs', 'cli-ok', ...conn]);
     assert.equal(logs.stdout, 'hello\n');
+    assert.equal(logs.stderr, 'leasehold: logs talks to NATS only; --redis and --key-prefix are ignored\n', 'scripts that passed them still run, told they are ignored');
 
     const submitted = await runCli(['submit', '--id', 'cli-long', ...conn, '--', 'sleep', '30']);
     assert.equal(submitted.stdout, 'submitted cli-long\n');
-    const watch = runCli(['watch', 'cli-long', ...conn]);
+    const watch = spawnCli(['watch', 'cli-long', ...conn]);
     for (let i = 0; ; i++) {
       const s = await runCli(['status', 'cli-long', '-o', 'json', ...conn]);
       if (s.code === 0 && (JSON.parse(s.stdout) as { state: string }).state === 'running') break;
       assert.ok(i < 100, 'cli-long never ran');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    // The watcher must be following before the cancel, or it starts late and sees only the end.
+    for (let i = 0; !watch.output().stdout.includes('now:'); i++) {
+      assert.ok(i < 200, `the watcher never started: ${JSON.stringify(watch.output())}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const cancel = await runCli(['cancel', 'cli-long', ...conn]);
     assert.equal(cancel.stdout, 'cancelling cli-long (was running)\n');
-    const watched = await watch;
+    const watched = await watch.exited;
     assert.equal(watched.code, 0);
     assert.match(watched.stdout, /→ tornDown\s+runtime\.tornDown\s+reason=cancelled/);
-    const unknown = await runCli(['status', 'no-such-workload', ...conn]);
+    const unknown = await runCli(['status', 'no-such-workload', '--nats', servers().nats.url]);
     assert.equal(unknown.code, 1);
     assert.equal(unknown.stderr, 'leasehold: no workload no-such-workload\n');
   });

@@ -77,3 +77,48 @@ export async function startCliInspector(args: string[]): Promise<{ url: string; 
     throw error;
   }
 }
+
+/** A word for `sh -c`, quoted so that the shell passes it through as it is. */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Runs `leasehold <args>` on a pseudo-terminal, as a person at a terminal would, through
+ * util-linux `script`: stdout and stderr both reach the terminal, and come back together in
+ * `stdout`. `stty -onlcr` stops the terminal from turning each `\n` into `\r\n`, so that a `\r`
+ * in the output is one the CLI wrote.
+ */
+export function runCliInTerminal(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const line = `stty -onlcr; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
+  return new Promise((resolve, reject) => {
+    // --return: script exits with the command's code.
+    const child = spawn('script', ['--quiet', '--return', '--command', line, '/dev/null'], {
+      // A terminal as a person has one: Node turns colour off when CI is set (CI runs this suite so).
+      env: { ...withoutCi(process.env), TERM: 'xterm-256color', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A long-running `leasehold <args>` (watch, submit --follow): its output so far, and its end. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => CliResult; exited: Promise<CliResult> } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<CliResult>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, output: () => ({ code: child.exitCode, stdout, stderr }), exited };
+}
+
+function withoutCi(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { CI: _ci, ...rest } = env;
+  return rest;
+}

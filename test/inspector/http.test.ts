@@ -26,6 +26,10 @@ describe('observability over HTTP', () => {
       assert.match(metrics, /^leasehold_dead_letters_total\{reason="invalidJson"\} 1$/m);
       assert.match(metrics, /^leasehold_submit_to_running_seconds_count\{type="trusted"\} 1$/m);
       assert.match(metrics, /^leasehold_queue_depth 0$/m);
+      assert.match(metrics, /^leasehold_workloads_ended_total\{type="trusted",reason="completed"\} 1$/m, 'ended workloads are counted by why');
+      assert.doesNotMatch(metrics, /^leasehold_workloads\{state="tornDown"/m, 'no gauge that is always 0');
+      assert.match(metrics, /^# TYPE leasehold_runtime_events_total counter$/m);
+      assert.match(metrics, /^leasehold_nats_connected 1$/m);
     } finally {
       await tp.stop();
       await recorder.close();

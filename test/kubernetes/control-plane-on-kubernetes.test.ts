@@ -75,8 +75,8 @@ describe('the control plane on the Kubernetes runtime (fake API server, real Red
     const calls = Object.fromEntries(kube.api.requests);
     assert.deepEqual(calls, { 'list pods': 2, 'watch pods': 2, 'create pods': 30, 'delete pods': 30 }, 'trusted and sandbox namespaces: one list and one watch each');
     const metrics = await (await fetch(`http://127.0.0.1:${cp.httpPort}/metrics`)).text();
-    assert.match(metrics, /^leasehold_runtime_events\{runtime="kubernetes",event="watches"\} 1$/m, 'operators see the watch on /metrics');
-    assert.match(metrics, /^leasehold_runtime_events\{runtime="kubernetes-sandbox",event="stalls"\} 0$/m);
+    assert.match(metrics, /^leasehold_runtime_events_total\{runtime="kubernetes",event="watches"\} 1$/m, 'operators see the watch on /metrics');
+    assert.match(metrics, /^leasehold_runtime_events_total\{runtime="kubernetes-sandbox",event="stalls"\} 0$/m);
   });
 
   it('retries through a spell of 500 and 429 answers, and ends a Pod deleted behind its back as lost', async () => {

@@ -8,6 +8,7 @@ import { Reaper } from '../../src/lease/reaper.js';
 import { silentLogger } from '../../src/log.js';
 import { FencedError } from '../../src/ownership/fencing.js';
 import type { ShardGrant } from '../../src/ownership/ownership.js';
+import { LeaseKeeper } from '../../src/supervisor/lease-keeper.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 import { holdShard } from '../helpers/shard-grant.js';
 
@@ -37,6 +38,26 @@ describe('leases and the reaper', () => {
     return { keys, grant, leases: new RedisLeases(redis, keys, 'r1') };
   }
   const owning = (grant: ShardGrant) => ({ owned: () => new Map([[grant.shard, grant.epoch]]), reportFenced: () => undefined });
+
+  it('a burst of heartbeats from one workload within a tick costs Redis one write, not one each', async () => {
+    const { keys, grant, leases } = await setUp();
+    const keeper = new LeaseKeeper(leases, systemClock, 60_000, silentLogger);
+    try {
+      keeper.hold('chatty', grant, 30_000, false, false);
+      keeper.hold('quiet', grant, 30_000, false, false);
+      const before = await commandCalls(redis, 'set');
+      // Pipelined heartbeats reach the control plane in one read: one tick.
+      for (let i = 0; i < 200; i++) assert.equal(keeper.renew('chatty'), true);
+      assert.equal(keeper.renew('quiet'), true);
+      await new Promise((resolve) => setImmediate(resolve)); // the tick's writes go out
+      // Asked on the same connection, so answered after those writes.
+      assert.ok((await redis.pttl(keys.lease('chatty'))) > 29_000, 'the lease was renewed');
+      assert.ok((await redis.pttl(keys.lease('quiet'))) > 29_000);
+      assert.equal((await commandCalls(redis, 'set')) - before, 2);
+    } finally {
+      keeper.stop();
+    }
+  });
 
   it('reports exactly the lapsed leases, once, touching only what is due', async () => {
     const { keys, grant, leases } = await setUp();

@@ -1,12 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
 import type { Redis } from 'ioredis';
 import { startNats, startRedis } from '../../src/dev/servers.js';
 import { dialNats } from '../../src/events/nats-connect.js';
 import { parseTransition } from '../../src/events/messages.js';
-import { replayTransitions } from '../../src/events/transition-history.js';
+import { HISTORY_STREAM, replayTransitions } from '../../src/events/transition-history.js';
 import type { TransitionMessage } from '../../src/events/transition.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
@@ -100,6 +101,50 @@ describe('NATS subject permissions (manifests/nats.conf): only the control plane
     assert.equal(allowed.code, 0, allowed.stderr);
     await eventually(async () => assert.equal(await state('victim'), 'tornDown'), 15_000);
     assert.equal((await tp.plane.supervisor.status('victim'))?.reason, 'cancelled');
+  });
+
+  it('a watcher cannot cancel a workload or purge the history through the reply subject of a request', async () => {
+    await redis.lpush(tp.plane.keys.queue, sleeper('deputy-victim'));
+    await eventually(async () => assert.equal(await state('deputy-victim'), 'running'), 15_000);
+    const watcher = await client(servers, 'watcher');
+    const historyOf = async (subject: string) => {
+      const kept: TransitionMessage[] = [];
+      await replayTransitions(watcher.nc, subject, (t) => kept.push(t));
+      return kept;
+    };
+    const forgedOnBus: string[] = [];
+    watcher.nc.subscribe('workloads.deputy-victim.>', {
+      callback: (error, msg) => {
+        if (!error) forgedOnBus.push(msg.subject);
+      },
+    });
+    try {
+      assert.ok((await historyOf('workloads.deputy-victim.>')).length >= 3, 'the history holds the victim before the attack');
+      // The attack as found: the watcher may ask, and asks with a reply subject it may not
+      // publish on itself, hoping the control plane publishes the answer there for it.
+      const deputies: [string, string][] = [
+        ['leasehold.status.deputy-victim', 'leasehold.cancel.deputy-victim'],
+        ['leasehold.logs.nosuch', '$JS.API.STREAM.PURGE.LEASEHOLD_TRANSITIONS'],
+        ['leasehold.status.nosuch', '$JS.API.STREAM.DELETE.LEASEHOLD_TRANSITIONS'],
+        ['leasehold.status.deputy-victim', 'workloads.deputy-victim.tornDown'],
+      ];
+      for (const [subject, reply] of deputies) watcher.nc.publish(subject, '', { reply });
+      await watcher.nc.flush();
+      // The same identity's honest request is answered, so the control plane heard the others.
+      const status = await cli('watcher', 'status', 'deputy-victim', '-o', 'json');
+      assert.equal(status.code, 0, status.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // room for a cancel that should not come
+
+      assert.equal(await state('deputy-victim'), 'running', 'the workload was not cancelled');
+      assert.equal((await tp.plane.supervisor.status('deputy-victim'))?.state, 'running');
+      const info = await (await jetstreamManager(watcher.nc)).streams.info(HISTORY_STREAM);
+      assert.ok(info.state.messages > 0, 'the history stream was not purged');
+      assert.ok((await historyOf('workloads.deputy-victim.>')).length >= 3, 'the victim\'s history is still there');
+      assert.deepEqual(forgedOnBus, [], 'nothing was published on the victim\'s transition subjects');
+    } finally {
+      await watcher.nc.close();
+      await cli('operator', 'cancel', 'deputy-victim');
+    }
   });
 
   it('a rogue client cannot answer status requests in the control plane\'s place: the CLI gets the real answer', async () => {

@@ -104,6 +104,10 @@ describe('the Redis that leasehold dev runs', () => {
       await redis.lpush(keys.queue, SEED);
       await redis.hset(keys.workload('accepted-1'), 'spec', SEED, 'state', 'queued', 'run', 'r1');
       await redis.sadd(keys.shard(keys.shardOf('accepted-1')).active, 'accepted-1');
+      // With everysec, Redis may postpone its write() while the previous second's fsync is still
+      // running (a slow disk) and reply meanwhile; the README says so. What this test holds the dev
+      // Redis to is that whatever it has written to its append-only file comes back after a kill.
+      await waitUntilAofWritten(redis);
       redis.disconnect();
       await redisServer.kill('SIGKILL'); // no chance to write anything more on the way out
       redisServer = await startRedis({ dir, persistence: 'aof' });
@@ -154,6 +158,17 @@ describe('the Redis that leasehold dev runs', () => {
     }
   });
 });
+
+/** Resolves once Redis holds no AOF bytes in memory that are not yet written to the file. */
+async function waitUntilAofWritten(redis: Redis): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const info = await redis.info('persistence');
+    if (/^aof_buffer_length:0\r?$/m.test(info)) return;
+    if (Date.now() > deadline) throw new Error(`Redis did not write its AOF buffer within 10 s:\n${info}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /**
  * `leasehold dev` with a control plane that admits nothing (`--max-pending 0`), so a submission

@@ -1,39 +1,44 @@
 import type { Command } from 'commander';
-import { parseCancelReply, parseLogsReply, parseStatusReply } from '../../events/messages.js';
+import { parseCancelReply } from '../../events/messages.js';
 import { SUBJECTS } from '../../events/transition.js';
 import { CliError } from '../cli-error.js';
 import { askControlPlane } from '../clients.js';
 import { formatStatus } from '../format.js';
-import { natsTargetOf, withConnection, withOutput, type ConnectionOptions } from '../options.js';
+import { examples } from '../help.js';
+import { natsTargetOf, withNatsConnection, withOutput, type NatsAuthOptions } from '../options.js';
+import { formatData, type OutputFormat } from '../output.js';
+import { parseStatusAnswer } from '../status.js';
+import { inline } from '../terminal.js';
 
-interface ControlOptions extends ConnectionOptions {
-  output: 'text' | 'json';
+interface ControlOptions extends NatsAuthOptions {
+  output: OutputFormat;
 }
 
-/** `status`, `cancel` and `logs`: one request to the control plane over NATS each. */
+/**
+ * `status` and `cancel`: one request to the control plane over NATS each. A workload that failed
+ * is a status like any other (exit 0): only a refused or unanswered request is the command failing.
+ */
 export function registerControl(program: Command): void {
-  const command = (name: string, description: string) => withOutput(withConnection(program.command(name).description(description).argument('<id>')));
+  const command = (name: string, description: string) => withOutput(withNatsConnection(program.command(name).description(description).argument('<id>')));
 
-  command('status', 'where a workload is now').action(async (id: string, options: ControlOptions) => {
-    const reply = await askControlPlane(natsTargetOf(options), SUBJECTS.status(id), `status ${id}`, (data) => parseStatusReply(data, id));
-    if (!reply.ok) throw new CliError(reply.error);
-    const status = reply.value;
-    process.stdout.write(options.output === 'json' ? `${JSON.stringify(status)}\n` : `${formatStatus(status)}\n`);
+  const status = command('status', 'where a workload is now, and how it ended').action(async (id: string, options: ControlOptions) => {
+    const reply = await askControlPlane(natsTargetOf(options), SUBJECTS.status(id), `status ${id}`, (data) => parseStatusAnswer(data, id));
+    if (!reply.ok) throw new CliError(inline(reply.error));
+    const value = reply.value;
+    process.stdout.write(options.output === 'text' ? `${formatStatus(value)}\n` : formatData(value, options.output));
   });
+  examples(status, [
+    ['state, reason, exit code, error and timings', 'leasehold status test-1'],
+    ['as data', 'leasehold status test-1 -o json'],
+  ]);
 
-  command('cancel', 'end a workload (tears it down)').action(async (id: string, options: ControlOptions) => {
+  const cancel = command('cancel', 'end a workload (tears it down)').action(async (id: string, options: ControlOptions) => {
     const reply = await askControlPlane(natsTargetOf(options), SUBJECTS.cancel(id), `cancel ${id}`, parseCancelReply);
-    if (!reply.ok) throw new CliError(reply.error);
+    if (!reply.ok) throw new CliError(inline(reply.error));
     const result = reply.value;
-    if (options.output === 'json') process.stdout.write(`${JSON.stringify(result)}\n`);
-    if (!result.ok) throw new CliError(result.error ?? `could not cancel ${id}`);
-    if (options.output === 'text') process.stdout.write(`cancelling ${id} (was ${result.state})\n`);
+    if (options.output !== 'text') process.stdout.write(formatData(result, options.output));
+    if (!result.ok) throw new CliError(inline(result.error ?? `could not cancel ${id}`));
+    if (options.output === 'text') process.stdout.write(`cancelling ${inline(id)} (was ${result.state})\n`);
   });
-
-  command('logs', "the tail of a workload's output").action(async (id: string, options: ControlOptions) => {
-    const reply = await askControlPlane(natsTargetOf(options), SUBJECTS.logs(id), `logs ${id}`, (data) => parseLogsReply(data, id));
-    if (!reply.ok) throw new CliError(reply.error);
-    const result = reply.value;
-    process.stdout.write(options.output === 'json' ? `${JSON.stringify(result)}\n` : result.logs);
-  });
+  examples(cancel, [['tear a running workload down (its end reason is cancelled)', 'leasehold cancel test-1']]);
 }

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { redactUrl } from '../../redact.js';
+import { checkNatsUrl } from '../../server-urls.js';
 import { createWorkloadMachine } from '../../../machines/index.js';
 import { parseLogsReply, parseStatusReply, parseTransition, type Reply } from '../../events/messages.js';
 import { trackConnection } from '../../events/nats-bus.js';
@@ -14,6 +15,7 @@ import { HttpTokens } from '../../inspector/http-auth.js';
 import { HostAllowList } from '../../inspector/host-allow-list.js';
 import { createLogger } from '../../log.js';
 import { openNats } from '../clients.js';
+import { examples } from '../help.js';
 import { natsTargetOf, positiveInt, withNatsAuth, type NatsAuthOptions } from '../options.js';
 
 /** The tail of a workload's logs the inspector shows. */
@@ -35,9 +37,14 @@ interface InspectOptions {
  * ones kept in history before that; status and logs are asked of the control plane over NATS.
  */
 export function registerInspect(program: Command): void {
-  withNatsAuth(program.command('inspect'))
+  const command = withNatsAuth(program.command('inspect'));
+  examples(command, [
+    ['the live state chart, from a laptop that reaches the bus', 'leasehold inspect --nats nats://10.0.0.6:4222'],
+    ['including workloads that ended before it started (control plane with --history)', 'leasehold inspect --replay --http-port 8091'],
+  ]);
+  command
     .description('serve the live state-chart inspector, built from NATS alone')
-    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default('nats://127.0.0.1:4222'))
+    .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').argParser(checkNatsUrl).default('nats://127.0.0.1:4222'))
     .addOption(new Option('--http-host <host>', 'address to serve on').default('127.0.0.1'))
     .addOption(new Option('--http-port <port>', 'port to serve on; 0 picks one').argParser(positiveInt).default(8090))
     .option('--replay', 'start from the transitions kept in history (control plane started with --history)')

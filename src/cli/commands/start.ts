@@ -1,11 +1,11 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { startControlPlane, type ControlPlane } from '../../app.js';
 import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
 import { METRICS_AUTH, parseHostList, parseMetricsAuth } from '../../config.js';
 import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
-import { createLogger } from '../../log.js';
+import { createLogger, type Logger } from '../../log.js';
 import { redactUrl } from '../../redact.js';
 import { quantityToNumber } from '../../runtime/process/sandbox-limits.js';
 import { natsTargetOf, positiveInt, withConnection, type ConnectionOptions } from '../options.js';
@@ -275,14 +275,33 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
 }
 
 /** Runs until SIGTERM or SIGINT, then stops intake and exits with every workload's state persisted. */
-async function runUntilSignalled(plane: ControlPlane, cleanup: () => Promise<void> = async () => undefined): Promise<void> {
+async function runUntilSignalled(plane: ControlPlane, log: Logger, cleanup: () => Promise<void> = async () => undefined): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
-  await plane.stop();
+  // Persisting can wait on a Redis that is gone; a Kubernetes rollout would SIGKILL us after its
+  // grace period, so we end first, and the next start reconciles from what Redis has.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_DEADLINE_MS)));
+  const stopped = await Promise.race([plane.stop().then(() => 'stopped' as const), deadline]);
+  clearTimeout(timer);
+  if (stopped === 'late') log.warn({ deadlineMs: STOP_DEADLINE_MS }, 'could not persist everything before the stop deadline; the next start reconciles');
   await cleanup();
+  log.info('control plane stopped');
+  log.flush();
+  // Local workloads' output pipes (and anything a library left open) must not keep us alive: the
+  // workloads themselves go on, and the next start reconciles them.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
+}
+
+/** SIGTERM to exit: well inside Kubernetes' default grace period of 30 s. */
+const STOP_DEADLINE_MS = 10_000;
+
+/** Stops what `dev` started when the control plane could not start, so nothing is left running. */
+async function stopOwned(owned: readonly OwnedServer[]): Promise<void> {
+  for (const server of owned) await server.stop().catch(() => undefined);
 }
 
 export function registerStart(program: Command): void {
@@ -290,9 +309,7 @@ export function registerStart(program: Command): void {
     async (options: StartOptions) => {
       const log = createLogger();
       const plane = await startControlPlane(toConfig(options), { log });
-      await runUntilSignalled(plane);
-      log.info('control plane stopped');
-      log.flush();
+      await runUntilSignalled(plane, log);
     },
   );
 
@@ -305,20 +322,27 @@ export function registerStart(program: Command): void {
     const log = createLogger();
     const owned: OwnedServer[] = [];
     const given = (name: string) => command.getOptionValueSource(name) !== 'default';
-    if (!given('redis')) {
-      // Persistent by default, in the state directory, so a dev restart keeps what was submitted.
-      const redisDir = join(options.stateDir, 'redis');
-      if (!options.ephemeral) mkdirSync(redisDir, { recursive: true, mode: 0o700 });
-      const redis = await startRedis(options.ephemeral ? {} : { dir: redisDir, persistence: 'aof' });
-      owned.push(redis);
-      options.redis = redis.url;
+    let plane: ControlPlane;
+    try {
+      if (!given('redis')) {
+        // Persistent by default, in the state directory, so a dev restart keeps what was submitted.
+        const redisDir = join(options.stateDir, 'redis');
+        if (!options.ephemeral) mkdirSync(redisDir, { recursive: true, mode: 0o700 });
+        const redis = await startRedis(options.ephemeral ? {} : { dir: redisDir, persistence: 'aof' });
+        owned.push(redis);
+        options.redis = redis.url;
+      }
+      if (!given('nats')) {
+        // In the state directory too, so that everything this dev started is found under one path.
+        const nats = await startNats({ dir: mkdtempSync(join(options.stateDir, 'nats-')) });
+        owned.push(nats);
+        options.nats = nats.url;
+      }
+      plane = await startControlPlane(toConfig(options), { log });
+    } catch (error) {
+      await stopOwned(owned);
+      throw error;
     }
-    if (!given('nats')) {
-      const nats = await startNats();
-      owned.push(nats);
-      options.nats = nats.url;
-    }
-    const plane = await startControlPlane(toConfig(options), { log });
     const redisPort = new URL(options.redis).port || '6379';
     process.stdout.write(
       [
@@ -340,9 +364,6 @@ export function registerStart(program: Command): void {
         '',
       ].join('\n'),
     );
-    await runUntilSignalled(plane, async () => {
-      for (const server of owned) await server.stop();
-    });
-    log.flush();
+    await runUntilSignalled(plane, log, () => stopOwned(owned));
   });
 }

@@ -1,40 +1,50 @@
 import type { Command } from 'commander';
 import { redactUrl } from '../../redact.js';
 import { replayTransitions } from '../../events/transition-history.js';
-import { parseStatusReply } from '../../events/messages.js';
 import { SUBJECTS } from '../../events/transition.js';
 import { CliError } from '../cli-error.js';
-import { TransitionPrinter, openNats, request } from '../clients.js';
-import { formatStatus } from '../format.js';
-import { natsTargetOf, withConnection, withOutput, type ConnectionOptions } from '../options.js';
+import { TransitionPrinter, openNats } from '../clients.js';
+import { EXIT } from '../exit-codes.js';
+import { examples } from '../help.js';
+import { natsTargetOf, positiveInt, withNatsConnection, withOutput, type NatsAuthOptions } from '../options.js';
+import type { OutputFormat } from '../output.js';
+import { askStatus } from '../status.js';
+import { inline } from '../terminal.js';
 
-interface WatchOptions extends ConnectionOptions {
-  output: 'text' | 'json';
+interface WatchOptions extends NatsAuthOptions {
+  output: OutputFormat;
   replay?: boolean;
+  timeout: number;
 }
 
 export function registerWatch(program: Command): void {
-  withOutput(
-    withConnection(
+  const command = withOutput(
+    withNatsConnection(
       program
         .command('watch')
         .description('print transitions live from NATS: every workload, or one (until it is torn down)')
         .argument('[id]', 'one workload')
-        .option('--replay', 'first print the transitions kept in history (control plane started with --history)'),
+        .option('--replay', 'first print the transitions kept in history (control plane started with --history)')
+        .option('--timeout <s>', 'with an id: give up when the workload is still unknown after this many seconds (0: wait forever)', positiveInt, 30),
     ),
   ).action(async (id: string | undefined, options: WatchOptions) => {
     const nc = await openNats(natsTargetOf(options));
     // Live first, so nothing falls between the end of the replay and the start of the live feed.
     const subscription = nc.subscribe(SUBJECTS.watch(id));
     const printer = new TransitionPrinter(options.output);
-    const print = (line: string) => process.stdout.write(`${line}\n`);
-    const stop = () => void nc.close();
+    let stoppedByUser = false;
+    const stop = () => {
+      stoppedByUser = true;
+      void nc.close();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    let known = false;
     if (options.replay) {
       let ended = false;
       const replayed = await replayTransitions(nc, SUBJECTS.watch(id), (t) => {
         printer.print(t);
+        known = true;
         ended ||= t.to === 'tornDown';
       });
       if (replayed === null) {
@@ -45,19 +55,41 @@ export function registerWatch(program: Command): void {
     } else if (id) {
       // A late watcher learns where the workload is now, then follows it.
       await nc.flush();
-      // Not known yet, nobody answering, or a malformed answer: all mean "wait for it".
-      const reply = await request(nc, SUBJECTS.status(id), `status ${id}`, (data) => parseStatusReply(data, id)).catch(() => null);
-      const status = reply?.ok ? reply.value : null;
+      const status = await askStatus(nc, id);
       if (status) {
-        print(options.output === 'json' ? JSON.stringify({ status }) : `now: ${formatStatus(status)}`);
+        known = true;
+        printer.printStatus(status);
         if (status.state === 'tornDown') return void (await nc.close());
       } else if (options.output === 'text') {
-        print(`${id}: not known yet; waiting for it`);
+        const limit = options.timeout > 0 ? `up to ${options.timeout} s ` : '';
+        process.stdout.write(`${inline(id)}: not known yet; waiting ${limit}for it\n`);
       }
     } else if (options.output === 'text') {
-      print(`watching ${SUBJECTS.watch()} on ${redactUrl(options.nats)} (Ctrl-C to stop)`);
+      process.stdout.write(`watching ${SUBJECTS.watch()} on ${redactUrl(options.nats)} (Ctrl-C to stop)\n`);
     }
-    await printer.follow(subscription, id !== undefined);
+    // An id nobody has heard of may never come (a typo, another prefix): say so rather than wait forever.
+    let timedOut = false;
+    const timer =
+      id && !known && options.timeout > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            void nc.close();
+          }, options.timeout * 1000)
+        : undefined;
+    const end = await printer.follow(subscription, id !== undefined, () => clearTimeout(timer));
+    clearTimeout(timer);
     await nc.close();
+    if (end || stoppedByUser) return;
+    if (timedOut) {
+      throw new CliError(`no workload ${inline(id!)} appeared within ${options.timeout} s: the control plane does not know it and nothing was published on ${SUBJECTS.watch(inline(id!))}`, EXIT.timeout);
+    }
+    throw new CliError(`lost the connection to NATS at ${redactUrl(options.nats)}; stopped watching`);
   });
+  examples(command, [
+    ['every transition of every workload, as they happen', 'leasehold watch'],
+    ['one workload, to its end (prints where it is now first)', 'leasehold watch test-1'],
+    ['a workload that may not exist yet, for at most 10 s', 'leasehold watch test-1 --timeout 10'],
+    ['its whole history, from JetStream (control plane started with --history)', 'leasehold watch test-1 --replay'],
+    ['as JSON lines, each with its kind (status or transition)', "leasehold watch -o json | jq 'select(.to == \"tornDown\")'"],
+  ]);
 }

@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import { accessSync, chownSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, delimiter, isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -149,14 +150,29 @@ function jailFiles(root: string, config: FirecrackerConfig, spec: WorkloadSpec, 
   };
 }
 
+/**
+ * Until the VMM accepts a connection on its API socket: the socket file appears when it is bound,
+ * a moment before it listens, and a busy host stretches that moment (ECONNREFUSED in between).
+ */
 async function waitForSocket(path: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!existsSync(path)) {
+  while (!(existsSync(path) && (await accepts(path)))) {
     if (Date.now() > deadline) {
       throw new RuntimeError('FIRECRACKER_NO_SOCKET', `Firecracker did not open its API socket ${path} within ${timeoutMs} ms`, { transient: true });
     }
     await sleep(10);
   }
+}
+
+function accepts(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 function isExecutable(file: string): boolean {

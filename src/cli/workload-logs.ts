@@ -1,0 +1,22 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { parseLogsReply } from '../events/messages.js';
+import { SUBJECTS } from '../events/transition.js';
+import { request } from './clients.js';
+import { formatDataItem, type OutputFormat } from './output.js';
+import { forStream } from './terminal.js';
+
+/** The output the control plane holds for `id` now; null when it has none (yet, or ever). */
+export async function fetchLogs(nc: NatsConnection, id: string): Promise<{ logs: string | null; refusal: string | null }> {
+  const reply = await request(nc, SUBJECTS.logs(id), `logs ${id}`, (data) => parseLogsReply(data, id));
+  return reply.ok ? { logs: reply.value.logs, refusal: null } : { logs: null, refusal: reply.error };
+}
+
+/**
+ * Writes output as text (byte for byte to a pipe, escaped on a terminal: see terminal.ts) or as
+ * data, one item per piece.
+ */
+export function writeLogs(id: string, text: string, output: OutputFormat): void {
+  if (text === '') return;
+  process.stdout.write(output === 'text' ? forStream(text, process.stdout) : formatDataItem({ kind: 'logs', id, logs: text }, output));
+}
+
