@@ -265,6 +265,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     await nats.stop();
     redis.disconnect();
     blocking.disconnect();
+    ownershipRedis.disconnect();
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : describeError(error);
     throw new LeaseholdError('HTTP_LISTEN', `cannot listen on ${config.httpHost}:${config.httpPort} (${why}); pick another with --http-port (0 picks a free one)`);

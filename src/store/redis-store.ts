@@ -30,6 +30,8 @@ export class RedisWorkloadStore {
   private pending = new Map<string, Pending>();
   private flushScheduled: Promise<void> | null = null;
   private inFlight: Promise<void> = Promise.resolve();
+  /** What `whenDurable` hands out; dropped whenever a flush is scheduled that it does not cover. */
+  private durable: Promise<void> | null = null;
 
   constructor(
     private readonly redis: Redis,
@@ -63,9 +65,13 @@ export class RedisWorkloadStore {
     return ids as string[];
   }
 
-  /** Resolves once everything saved so far is in Redis. */
+  /**
+   * Resolves once everything saved so far is in Redis (or refused by the fence, which the store
+   * reported before this resolves). The same promise is handed out until a new save needs a new
+   * flush, so a caller can tell whether two waits cover the same writes.
+   */
   whenDurable(): Promise<void> {
-    return Promise.all([this.inFlight, this.flushScheduled]).then(() => undefined);
+    return (this.durable ??= Promise.all([this.inFlight, this.flushScheduled]).then(() => undefined));
   }
 
   async load(id: string): Promise<StoredWorkload | null> {
@@ -105,7 +111,9 @@ export class RedisWorkloadStore {
 
   /** The flush that will carry what is pending now (scheduled unless one already is). */
   private scheduleFlush(): Promise<void> {
-    this.flushScheduled ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+    if (this.flushScheduled) return this.flushScheduled;
+    this.durable = null;
+    this.flushScheduled = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       this.inFlight = this.flush();
       return this.inFlight;
     });

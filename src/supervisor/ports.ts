@@ -31,6 +31,10 @@ export interface SnapshotStore {
   finish(id: string, grant: ShardGrant, read: SnapshotReader, retentionSeconds: number): void;
   /** Forgets unwritten writes made under a grant that is lost. */
   drop(grant: ShardGrant): void;
+  /**
+   * Resolves once every write made so far is in Redis or refused. Hands out the same promise
+   * until a later write needs a later flush: the supervisor batches publishes by it.
+   */
   whenDurable(): Promise<void>;
   load(id: string): Promise<StoredWorkload | null>;
   /** The shard's unfinished workloads, in pages. */

@@ -65,6 +65,11 @@ export interface SupervisorDeps {
 
 type WorkloadActor = Actor<WorkloadMachine>;
 
+interface PendingPublish {
+  readonly message: TransitionMessage;
+  readonly grant: ShardGrant;
+}
+
 interface Entry {
   readonly spec: WorkloadSpec;
   /** The shard and epoch this replica drives the workload under; every write carries it. */
@@ -92,7 +97,13 @@ export class Supervisor {
   private readonly entries = new Map<string, Entry>();
   private readonly admission: AdmissionQueue;
   private readonly machine: WorkloadMachine;
-  private pendingPublishes: { message: TransitionMessage; grant: ShardGrant }[] = [];
+  /** The batch of publishes that the current flush's durability will release, while open. */
+  private openBatch: { durable: Promise<void>; items: PendingPublish[] } | null = null;
+  /** The chain that publishes batches in order. */
+  private publishing: Promise<void> = Promise.resolve();
+  /** Publishes held back because their grant is in doubt. */
+  private doubtful: PendingPublish[] = [];
+  private doubtRetry = false;
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
   private capacityListener: (() => void) | null = null;
@@ -266,7 +277,7 @@ export class Supervisor {
       entry.subscription = null;
     }
     this.deps.store.drop(grant);
-    this.pendingPublishes = this.pendingPublishes.filter((pending) => !sameGrant(pending.grant, grant));
+    this.doubtful = this.doubtful.filter((pending) => !sameGrant(pending.grant, grant));
     void this.forgetShard(grant, entries);
   }
 
@@ -571,11 +582,26 @@ export class Supervisor {
    * has seen survives a crash: a restart never contradicts an event already delivered. And only
    * while the shard is still held under the same epoch: a replica fenced meanwhile (its save was
    * refused, or it was paused past its lease) publishes nothing more.
+   *
+   * Messages are batched by the durability they wait for: a transition whose save went into a
+   * later flush waits for that flush, never for an earlier one that does not carry it (that had a
+   * replica, fenced right after, publish `queued` for a workload whose first save was refused,
+   * and its successor publish `queued` again). Batches go out in order.
    */
   private queuePublish(message: TransitionMessage, grant: ShardGrant): void {
-    this.pendingPublishes.push({ message, grant });
-    if (this.pendingPublishes.length > 1) return;
-    void this.deps.store.whenDurable().then(() => this.flushPublishes());
+    const durable = this.deps.store.whenDurable();
+    let batch = this.openBatch;
+    if (batch?.durable !== durable) {
+      const opened = { durable, items: [] as PendingPublish[] };
+      this.openBatch = batch = opened;
+      this.publishing = Promise.all([this.publishing, durable])
+        .then(() => {
+          if (this.openBatch === opened) this.openBatch = null;
+          this.flushPublishes(opened.items);
+        })
+        .catch((error: unknown) => this.deps.log.error({ err: error }, 'publishing transitions failed'));
+    }
+    batch.items.push({ message, grant });
   }
 
   /**
@@ -583,24 +609,26 @@ export class Supervisor {
    * grant can be in doubt for a moment (a stalled event loop let its validity pass before the
    * renewal that extends it was answered): its messages wait, in order, until it is renewed or lost.
    */
-  private flushPublishes(): void {
-    const batch = this.pendingPublishes;
-    this.pendingPublishes = [];
-    const doubtful: typeof batch = [];
+  private flushPublishes(batch: readonly PendingPublish[]): void {
+    const candidates = this.doubtful.length > 0 ? [...this.doubtful, ...batch] : batch;
+    this.doubtful = [];
     // A workload's transitions go out in order: once one waits, the later ones wait behind it.
     const waiting = new Set<string>();
-    for (const pending of batch) {
+    for (const pending of candidates) {
       if (this.ended.has(grantKey(pending.grant))) continue;
       if (this.owns(pending.grant) && !waiting.has(pending.message.id)) {
         this.deps.publisher.publish(pending.message);
       } else {
-        doubtful.push(pending);
+        this.doubtful.push(pending);
         waiting.add(pending.message.id);
       }
     }
-    if (doubtful.length === 0) return;
-    this.pendingPublishes = [...doubtful, ...this.pendingPublishes];
-    this.deps.clock.setTimeout(() => void this.deps.store.whenDurable().then(() => this.flushPublishes()), IN_DOUBT_RETRY_MS);
+    if (this.doubtful.length === 0 || this.doubtRetry) return;
+    this.doubtRetry = true;
+    this.deps.clock.setTimeout(() => {
+      this.doubtRetry = false;
+      this.publishing = this.publishing.then(() => this.flushPublishes([]));
+    }, IN_DOUBT_RETRY_MS);
   }
 
   /** Resolves true once the grant is valid again, false once it was let go of. */

@@ -65,7 +65,7 @@ describe('leasehold dead-letters: read and retry what the control plane refused,
     assert.match(shown.stdout, /^dead letter 3\n {2}at: +\S+\n {2}id: +twice\n {2}reason: +duplicate id/);
     const missing = await runCli(['dead-letters', 'show', '9', ...conn]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^leasehold: no dead letter 9 in \S+workload_queue:dead/);
+    assert.match(missing.stderr, /^leasehold: no dead letter 9 in \{\S+workload_queue\}:dead/);
   });
 
   it('retry refuses, with the reason, a letter that would only be refused again or whose payload was not kept whole', async () => {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createKeys } from '../../src/keys.js';
+import { activeCount } from '../helpers/active-count.js';
 import { startCliControlPlane } from '../helpers/cli.js';
 import { processesWith } from '../helpers/processes.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
@@ -57,8 +59,8 @@ describe('kill -9 of the control plane, then a restart', () => {
         }
         assert.deepEqual(processesWith(stubborn), []);
         assert.deepEqual(processesWith(runner), []);
-        assert.equal(await redis.scard(`${prefix}leasehold:active`), 0);
-        assert.equal(await redis.llen(`${prefix}workload_queue:processing:crashy`), 0);
+        assert.equal(await activeCount(redis, createKeys(prefix)), 0);
+        assert.equal(await redis.llen(createKeys(prefix).processing('crashy')), 0);
       } finally {
         second.child.kill('SIGTERM');
         await second.exited;

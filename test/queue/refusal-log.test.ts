@@ -1,3 +1,4 @@
+import { createKeys } from '../../src/keys.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,7 +30,7 @@ describe('the log of refused queue entries', () => {
       const longReason = JSON.stringify({ id: 'x', type: 'trusted', image: 'a', cmd: ['a'], labels: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`-${'k'.repeat(300)}${i}`, 'v'])) });
       const entries = Array.from({ length: 3_000 }, (_, i) => [longReason, '{"id":', '[1]'][i % 3]!);
       for (let i = 0; i < entries.length; i += 500) await redis.lpush(`${prefix}workload_queue`, ...entries.slice(i, i + 500));
-      await eventually(async () => assert.equal(await redis.llen(`${prefix}workload_queue:dead`), 3_000), 60_000);
+      await eventually(async () => assert.equal(await redis.llen(createKeys(prefix).dead), 3_000), 60_000);
 
       const lines = () =>
         plane

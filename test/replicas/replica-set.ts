@@ -1,3 +1,4 @@
+import { activeCount } from '../helpers/active-count.js';
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -80,9 +81,7 @@ export class ReplicaSet {
     }
   }
 
-  async activeCount(redis: Redis): Promise<number> {
-    const pipeline = redis.pipeline();
-    for (let shard = 0; shard < SHARDS; shard++) pipeline.scard(this.keys.shard(shard).active);
-    return ((await pipeline.exec()) ?? []).reduce((sum, [, n]) => sum + Number(n), 0);
+  activeCount(redis: Redis): Promise<number> {
+    return activeCount(redis, this.keys);
   }
 }
