@@ -100,6 +100,8 @@ export class FakeKubeApiServer {
   readonly requests = new Map<string, number>();
   /** Pods every create was asked for, as sent, for schema tests. */
   readonly created: Pod[] = [];
+  /** Pods stored by name (a create refused with 409 stores none). */
+  private readonly inserted = new Map<string, number>();
   private readonly pods = new Map<string, Pod>();
   private readonly history: HistoryEntry[] = [];
   private readonly watchers = new Set<Watcher>();
@@ -173,6 +175,11 @@ export class FakeKubeApiServer {
 
   count(key: string): number {
     return this.requests.get(key) ?? 0;
+  }
+
+  /** Pods created by name, over the server's life (a create refused with 409 creates none). */
+  createdPods(name: string): number {
+    return this.inserted.get(name) ?? 0;
   }
 
   /** The next `count` requests with this verb (any verb when null) answer `code`. */
@@ -421,6 +428,7 @@ export class FakeKubeApiServer {
   // ---- storage and the kubelet ----
 
   private insert(input: Pod): Pod {
+    this.inserted.set(input.metadata.name, (this.inserted.get(input.metadata.name) ?? 0) + 1);
     const pod: Pod = {
       ...input,
       apiVersion: 'v1',

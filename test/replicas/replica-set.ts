@@ -1,9 +1,9 @@
-import { activeCount } from '../helpers/active-count.js';
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createKeys, type Keys } from '../../src/keys.js';
+import { activeCount } from '../helpers/active-count.js';
 import { startCliControlPlane } from '../helpers/cli.js';
 
 export const SHARD_TTL_MS = 2_000;
