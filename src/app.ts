@@ -33,6 +33,7 @@ import type { WorkloadRuntime } from './runtime/runtime.js';
 import { RedisWorkloadStore } from './store/redis-store.js';
 import { connectRedis } from './store/redis-connection.js';
 import { warnIfRedisCanLose } from './store/durability-check.js';
+import { warnIfLegacyLayout } from './store/legacy-layout.js';
 import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -79,6 +80,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   HostAllowList.forBind(config.httpHost, config.httpPort, { configured: config.httpAllowedHosts, publicUrl: config.publicUrl }); // checked now, built once bound
   const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${replica.id}`, log);
   await warnIfRedisCanLose(redis, log, redactUrl(config.redisUrl));
+  await warnIfLegacyLayout(redis, config.keyPrefix, log);
   // Ownership's own connection, not auto-pipelined: a renewal must never wait behind a large
   // snapshot pipeline, or a busy replica would fence itself.
   const ownershipRedis = redis.duplicate({ enableAutoPipelining: false, connectionName: `leasehold:${replica.id}:ownership` });
