@@ -26,7 +26,13 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 const quantity = z
   .union([z.string(), z.number().positive()])
   .transform(String)
-  .pipe(z.string().regex(QUANTITY, { error: 'must be a Kubernetes quantity such as 500m, 1, 256Mi or 1Gi' }));
+  .pipe(
+    z
+      .string()
+      // Kubernetes refuses a quantity past int64 only when the Pod is created; say so at intake.
+      .max(20, { error: 'must be a Kubernetes quantity of at most 20 characters' })
+      .regex(QUANTITY, { error: 'must be a Kubernetes quantity such as 500m, 1, 256Mi or 1Gi' }),
+  );
 
 export const workloadSpecSchema = z.strictObject({
   id: z
@@ -41,7 +47,11 @@ export const workloadSpecSchema = z.strictObject({
     .union(
       [
         z.string().min(1, { error: 'must not be empty' }),
-        z.array(z.string()).min(1, { error: 'must hold at least the program to run' }),
+        z
+          .array(z.string())
+          .min(1, { error: 'must hold at least the program to run' })
+          // exec("") fails only at spawn, as a confusing ENOENT after the workload was admitted.
+          .refine((argv) => argv[0] !== '', { error: 'must start with the program to run, not an empty string' }),
       ],
       { error: 'must be an array of strings (exec) or a string (run by /bin/sh -c)' },
     )

@@ -90,6 +90,15 @@ describe('workload spec', () => {
     assert.equal(reason('[1,2]'), 'payload must be a JSON object');
   });
 
+  it('refuses what would only fail later, at spawn or at Pod creation: an empty program, a quantity past int64', () => {
+    assert.equal(reason(SEED.replace('["echo","hello"]', '[""]')), 'cmd: must start with the program to run, not an empty string');
+    assert.equal(reason(SEED.replace('["echo","hello"]', '["","x"]')), 'cmd: must start with the program to run, not an empty string');
+    assert.match(reason(SEED.replace('}', `,"resources":{"cpu":"${'9'.repeat(40)}"}}`)), /^resources\.cpu: must be a Kubernetes quantity of at most 20 characters/);
+    assert.match(reason(SEED.replace('}', `,"resources":{"memory":${'9'.repeat(40)}}}`)), /^resources\.memory: must be a Kubernetes quantity/);
+    // An empty argument after the program is a real argument (`printf ""`), and stays allowed.
+    assert.equal(parseSubmission(SEED.replace('["echo","hello"]', '["printf",""]')).ok, true);
+  });
+
   it('refuses an oversized payload before parsing it', () => {
     const big = SEED.replace('}', `,"labels":{"x":"${'a'.repeat(200)}"}}`);
     assert.equal(reason(big, 100), `payload of ${Buffer.byteLength(big)} bytes is over the limit of 100 bytes`);
