@@ -25,6 +25,18 @@ export interface ProvisionContext {
    * from the spec's env, whose LEASEHOLD_ names the schema refuses. Never the control plane's own.
    */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Who provisions it: the replica, and the shard and fencing epoch it holds the workload under.
+   * A runtime that leaves something behind (a Pod) marks it with these, so an operator can tell
+   * which owner made it after a takeover.
+   */
+  readonly owner?: WorkloadOwner;
+}
+
+export interface WorkloadOwner {
+  readonly replica: string;
+  readonly shard: number;
+  readonly epoch: number;
 }
 
 /**

@@ -49,6 +49,20 @@ describe('generated Pods against the Kubernetes schemas', () => {
       'echo $HOME',
     ]);
   });
+
+  it('marks a Pod with the shard and fencing epoch of the owner that created it, and the replica, in a valid Pod', async () => {
+    // The schema refuses the key; the Pod builder must not depend on that alone.
+    const pod = buildPod('x', { ...spec('x', ['true']), labels: { 'leasehold.dev/shard': '99' } }, {
+      namespace: 'jobs',
+      deadlineSlackSeconds: 0,
+      sandbox: null,
+      owner: { replica: `leasehold-7d9f8-${'x'.repeat(80)}.example`, shard: 12, epoch: 1796016939590 },
+    });
+    assert.equal(pod.metadata!.labels!['leasehold.dev/shard'], '12', 'ours over a submitted one');
+    assert.equal(pod.metadata!.labels!['leasehold.dev/epoch'], '1796016939590');
+    assert.equal(pod.metadata!.annotations!['leasehold.dev/owner'], `leasehold-7d9f8-${'x'.repeat(80)}.example`);
+    assert.deepEqual(await schemaErrors(pod), []);
+  });
 });
 
 /**

@@ -90,6 +90,7 @@ export class KubernetesRuntime implements WorkloadRuntime {
       sandbox: this.options.sandbox,
       deadlineSlackSeconds: this.options.deadlineSlackSeconds ?? 60,
       ...(context.env ? { env: context.env } : {}),
+      ...(context.owner ? { owner: context.owner } : {}),
     });
     try {
       const created = await this.api.createNamespacedPod({ namespace, body });

@@ -1,6 +1,6 @@
 import type { V1Container, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import type { WorkloadSpec } from '../../spec/index.js';
-import { HEARTBEAT_ENV } from '../runtime.js';
+import { HEARTBEAT_ENV, type WorkloadOwner } from '../runtime.js';
 
 /** Every Pod we create carries these; the watch selects on the first, teardown trusts the second. */
 export const LABELS = {
@@ -9,7 +9,12 @@ export const LABELS = {
   type: 'leasehold.dev/type',
   /** Selected by the default-deny NetworkPolicy in manifests/sandbox. */
   sandbox: 'leasehold.dev/sandbox',
+  /** The shard and fencing epoch of the owner that created the Pod (`kubectl get pods -l leasehold.dev/shard=7`). */
+  shard: 'leasehold.dev/shard',
+  epoch: 'leasehold.dev/epoch',
 } as const;
+/** A replica id is a Pod name (up to 253 characters): too long for a label value. */
+export const OWNER_ANNOTATION = 'leasehold.dev/owner';
 export const MANAGER = 'leasehold';
 export const MANAGED_SELECTOR = `${LABELS.managedBy}=${MANAGER}`;
 export const CONTAINER_NAME = 'workload';
@@ -44,6 +49,7 @@ export interface PodOptions {
   readonly sandbox: SandboxProfile | null;
   /** Heartbeat URL and token from the control plane. */
   readonly env?: Readonly<Record<string, string>>;
+  readonly owner?: WorkloadOwner;
 }
 
 /**
@@ -85,7 +91,9 @@ export function buildPod(id: string, spec: WorkloadSpec, options: PodOptions): V
         [LABELS.workloadId]: id,
         [LABELS.type]: spec.type,
         ...(sandbox ? { [LABELS.sandbox]: 'true' } : {}),
+        ...(options.owner ? { [LABELS.shard]: String(options.owner.shard), [LABELS.epoch]: String(options.owner.epoch) } : {}),
       },
+      ...(options.owner ? { annotations: { [OWNER_ANNOTATION]: options.owner.replica } } : {}),
     },
     spec: podSpec,
   };
