@@ -34,6 +34,7 @@ import { RedisWorkloadStore } from './store/redis-store.js';
 import { connectRedis } from './store/redis-connection.js';
 import { warnIfRedisCanLose } from './store/durability-check.js';
 import { warnIfLegacyLayout } from './store/legacy-layout.js';
+import { InboxDrainer, parseNudge } from './queue/inbox-drainer.js';
 import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -285,22 +286,26 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   sup.onCapacity(() => intake.resume());
   // Entries other replicas recorded into our shards: taken at once when a peer says so, and
   // polled in case that word was lost.
-  const takeInboxes = (shards?: readonly number[]) => {
-    for (const [shard, epoch] of ownership.owned()) {
-      if (shards && !shards.includes(shard)) continue;
-      sup.takeInbox({ shard, epoch }).catch((error: unknown) => {
-        if (error instanceof FencedError) ownership.reportFenced({ shard, epoch });
-        else log.warn({ err: error, shard }, 'could not read a shard inbox');
-      });
-    }
-  };
-  const control = new NatsControlServer(sup, log, replica.id, (shards) => takeInboxes(shards));
+  const inboxes = new InboxDrainer({
+    owned: () => ownership.owned(),
+    take: (grant) => sup.takeInbox(grant),
+    fenced: (error, grant) => {
+      if (!(error instanceof FencedError)) return false;
+      ownership.reportFenced(grant);
+      return true;
+    },
+    log,
+  });
+  const control = new NatsControlServer(sup, log, replica.id, (data) => {
+    const shards = parseNudge(data, config.shardCount);
+    if (shards && shards.size > 0) inboxes.nudge(shards);
+  });
 
   sup.start();
   await ownership.start();
   const orphans = await sup.collectOrphans();
   if (orphans > 0) log.info({ orphans }, 'tore down orphans');
-  const inboxTimer = setInterval(() => takeInboxes(), INBOX_POLL_MS);
+  const inboxTimer = setInterval(() => inboxes.nudge(), INBOX_POLL_MS);
   // Orphans appear later too: a workload of ours that a peer ended while we were away.
   const orphanTimer = setInterval(() => void sup.collectOrphans(ORPHAN_GRACE_MS).catch(() => undefined), ORPHAN_SWEEP_MS);
   await nats.onConnect((nc) => control.start(nc));

@@ -107,8 +107,8 @@ export class NatsControlServer {
     private readonly handlers: ControlHandlers,
     private readonly log: Logger,
     private readonly replicaId: string | null = null,
-    /** Peers recorded workloads into these shards' inboxes. */
-    private readonly onInboxNudge: (shards: number[]) => void = () => undefined,
+    /** A peer says it recorded workloads into some shards' inboxes (the raw message). */
+    private readonly onInboxNudge: (data: Uint8Array) => void = () => undefined,
   ) {
     this.gate = new ControlRequestGate(log);
   }
@@ -153,14 +153,9 @@ export class NatsControlServer {
     );
     this.subscriptions.push(
       nc.subscribe(SUBJECTS.inboxNudge, {
+        // Read by the drainer, with bounds: not ours to trust, and the inbox is polled anyway.
         callback: (error, msg) => {
-          if (error) return;
-          try {
-            const shards = JSON.parse(new TextDecoder().decode(msg.data)) as unknown;
-            if (Array.isArray(shards)) this.onInboxNudge(shards.filter((s): s is number => Number.isInteger(s)));
-          } catch {
-            // Not ours to trust or fail on: the inbox is polled anyway.
-          }
+          if (!error) this.onInboxNudge(msg.data);
         },
       }),
     );
