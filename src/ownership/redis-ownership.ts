@@ -296,7 +296,10 @@ export class RedisOwnership implements ShardOwnership {
         me: this.replicaId,
         members,
         owners: owners.map((owner) => owner?.replicaId ?? null),
-        mine: new Set(this.owned().keys()),
+        // Held, in doubt included: a shard whose validity passed before its renewal was answered is
+        // still ours until renewed or fenced. Counted as not ours, it was acquired again under a new
+        // epoch while the old grant was never ended: its workloads waited on it forever.
+        mine: new Set([...this.held].filter(([, held]) => !held.released).map(([shard]) => shard)),
       });
       if (plan.shed.length > 0) {
         this.log.info({ shards: plan.shed }, 'handing shards over to peers below their share');
@@ -324,6 +327,10 @@ export class RedisOwnership implements ShardOwnership {
         this.scripts.release(shard, epoch).catch(() => undefined);
         return;
       }
+      // Held already under an older epoch (acquired again while in doubt): that grant ends here,
+      // as if fenced, so nothing waits on it; the new one restores from Redis.
+      const previous = this.held.get(shard);
+      if (previous && !previous.released && previous.epoch !== epoch) this.fence(shard, 'refused');
       this.held.set(shard, { epoch, validUntil, released: false });
       this.log.info({ shard, epoch }, 'shard acquired');
       restoring.push(

@@ -30,6 +30,8 @@ export class RedisWorkloadStore {
   private pending = new Map<string, Pending>();
   private flushScheduled: Promise<void> | null = null;
   private inFlight: Promise<void> = Promise.resolve();
+  /** Ids whose end was published, by shard, to leave the active sets in the next tick. */
+  private announcedIds = new Map<number, string[]>();
   /** What `whenDurable` hands out; dropped whenever a flush is scheduled that it does not cover. */
   private durable: Promise<void> | null = null;
 
@@ -51,6 +53,25 @@ export class RedisWorkloadStore {
   finish(id: string, grant: ShardGrant, read: SnapshotReader, retentionSeconds: number): void {
     this.pending.set(id, { read, grant, finishSeconds: retentionSeconds });
     void this.scheduleFlush();
+  }
+
+  /**
+   * The end of a finished workload was published: its id leaves the shard's active set. Unfenced,
+   * batched per tick: removing a finished id can only tidy, whoever owns the shard now.
+   */
+  announced(id: string, grant: ShardGrant): void {
+    let ids = this.announcedIds.get(grant.shard);
+    if (!ids) this.announcedIds.set(grant.shard, (ids = []));
+    ids.push(id);
+    if (this.announcedIds.size === 1 && ids.length === 1) {
+      setImmediate(() => {
+        const batch = this.announcedIds;
+        this.announcedIds = new Map();
+        const pipeline = this.redis.pipeline();
+        for (const [shard, finished] of batch) pipeline.srem(this.keys.shard(shard).active, ...finished);
+        pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'could not tidy the active set; the next owner announces those ends again'));
+      });
+    }
   }
 
   /** Forgets what waits to be written for a lost shard: it would be refused anyway. */

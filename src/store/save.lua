@@ -13,7 +13,9 @@
   A snapshot whose seq is lower than the stored one is refused (a stale writer that slipped past
   the fence cannot roll a workload back); the writer's id is kept beside the snapshot (a local
   process can be found again only by the replica that started it); an equal seq is the same snapshot again and is not
-  rewritten. A final write keeps the record for its retention and leaves the active set.
+  rewritten. A final write keeps the record for its retention; the id stays in the active set
+  until its end has been published (the store's `announced`), so that an owner that dies in
+  between leaves it to the next owner, which announces it.
   A record that no longer exists (expired, or deleted by hand) is not recreated.
 
   Returns: one integer per write: 1 written, 2 unchanged (same seq), 0 refused (older seq),
@@ -44,7 +46,6 @@ for i = 1, n do
       end
       if retention ~= '' then
         redis.call('EXPIRE', key, tonumber(retention))
-        redis.call('SREM', KEYS[2], id)
       end
     end
   end

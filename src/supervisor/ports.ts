@@ -29,6 +29,8 @@ export interface SnapshotStore {
   /** `read` is called when the write happens, so it sees the latest state. Fenced by `grant`. */
   save(id: string, grant: ShardGrant, read: SnapshotReader): void;
   finish(id: string, grant: ShardGrant, read: SnapshotReader, retentionSeconds: number): void;
+  /** The end of a finished workload was published; until then it stays among the shard's unfinished. */
+  announced(id: string, grant: ShardGrant): void;
   /** Forgets unwritten writes made under a grant that is lost. */
   drop(grant: ShardGrant): void;
   /**

@@ -64,3 +64,23 @@ export function toStatus(context: WorkloadContext): WorkloadStatus {
     timings,
   };
 }
+
+/**
+ * The state a restored workload came from into its current one, from the times it entered each:
+ * the last one entered before it. Used to announce again an end its previous owner may not have.
+ */
+export function previousState(context: WorkloadContext): LifecycleState | null {
+  const to = context.phase;
+  if (to === null) return null;
+  const at = context.timings[to];
+  let previous: LifecycleState | null = null;
+  let latest = -Infinity;
+  for (const [state, entered] of Object.entries(context.timings) as [LifecycleState, number][]) {
+    if (state === to || entered === undefined || (at !== undefined && entered > at)) continue;
+    if (entered >= latest) {
+      latest = entered;
+      previous = state;
+    }
+  }
+  return previous;
+}

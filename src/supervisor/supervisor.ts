@@ -24,7 +24,7 @@ import { ControlQueries, type CancelReply, type QueryOptions } from './control-q
 import { DeadlineScheduler } from './deadlines.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
-import { persisted, toStatus, transitionMessage } from './snapshots.js';
+import { persisted, previousState, toStatus, transitionMessage } from './snapshots.js';
 import type { ShardOwner } from '../ownership/ownership.js';
 
 export interface SupervisorOptions {
@@ -216,7 +216,10 @@ export class Supervisor {
     let restored = 0;
     const reconciling: Promise<void>[] = [];
     for await (const page of this.deps.store.loadActive(grant.shard)) {
-      if (!this.holds(grant)) break;
+      // A grant in doubt (a stalled event loop let its validity pass before its renewal was
+      // answered) is waited out: giving up here left the shard held with its workloads never
+      // restored, stranded until the shard moved.
+      if (!(await this.stillHolds(grant))) break;
       for (const stored of page) if (this.restoreOne(stored, grant, reconciling)) restored++;
     }
     await Promise.all(reconciling);
@@ -232,7 +235,9 @@ export class Supervisor {
     for (const id of ids) {
       if (this.entries.has(id)) continue;
       const stored = await this.deps.store.load(id);
-      if (!stored || !this.holds(grant)) continue;
+      if (!stored) continue;
+      // Lost or handed over: the rest are in the shard's active set, where the next owner looks.
+      if (!(await this.stillHolds(grant))) break;
       if (this.restoreOne(stored, grant, [])) taken++;
     }
     if (taken > 0) this.pumpAll();
@@ -246,10 +251,10 @@ export class Supervisor {
    */
   async releaseShard(grant: ShardGrant): Promise<void> {
     this.releasing.add(grant.shard);
-    this.ended.add(grantKey(grant));
     try {
       await this.persistAndForget(grant);
     } finally {
+      this.ended.add(grantKey(grant));
       this.releasing.delete(grant.shard);
     }
   }
@@ -262,6 +267,9 @@ export class Supervisor {
       if (entry.state) this.deps.store.save(entry.spec.id, grant, () => persisted(entry.actor));
     }
     await this.deps.store.whenDurable();
+    // What was saved is published before the shard goes: the next owner continues from the saved
+    // state and would never publish those transitions itself.
+    await this.publishing;
     await this.forgetShard(grant, entries);
   }
 
@@ -337,8 +345,12 @@ export class Supervisor {
     }
     const snapshot = stored.snapshot as { status?: string; children?: unknown; context?: WorkloadContext } | null;
     if (snapshot?.status === 'done' && snapshot.context) {
-      const seq = snapshot.context.seq;
-      this.deps.store.finish(stored.id, grant, () => ({ state: 'tornDown', snapshot, seq }), this.options.retentionSeconds);
+      // Finished, and still among the unfinished: its end was saved but perhaps never published
+      // (its owner died or was fenced in between). Announced now, so no watcher waits forever;
+      // a watcher that saw it already drops the repeat by seq, and JetStream by Nats-Msg-Id.
+      const { context } = snapshot;
+      this.deps.store.finish(stored.id, grant, () => ({ state: 'tornDown', snapshot, seq: context.seq }), this.options.retentionSeconds);
+      this.queuePublish(transitionMessage(previousState(context), 'tornDown', context, grant, this.deps.clock.now()), grant);
       return false;
     }
     if (!snapshot?.context) {
@@ -618,6 +630,7 @@ export class Supervisor {
       if (this.ended.has(grantKey(pending.grant))) continue;
       if (this.owns(pending.grant) && !waiting.has(pending.message.id)) {
         this.deps.publisher.publish(pending.message);
+        if (pending.message.to === 'tornDown') this.deps.store.announced(pending.message.id, pending.grant);
       } else {
         this.doubtful.push(pending);
         waiting.add(pending.message.id);
@@ -629,6 +642,11 @@ export class Supervisor {
       this.doubtRetry = false;
       this.publishing = this.publishing.then(() => this.flushPublishes([]));
     }, IN_DOUBT_RETRY_MS);
+  }
+
+  /** True once the grant is valid (waiting while it is in doubt); false once it is lost or being handed over. */
+  private async stillHolds(grant: ShardGrant): Promise<boolean> {
+    return (await this.whileInDoubt(grant)) && !this.releasing.has(grant.shard);
   }
 
   /** Resolves true once the grant is valid again, false once it was let go of. */

@@ -51,8 +51,18 @@ export class TransitionRecorder {
     });
   }
 
-  untilEnded(ids: string[], timeoutMs?: number): Promise<void> {
-    return this.until(() => ids.every((id) => this.ended(id)), timeoutMs, `tornDown of ${ids.join(', ')}`);
+  async untilEnded(ids: string[], timeoutMs?: number): Promise<void> {
+    try {
+      await this.until(() => ids.every((id) => this.ended(id)), timeoutMs, `tornDown of ${ids.length} workload(s)`);
+    } catch {
+      // Say which did not end and where each was last seen, not every message of every workload.
+      const missing = ids.filter((id) => !this.ended(id));
+      const last = missing.map((id) => {
+        const m = this.of(id).at(-1);
+        return m ? `${id}: last ${m.from}→${m.to} seq ${m.seq} epoch ${m.epoch ?? '?'}` : `${id}: nothing seen`;
+      });
+      throw new Error(`timed out waiting for tornDown: ${missing.length} of ${ids.length} did not end:\n${last.slice(0, 50).join('\n')}`);
+    }
   }
 
   async close(): Promise<void> {

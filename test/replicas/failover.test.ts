@@ -30,6 +30,7 @@ describe('three replicas on one queue', () => {
     try {
       await Promise.all(['r1', 'r2', 'r3'].map((id) => set.start(id)));
       await set.untilBalanced(redis);
+      const firstEpochs = new Set((await set.owners(redis)).map(({ epoch }) => epoch));
       const ids = Array.from({ length: 300 }, (_, i) => `burst-${i}`);
       await redis.lpush(set.keys.queue, ...ids.map((id) => workload(id, ['sleep', '0.3'])));
       await recorder.until(() => ids.filter((id) => recorder.ended(id)).length >= 60, 30_000, 'a fifth of the burst ended');
@@ -41,7 +42,7 @@ describe('three replicas on one queue', () => {
       process.stderr.write(`# shards of a replica killed with -9 owned again after ${takeoverMs} ms (TTL ${SHARD_TTL_MS} ms)\n`);
 
       await recorder.untilEnded(ids, 60_000);
-      assert.deepEqual(chainViolations(recorder.messages, ids), []);
+      assert.deepEqual(chainViolations(recorder.messages, ids, { firstEpochs }), []);
       const reasons = new Set(ids.map((id) => recorder.ended(id)!.reason));
       assert.deepEqual([...reasons].filter((reason) => reason !== 'completed' && reason !== 'lost'), [], 'only a dead replica’s running processes end lost');
       await eventually(async () => assert.equal(await set.activeCount(redis), 0, 'nothing left active'), 5_000);
@@ -60,6 +61,7 @@ describe('three replicas on one queue', () => {
     try {
       await Promise.all(['p1', 'p2', 'p3'].map((id) => set.start(id)));
       await set.untilBalanced(redis);
+      const firstEpochs = new Set((await set.owners(redis)).map(({ epoch }) => epoch));
       const ids = Array.from({ length: 60 }, (_, i) => `held-${i}`);
       await redis.lpush(set.keys.queue, ...ids.map((id) => workload(id, marker.split(' '))));
       await recorder.until(() => ids.every((id) => recorder.of(id).some((m) => m.to === 'running')), 20_000, 'all running');
@@ -87,7 +89,7 @@ describe('three replicas on one queue', () => {
       assert.ok(running.length > 0, 'some workloads kept running through it all');
       await eventually(() => assert.equal(processesWith(marker).length, running.length, 'the woken replica stopped its children'), 10_000);
 
-      assert.deepEqual(chainViolations(recorder.messages, ids.filter((id) => recorder.ended(id))), []);
+      assert.deepEqual(chainViolations(recorder.messages, ids.filter((id) => recorder.ended(id)), { firstEpochs }), []);
     } finally {
       await set.stopAll(); // SIGTERM hands the shards over, ending their local processes
       await eventually(() => assert.equal(processesWith(marker).length, 0), 10_000).catch(() => undefined);

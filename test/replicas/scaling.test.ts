@@ -53,8 +53,8 @@ describe('replicas on Kubernetes: scaling, rolling restarts and kill -9 during a
    * Every workload ended `completed`, each ran in exactly one Pod (a create repeated after a
    * crash is refused 409 and adopts the Pod; it makes none), and Redis holds nothing unfinished.
    */
-  async function assertEachRanOnce(set: ReplicaSet, recorder: TransitionRecorder, ids: string[]): Promise<void> {
-    assert.deepEqual(chainViolations(recorder.messages, ids), []);
+  async function assertEachRanOnce(set: ReplicaSet, recorder: TransitionRecorder, ids: string[], firstEpochs?: ReadonlySet<number>): Promise<void> {
+    assert.deepEqual(chainViolations(recorder.messages, ids, firstEpochs ? { firstEpochs } : {}), []);
     const notCompleted = ids.filter((id) => recorder.ended(id)!.reason !== 'completed').map((id) => `${id}: ${recorder.ended(id)!.reason}`);
     assert.deepEqual(notCompleted, [], 'a Pod is adopted by the next owner, never lost or run again');
     assert.deepEqual(ids.filter((id) => kube.api.createdPods(`job-${id}`) !== 1), [], 'one Pod per workload');
@@ -109,6 +109,7 @@ describe('replicas on Kubernetes: scaling, rolling restarts and kill -9 during a
     try {
       await Promise.all(['k1', 'k2', 'k3'].map((id) => set.start(id)));
       await set.untilBalanced(redis);
+      const firstEpochs = new Set((await set.owners(redis)).map(({ epoch }) => epoch));
       const ids = Array.from({ length: 200 }, (_, i) => `pod-burst-${i}`);
       await redis.lpush(set.keys.queue, ...ids.map((id) => workload(id, ['sleep', '1'])));
       await recorder.until(() => ids.filter((id) => recorder.of(id).some((m) => m.to === 'running')).length >= 60, 30_000, 'a third of the burst running');
@@ -117,7 +118,7 @@ describe('replicas on Kubernetes: scaling, rolling restarts and kill -9 during a
       await eventually(async () => assert.ok((await set.owners(redis)).every(({ owner }) => owner !== null && owner !== 'k2')), SHARD_TTL_MS + 10_000);
 
       await recorder.untilEnded(ids, 60_000);
-      await assertEachRanOnce(set, recorder, ids);
+      await assertEachRanOnce(set, recorder, ids, firstEpochs);
     } finally {
       await set.stopAll();
       await recorder.close();
