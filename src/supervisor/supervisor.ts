@@ -22,6 +22,7 @@ import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionQueue } from './admission.js';
 import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
 import { DeadlineScheduler } from './deadlines.js';
+import { HeldGrants, IN_DOUBT_RETRY_MS, sameGrant } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
 import { persisted, toStatus, transitionMessage } from './snapshots.js';
@@ -113,10 +114,7 @@ export class Supervisor {
   /** Per shard held, the ids of its workloads driven here. */
   private readonly byShard = new Map<number, Set<string>>();
   private readonly orphanSince = new Map<string, number>();
-  /** Shards being handed over: nothing new starts in them. */
-  private readonly releasing = new Set<number>();
-  /** Grants this replica let go of (`shard:epoch`): what waited to be published under them never will be. */
-  private readonly ended = new Set<string>();
+  private readonly grants: HeldGrants;
   /** Local processes of a shard let go of, still being stopped: a new owner here waits for them. */
   private readonly stopping = new Map<string, Promise<void>>();
 
@@ -126,6 +124,7 @@ export class Supervisor {
   ) {
     this.admission = new AdmissionQueue(options.maxConcurrent);
     this.observers = [...(deps.observers ?? [])];
+    this.grants = new HeldGrants(deps.ownership, deps.clock);
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
     this.deadlines = new DeadlineScheduler<DeadlineKind>(deps.clock, (id, type) => this.entries.get(id)?.actor.send({ type }));
     this.queries = new ControlQueries(
@@ -184,26 +183,13 @@ export class Supervisor {
    * left to the next owner, which finds them in the shard's active set.
    */
   accept(workloads: readonly { spec: WorkloadSpec; run: string }[], grant: ShardGrant): void {
-    if (!this.holds(grant)) return;
+    if (!this.grants.holds(grant)) return;
     for (const { spec, run } of workloads) {
       if (this.entries.has(spec.id)) continue;
       const entry = this.spawn(spec, null, run, grant);
       this.route(entry);
     }
     this.pumpAll();
-  }
-
-  /**
-   * True while this replica may act for the shard under exactly this epoch, and is not handing
-   * it over: a workload recorded during a handover is left to the next owner (it is in the
-   * shard's active set), never started here after the shard's workloads were persisted.
-   */
-  private holds(grant: ShardGrant): boolean {
-    return !this.releasing.has(grant.shard) && this.owns(grant);
-  }
-
-  private owns(grant: ShardGrant): boolean {
-    return this.deps.ownership.epochOf(grant.shard) === grant.epoch;
   }
 
   /**
@@ -216,7 +202,7 @@ export class Supervisor {
     let restored = 0;
     const reconciling: Promise<void>[] = [];
     for await (const page of this.deps.store.loadActive(grant.shard)) {
-      if (!this.holds(grant)) break;
+      if (!this.grants.holds(grant)) break;
       for (const stored of page) if (this.restoreOne(stored, grant, reconciling)) restored++;
     }
     await Promise.all(reconciling);
@@ -226,13 +212,13 @@ export class Supervisor {
 
   /** Takes what other replicas recorded into the shard's inbox since the last look. */
   async takeInbox(grant: ShardGrant): Promise<number> {
-    if (!this.holds(grant)) return 0;
+    if (!this.grants.holds(grant)) return 0;
     const ids = await this.deps.store.drainInbox(grant);
     let taken = 0;
     for (const id of ids) {
       if (this.entries.has(id)) continue;
       const stored = await this.deps.store.load(id);
-      if (!stored || !this.holds(grant)) continue;
+      if (!stored || !this.grants.holds(grant)) continue;
       if (this.restoreOne(stored, grant, [])) taken++;
     }
     if (taken > 0) this.pumpAll();
@@ -245,13 +231,7 @@ export class Supervisor {
    * Nothing is published: the next owner restores each workload where it was persisted.
    */
   async releaseShard(grant: ShardGrant): Promise<void> {
-    this.releasing.add(grant.shard);
-    this.ended.add(grantKey(grant));
-    try {
-      await this.persistAndForget(grant);
-    } finally {
-      this.releasing.delete(grant.shard);
-    }
+    await this.grants.release(grant, () => this.persistAndForget(grant));
   }
 
   private async persistAndForget(grant: ShardGrant): Promise<void> {
@@ -270,7 +250,7 @@ export class Supervisor {
    * actors at once, writes and publishes nothing more for it, and stops local processes.
    */
   loseShard(grant: ShardGrant): void {
-    this.ended.add(grantKey(grant));
+    this.grants.end(grant);
     const entries = this.entriesOf(grant);
     for (const entry of entries) {
       entry.subscription?.unsubscribe();
@@ -330,7 +310,7 @@ export class Supervisor {
       reconciling.push(
         stopping.then(async () => {
           const fresh = await this.deps.store.load(stored.id);
-          if (fresh && this.holds(grant) && this.restoreOne(fresh, grant, reconciling)) this.pumpAll();
+          if (fresh && this.grants.holds(grant) && this.restoreOne(fresh, grant, reconciling)) this.pumpAll();
         }),
       );
       return true;
@@ -467,7 +447,7 @@ export class Supervisor {
       entry.subscription?.unsubscribe();
       const record = persisted(entry.actor);
       entry.actor.stop();
-      if (entry.state && this.owns(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
+      if (entry.state && this.grants.owns(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
     }
     this.entries.clear();
     this.byShard.clear();
@@ -615,8 +595,8 @@ export class Supervisor {
     // A workload's transitions go out in order: once one waits, the later ones wait behind it.
     const waiting = new Set<string>();
     for (const pending of candidates) {
-      if (this.ended.has(grantKey(pending.grant))) continue;
-      if (this.owns(pending.grant) && !waiting.has(pending.message.id)) {
+      if (this.grants.hasEnded(pending.grant)) continue;
+      if (this.grants.owns(pending.grant) && !waiting.has(pending.message.id)) {
         this.deps.publisher.publish(pending.message);
       } else {
         this.doubtful.push(pending);
@@ -631,15 +611,6 @@ export class Supervisor {
     }, IN_DOUBT_RETRY_MS);
   }
 
-  /** Resolves true once the grant is valid again, false once it was let go of. */
-  private async whileInDoubt(grant: ShardGrant): Promise<boolean> {
-    for (;;) {
-      if (this.ended.has(grantKey(grant))) return false;
-      if (this.owns(grant)) return true;
-      await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, IN_DOUBT_RETRY_MS));
-    }
-  }
-
   /** The `provision` effect: on record first, then the runtime; the outcome goes back to the actor. */
   private provision(id: string): void {
     const entry = this.entries.get(id);
@@ -649,7 +620,7 @@ export class Supervisor {
       // A crash must never be followed by a restart that believes this workload is still queued.
       await this.deps.store.whenDurable();
       // Fenced meanwhile: the next owner provisions it (exactly once), not this replica.
-      if (!(await this.whileInDoubt(entry.grant)) || this.entries.get(id) !== entry) return null;
+      if (!(await this.grants.whileInDoubt(entry.grant)) || this.entries.get(id) !== entry) return null;
       if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
       return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry) });
     })().then(
@@ -726,15 +697,4 @@ export class Supervisor {
   private holdLease(entry: Entry, grantNow = true): void {
     this.leases.hold(entry.spec.id, entry.grant, entry.spec.leaseSeconds * 1000, entry.spec.heartbeat === 'runtime', grantNow);
   }
-}
-
-/** How often a grant in doubt is looked at again. */
-const IN_DOUBT_RETRY_MS = 25;
-
-function grantKey(grant: ShardGrant): string {
-  return `${grant.shard}:${grant.epoch}`;
-}
-
-function sameGrant(a: ShardGrant, b: ShardGrant): boolean {
-  return a.shard === b.shard && a.epoch === b.epoch;
 }
