@@ -14,7 +14,7 @@ import {
   type WorkloadType,
 } from '../../machines/index.js';
 import type { Clock } from '../clock.js';
-import type { TransitionMessage, TransitionPublisher, WorkloadStatus } from '../events/transition.js';
+import type { TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
 import type { ShardGrant } from '../ownership/ownership.js';
 import type { RuntimeEvent, WorkloadRuntime } from '../runtime/runtime.js';
@@ -22,8 +22,9 @@ import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionQueue } from './admission.js';
 import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
 import { DeadlineScheduler } from './deadlines.js';
-import { HeldGrants, IN_DOUBT_RETRY_MS, sameGrant } from './held-grants.js';
+import { HeldGrants, sameGrant } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { PublishQueue } from './publish-queue.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
 import { persisted, toStatus, transitionMessage } from './snapshots.js';
 import type { ShardOwner } from '../ownership/ownership.js';
@@ -66,11 +67,6 @@ export interface SupervisorDeps {
 
 type WorkloadActor = Actor<WorkloadMachine>;
 
-interface PendingPublish {
-  readonly message: TransitionMessage;
-  readonly grant: ShardGrant;
-}
-
 interface Entry {
   readonly spec: WorkloadSpec;
   /** The shard and epoch this replica drives the workload under; every write carries it. */
@@ -98,13 +94,7 @@ export class Supervisor {
   private readonly entries = new Map<string, Entry>();
   private readonly admission: AdmissionQueue;
   private readonly machine: WorkloadMachine;
-  /** The batch of publishes that the current flush's durability will release, while open. */
-  private openBatch: { durable: Promise<void>; items: PendingPublish[] } | null = null;
-  /** The chain that publishes batches in order. */
-  private publishing: Promise<void> = Promise.resolve();
-  /** Publishes held back because their grant is in doubt. */
-  private doubtful: PendingPublish[] = [];
-  private doubtRetry = false;
+  private readonly publishes: PublishQueue;
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
   private capacityListener: (() => void) | null = null;
@@ -125,6 +115,7 @@ export class Supervisor {
     this.admission = new AdmissionQueue(options.maxConcurrent);
     this.observers = [...(deps.observers ?? [])];
     this.grants = new HeldGrants(deps.ownership, deps.clock);
+    this.publishes = new PublishQueue(deps.store, deps.publisher, this.grants, deps.clock, deps.log);
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
     this.deadlines = new DeadlineScheduler<DeadlineKind>(deps.clock, (id, type) => this.entries.get(id)?.actor.send({ type }));
     this.queries = new ControlQueries(
@@ -257,7 +248,7 @@ export class Supervisor {
       entry.subscription = null;
     }
     this.deps.store.drop(grant);
-    this.doubtful = this.doubtful.filter((pending) => !sameGrant(pending.grant, grant));
+    this.publishes.dropGrant(grant);
     void this.forgetShard(grant, entries);
   }
 
@@ -554,61 +545,7 @@ export class Supervisor {
     } else {
       this.deps.store.save(id, grant, () => persisted(entry.actor));
     }
-    this.queuePublish(message, grant);
-  }
-
-  /**
-   * Transitions are published only once their snapshot is in Redis, so that whatever a subscriber
-   * has seen survives a crash: a restart never contradicts an event already delivered. And only
-   * while the shard is still held under the same epoch: a replica fenced meanwhile (its save was
-   * refused, or it was paused past its lease) publishes nothing more.
-   *
-   * Messages are batched by the durability they wait for: a transition whose save went into a
-   * later flush waits for that flush, never for an earlier one that does not carry it (that had a
-   * replica, fenced right after, publish `queued` for a workload whose first save was refused,
-   * and its successor publish `queued` again). Batches go out in order.
-   */
-  private queuePublish(message: TransitionMessage, grant: ShardGrant): void {
-    const durable = this.deps.store.whenDurable();
-    let batch = this.openBatch;
-    if (batch?.durable !== durable) {
-      const opened = { durable, items: [] as PendingPublish[] };
-      this.openBatch = batch = opened;
-      this.publishing = Promise.all([this.publishing, durable])
-        .then(() => {
-          if (this.openBatch === opened) this.openBatch = null;
-          this.flushPublishes(opened.items);
-        })
-        .catch((error: unknown) => this.deps.log.error({ err: error }, 'publishing transitions failed'));
-    }
-    batch.items.push({ message, grant });
-  }
-
-  /**
-   * Publishes what waits under a grant still held; drops what waits under a grant let go of. A
-   * grant can be in doubt for a moment (a stalled event loop let its validity pass before the
-   * renewal that extends it was answered): its messages wait, in order, until it is renewed or lost.
-   */
-  private flushPublishes(batch: readonly PendingPublish[]): void {
-    const candidates = this.doubtful.length > 0 ? [...this.doubtful, ...batch] : batch;
-    this.doubtful = [];
-    // A workload's transitions go out in order: once one waits, the later ones wait behind it.
-    const waiting = new Set<string>();
-    for (const pending of candidates) {
-      if (this.grants.hasEnded(pending.grant)) continue;
-      if (this.grants.owns(pending.grant) && !waiting.has(pending.message.id)) {
-        this.deps.publisher.publish(pending.message);
-      } else {
-        this.doubtful.push(pending);
-        waiting.add(pending.message.id);
-      }
-    }
-    if (this.doubtful.length === 0 || this.doubtRetry) return;
-    this.doubtRetry = true;
-    this.deps.clock.setTimeout(() => {
-      this.doubtRetry = false;
-      this.publishing = this.publishing.then(() => this.flushPublishes([]));
-    }, IN_DOUBT_RETRY_MS);
+    this.publishes.enqueue(message, grant);
   }
 
   /** The `provision` effect: on record first, then the runtime; the outcome goes back to the actor. */
