@@ -1,6 +1,5 @@
-import { createActor, type Actor, type Subscription } from 'xstate';
+import { createActor } from 'xstate';
 import {
-  LIFECYCLE_STATES,
   WORKLOAD_TYPES,
   createWorkloadMachine,
   describeError,
@@ -17,14 +16,15 @@ import type { Clock } from '../clock.js';
 import type { TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
 import type { ShardGrant } from '../ownership/ownership.js';
-import type { RuntimeEvent, WorkloadRuntime } from '../runtime/runtime.js';
+import type { RuntimeEvent } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionQueue } from './admission.js';
 import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
 import { DeadlineScheduler } from './deadlines.js';
-import { HeldGrants, sameGrant } from './held-grants.js';
+import { HeldGrants } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { PublishQueue } from './publish-queue.js';
+import { WorkloadRegistry, type WorkloadEntry } from './workload-registry.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
 import { persisted, toStatus, transitionMessage } from './snapshots.js';
 import type { ShardOwner } from '../ownership/ownership.js';
@@ -65,23 +65,6 @@ export interface SupervisorDeps {
   readonly random?: () => number;
 }
 
-type WorkloadActor = Actor<WorkloadMachine>;
-
-interface Entry {
-  readonly spec: WorkloadSpec;
-  /** The shard and epoch this replica drives the workload under; every write carries it. */
-  readonly grant: ShardGrant;
-  /** This run's nonce, from the workload's record; its heartbeat token is bound to it. */
-  readonly run: string;
-  readonly actor: WorkloadActor;
-  runtime: WorkloadRuntime | null;
-  state: LifecycleState | null;
-  admitted: boolean;
-  subscription: Subscription | null;
-  /** The runtime call in flight, so that a teardown never overtakes the provision before it. */
-  inflight: Promise<void> | null;
-}
-
 type DeadlineKind = 'timer.provisionTimeout' | 'timer.lifetime';
 
 /**
@@ -91,7 +74,7 @@ type DeadlineKind = 'timer.provisionTimeout' | 'timer.lifetime';
  * snapshot and lease work — batched per tick, never awaited one by one on the hot path.
  */
 export class Supervisor {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new WorkloadRegistry();
   private readonly admission: AdmissionQueue;
   private readonly machine: WorkloadMachine;
   private readonly publishes: PublishQueue;
@@ -101,8 +84,6 @@ export class Supervisor {
   private readonly observers: SupervisorObserver[];
   private readonly deadlines: DeadlineScheduler<DeadlineKind>;
   private readonly queries: ControlQueries;
-  /** Per shard held, the ids of its workloads driven here. */
-  private readonly byShard = new Map<number, Set<string>>();
   private readonly orphanSince = new Map<string, number>();
   private readonly grants: HeldGrants;
   /** Local processes of a shard let go of, still being stopped: a new owner here waits for them. */
@@ -226,14 +207,14 @@ export class Supervisor {
   }
 
   private async persistAndForget(grant: ShardGrant): Promise<void> {
-    const entries = this.entriesOf(grant);
+    const entries = this.entries.ofGrant(grant);
     for (const entry of entries) {
       entry.subscription?.unsubscribe();
       entry.subscription = null;
       if (entry.state) this.deps.store.save(entry.spec.id, grant, () => persisted(entry.actor));
     }
     await this.deps.store.whenDurable();
-    await this.forgetShard(grant, entries);
+    await this.forgetShard(entries);
   }
 
   /**
@@ -242,32 +223,22 @@ export class Supervisor {
    */
   loseShard(grant: ShardGrant): void {
     this.grants.end(grant);
-    const entries = this.entriesOf(grant);
+    const entries = this.entries.ofGrant(grant);
     for (const entry of entries) {
       entry.subscription?.unsubscribe();
       entry.subscription = null;
     }
     this.deps.store.drop(grant);
     this.publishes.dropGrant(grant);
-    void this.forgetShard(grant, entries);
+    void this.forgetShard(entries);
   }
 
-  private entriesOf(grant: ShardGrant): Entry[] {
-    const ids = this.byShard.get(grant.shard) ?? new Set<string>();
-    return [...ids].flatMap((id) => {
-      const entry = this.entries.get(id);
-      return entry && sameGrant(entry.grant, grant) ? [entry] : [];
-    });
-  }
-
-  private async forgetShard(grant: ShardGrant, entries: Entry[]): Promise<void> {
-    const ids = this.byShard.get(grant.shard);
+  private async forgetShard(entries: WorkloadEntry[]): Promise<void> {
     const ending: Promise<void>[] = [];
     for (const entry of entries) {
       const { id, type } = entry.spec;
       entry.actor.stop();
-      this.entries.delete(id);
-      ids?.delete(id);
+      this.entries.remove(id);
       this.leases.forget(id);
       if (entry.admitted) this.admission.release(type);
       // Local processes cannot be adopted by another replica: a shard handed over (or lost) ends
@@ -285,7 +256,6 @@ export class Supervisor {
         ending.push(stopped);
       }
     }
-    if (ids?.size === 0) this.byShard.delete(grant.shard);
     this.pumpAll();
     if (this.capacity() > 0) this.capacityListener?.();
     await Promise.all(ending);
@@ -418,12 +388,7 @@ export class Supervisor {
 
   /** Counts of live workloads by state and type, for metrics and the inspector. */
   counts(): Record<LifecycleState, Record<WorkloadType, number>> {
-    const counts = {} as Record<LifecycleState, Record<WorkloadType, number>>;
-    for (const state of LIFECYCLE_STATES) {
-      counts[state] = { trusted: 0, untrusted: 0 };
-    }
-    for (const entry of this.entries.values()) if (entry.state) counts[entry.state][entry.spec.type]++;
-    return counts;
+    return this.entries.counts();
   }
 
   /**
@@ -434,25 +399,25 @@ export class Supervisor {
     this.leases.stop();
     this.deadlines.stop();
     for (const unwatch of this.unwatch.splice(0)) unwatch();
-    for (const [id, entry] of this.entries) {
+    for (const entry of this.entries.values()) {
+      const { id } = entry.spec;
       entry.subscription?.unsubscribe();
       const record = persisted(entry.actor);
       entry.actor.stop();
       if (entry.state && this.grants.owns(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
     }
     this.entries.clear();
-    this.byShard.clear();
     await this.deps.store.whenDurable();
   }
 
-  private spawn(spec: WorkloadSpec, snapshot: unknown, run: string, grant: ShardGrant): Entry {
+  private spawn(spec: WorkloadSpec, snapshot: unknown, run: string, grant: ShardGrant): WorkloadEntry {
     const actor = createActor(this.machine, {
       input: { spec, ...(this.options.policy ? { policy: this.options.policy } : {}) },
       clock: this.deps.clock,
       ...(snapshot ? { snapshot: snapshot as never } : {}),
     });
     const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
-    const entry: Entry = {
+    const entry: WorkloadEntry = {
       spec,
       grant,
       run,
@@ -463,10 +428,7 @@ export class Supervisor {
       subscription: null,
       inflight: null,
     };
-    this.entries.set(spec.id, entry);
-    let ids = this.byShard.get(grant.shard);
-    if (!ids) this.byShard.set(grant.shard, (ids = new Set()));
-    ids.add(spec.id);
+    this.entries.add(entry);
     entry.subscription = actor.subscribe({
       next: (snap) => {
         const phase = snap.context.phase;
@@ -479,7 +441,7 @@ export class Supervisor {
   }
 
   /** Picks the runtime; a workload that has none is rejected at once, with the reason. */
-  private route(entry: Entry): void {
+  private route(entry: WorkloadEntry): void {
     const routed = this.deps.router.route(entry.spec);
     if ('rejection' in routed) {
       entry.actor.send({ type: 'workload.reject', reason: routed.rejection });
@@ -489,7 +451,7 @@ export class Supervisor {
     this.admission.enqueue(entry.spec.type, entry.spec.id);
   }
 
-  private async reconcile(entry: Entry, startedBy: string | null): Promise<void> {
+  private async reconcile(entry: WorkloadEntry, startedBy: string | null): Promise<void> {
     const { id } = entry.spec;
     try {
       const observed: ObservedStatus = startedBy
@@ -507,7 +469,7 @@ export class Supervisor {
     }
   }
 
-  private onTransition(entry: Entry, from: LifecycleState | null, to: LifecycleState, context: WorkloadContext): void {
+  private onTransition(entry: WorkloadEntry, from: LifecycleState | null, to: LifecycleState, context: WorkloadContext): void {
     entry.state = to;
     const { id, type } = entry.spec;
     const { grant } = entry;
@@ -525,8 +487,7 @@ export class Supervisor {
     if (to === 'tornDown') {
       this.deps.store.finish(id, grant, () => persisted(entry.actor), this.options.retentionSeconds);
       entry.subscription?.unsubscribe();
-      this.entries.delete(id);
-      this.byShard.get(grant.shard)?.delete(id);
+      this.entries.remove(id);
       if (entry.admitted) {
         this.admission.release(type);
         this.pump(type);
@@ -594,11 +555,11 @@ export class Supervisor {
       );
   }
 
-  private countRuntimeError(entry: Entry): void {
+  private countRuntimeError(entry: WorkloadEntry): void {
     for (const observer of this.observers) observer.runtimeError?.(entry.runtime?.name ?? 'none');
   }
 
-  private armDeadlines(entry: Entry, context: WorkloadContext): void {
+  private armDeadlines(entry: WorkloadEntry, context: WorkloadContext): void {
     const { id } = entry.spec;
     if (context.phase === 'provisioning' && context.provisionDeadlineAt !== null) {
       this.deadlines.add(id, 'timer.provisionTimeout', context.provisionDeadlineAt);
@@ -627,11 +588,11 @@ export class Supervisor {
     }
   }
 
-  private heartbeatEnv({ spec, run }: Entry): Record<string, string> {
+  private heartbeatEnv({ spec, run }: WorkloadEntry): Record<string, string> {
     return spec.heartbeat === 'self' && this.deps.heartbeat ? this.deps.heartbeat.envFor(spec.id, run) : {};
   }
 
-  private holdLease(entry: Entry, grantNow = true): void {
+  private holdLease(entry: WorkloadEntry, grantNow = true): void {
     this.leases.hold(entry.spec.id, entry.grant, entry.spec.leaseSeconds * 1000, entry.spec.heartbeat === 'runtime', grantNow);
   }
 }
