@@ -20,10 +20,10 @@ import type { RuntimeEvent } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionQueue } from './admission.js';
 import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
-import { DeadlineScheduler } from './deadlines.js';
 import { HeldGrants } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { PublishQueue } from './publish-queue.js';
+import { WorkloadDeadlines } from './workload-deadlines.js';
 import { WorkloadRegistry, type WorkloadEntry } from './workload-registry.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
 import { persisted, toStatus, transitionMessage } from './snapshots.js';
@@ -65,8 +65,6 @@ export interface SupervisorDeps {
   readonly random?: () => number;
 }
 
-type DeadlineKind = 'timer.provisionTimeout' | 'timer.lifetime';
-
 /**
  * The actor system: one XState actor per workload, each processing one event at a time. The
  * supervisor spawns and restores actors, admits them within per-type limits, routes runtime and
@@ -82,7 +80,7 @@ export class Supervisor {
   private readonly unwatch: (() => void)[] = [];
   private capacityListener: (() => void) | null = null;
   private readonly observers: SupervisorObserver[];
-  private readonly deadlines: DeadlineScheduler<DeadlineKind>;
+  private readonly deadlines: WorkloadDeadlines;
   private readonly queries: ControlQueries;
   private readonly orphanSince = new Map<string, number>();
   private readonly grants: HeldGrants;
@@ -98,7 +96,7 @@ export class Supervisor {
     this.grants = new HeldGrants(deps.ownership, deps.clock);
     this.publishes = new PublishQueue(deps.store, deps.publisher, this.grants, deps.clock, deps.log);
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
-    this.deadlines = new DeadlineScheduler<DeadlineKind>(deps.clock, (id, type) => this.entries.get(id)?.actor.send({ type }));
+    this.deadlines = new WorkloadDeadlines(deps.clock, this.entries);
     this.queries = new ControlQueries(
       {
         status: (id) => {
@@ -297,7 +295,7 @@ export class Supervisor {
     entry.runtime = 'runtime' in routed ? routed.runtime : null;
     entry.admitted = true;
     this.admission.take(stored.spec.type);
-    this.armDeadlines(entry, snapshot.context);
+    this.deadlines.arm(stored.id, snapshot.context);
     // A local process another replica started is not ours to find, stop or wait for: had we
     // asked our own runtime, "not found" would make us start it a second time.
     const foreign = stored.replica !== '' && stored.replica !== this.deps.ownership.replicaId && entry.runtime?.adoptable !== true;
@@ -476,7 +474,7 @@ export class Supervisor {
     const message = transitionMessage(from, to, context, grant, this.deps.clock.now());
     for (const observer of this.observers) observer.transition?.(message, context.timings);
 
-    this.armDeadlines(entry, context);
+    this.deadlines.arm(id, context);
     if (to === 'running') {
       this.holdLease(entry);
       this.deps.log.info({ workload: id, type, runtime: entry.runtime?.name }, 'workload started');
@@ -493,12 +491,7 @@ export class Supervisor {
         this.pump(type);
       }
       if (this.capacity() > 0) this.capacityListener?.();
-      if (this.deadlines.size > 2 * this.entries.size + 1024) {
-        this.deadlines.compact((deadlineId, kind) => {
-          const phase = this.entries.get(deadlineId)?.state;
-          return kind === 'timer.lifetime' ? phase === 'running' : phase === 'provisioning';
-        });
-      }
+      this.deadlines.compactIfStale();
       // One line per workload that ended, with why: what an operator greps for first.
       const ended = { workload: id, type, reason: context.reason, exitCode: context.exitCode ?? undefined, error: context.error ?? undefined };
       if (context.reason === 'completed' || context.reason === 'cancelled') this.deps.log.info(ended, 'workload ended');
@@ -557,15 +550,6 @@ export class Supervisor {
 
   private countRuntimeError(entry: WorkloadEntry): void {
     for (const observer of this.observers) observer.runtimeError?.(entry.runtime?.name ?? 'none');
-  }
-
-  private armDeadlines(entry: WorkloadEntry, context: WorkloadContext): void {
-    const { id } = entry.spec;
-    if (context.phase === 'provisioning' && context.provisionDeadlineAt !== null) {
-      this.deadlines.add(id, 'timer.provisionTimeout', context.provisionDeadlineAt);
-    } else if (context.phase === 'running' && context.lifetimeDeadlineAt !== null) {
-      this.deadlines.add(id, 'timer.lifetime', context.lifetimeDeadlineAt);
-    }
   }
 
   private onRuntimeEvent(id: string, event: RuntimeEvent): void {
