@@ -1,6 +1,5 @@
 import { createActor } from 'xstate';
 import {
-  WORKLOAD_TYPES,
   createWorkloadMachine,
   describeError,
   isTransient,
@@ -18,7 +17,7 @@ import type { Logger } from '../log.js';
 import type { ShardGrant } from '../ownership/ownership.js';
 import type { RuntimeEvent } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
-import { AdmissionQueue } from './admission.js';
+import { AdmissionPump } from './admission-pump.js';
 import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
 import { HeldGrants } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
@@ -73,12 +72,11 @@ export interface SupervisorDeps {
  */
 export class Supervisor {
   private readonly entries = new WorkloadRegistry();
-  private readonly admission: AdmissionQueue;
+  private readonly admission: AdmissionPump;
   private readonly machine: WorkloadMachine;
   private readonly publishes: PublishQueue;
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
-  private capacityListener: (() => void) | null = null;
   private readonly observers: SupervisorObserver[];
   private readonly deadlines: WorkloadDeadlines;
   private readonly queries: ControlQueries;
@@ -91,7 +89,7 @@ export class Supervisor {
     private readonly options: SupervisorOptions,
     private readonly deps: SupervisorDeps,
   ) {
-    this.admission = new AdmissionQueue(options.maxConcurrent);
+    this.admission = new AdmissionPump(options.maxConcurrent, options.maxPending, this.entries);
     this.observers = [...(deps.observers ?? [])];
     this.grants = new HeldGrants(deps.ownership, deps.clock);
     this.publishes = new PublishQueue(deps.store, deps.publisher, this.grants, deps.clock, deps.log);
@@ -129,7 +127,7 @@ export class Supervisor {
 
   /** How many more workloads intake may hand over now. */
   capacity(): number {
-    return this.options.maxPending - this.admission.waiting;
+    return this.admission.capacity();
   }
 
   observe(observer: SupervisorObserver): void {
@@ -137,7 +135,7 @@ export class Supervisor {
   }
 
   onCapacity(listener: () => void): void {
-    this.capacityListener = listener;
+    this.admission.onCapacity(listener);
   }
 
   start(): void {
@@ -159,7 +157,7 @@ export class Supervisor {
       const entry = this.spawn(spec, null, run, grant);
       this.route(entry);
     }
-    this.pumpAll();
+    this.admission.pumpAll();
   }
 
   /**
@@ -176,7 +174,7 @@ export class Supervisor {
       for (const stored of page) if (this.restoreOne(stored, grant, reconciling)) restored++;
     }
     await Promise.all(reconciling);
-    this.pumpAll();
+    this.admission.pumpAll();
     return restored;
   }
 
@@ -191,7 +189,7 @@ export class Supervisor {
       if (!stored || !this.grants.holds(grant)) continue;
       if (this.restoreOne(stored, grant, [])) taken++;
     }
-    if (taken > 0) this.pumpAll();
+    if (taken > 0) this.admission.pumpAll();
     return taken;
   }
 
@@ -234,11 +232,11 @@ export class Supervisor {
   private async forgetShard(entries: WorkloadEntry[]): Promise<void> {
     const ending: Promise<void>[] = [];
     for (const entry of entries) {
-      const { id, type } = entry.spec;
+      const { id } = entry.spec;
       entry.actor.stop();
       this.entries.remove(id);
       this.leases.forget(id);
-      if (entry.admitted) this.admission.release(type);
+      this.admission.release(entry);
       // Local processes cannot be adopted by another replica: a shard handed over (or lost) ends
       // them here, so none is left running unowned; its next owner finds them gone, `lost`.
       const local = entry.runtime && entry.runtime.adoptable !== true;
@@ -254,8 +252,8 @@ export class Supervisor {
         ending.push(stopped);
       }
     }
-    this.pumpAll();
-    if (this.capacity() > 0) this.capacityListener?.();
+    this.admission.pumpAll();
+    this.admission.notifyCapacity();
     await Promise.all(ending);
   }
 
@@ -269,7 +267,7 @@ export class Supervisor {
       reconciling.push(
         stopping.then(async () => {
           const fresh = await this.deps.store.load(stored.id);
-          if (fresh && this.grants.holds(grant) && this.restoreOne(fresh, grant, reconciling)) this.pumpAll();
+          if (fresh && this.grants.holds(grant) && this.restoreOne(fresh, grant, reconciling)) this.admission.pumpAll();
         }),
       );
       return true;
@@ -293,8 +291,7 @@ export class Supervisor {
     }
     const routed = this.deps.router.route(stored.spec);
     entry.runtime = 'runtime' in routed ? routed.runtime : null;
-    entry.admitted = true;
-    this.admission.take(stored.spec.type);
+    this.admission.occupy(entry);
     this.deadlines.arm(stored.id, snapshot.context);
     // A local process another replica started is not ours to find, stop or wait for: had we
     // asked our own runtime, "not found" would make us start it a second time.
@@ -446,7 +443,7 @@ export class Supervisor {
       return;
     }
     entry.runtime = routed.runtime;
-    this.admission.enqueue(entry.spec.type, entry.spec.id);
+    this.admission.enqueue(entry);
   }
 
   private async reconcile(entry: WorkloadEntry, startedBy: string | null): Promise<void> {
@@ -486,11 +483,7 @@ export class Supervisor {
       this.deps.store.finish(id, grant, () => persisted(entry.actor), this.options.retentionSeconds);
       entry.subscription?.unsubscribe();
       this.entries.remove(id);
-      if (entry.admitted) {
-        this.admission.release(type);
-        this.pump(type);
-      }
-      if (this.capacity() > 0) this.capacityListener?.();
+      this.admission.finished(entry);
       this.deadlines.compactIfStale();
       // One line per workload that ended, with why: what an operator greps for first.
       const ended = { workload: id, type, reason: context.reason, exitCode: context.exitCode ?? undefined, error: context.error ?? undefined };
@@ -554,22 +547,6 @@ export class Supervisor {
 
   private onRuntimeEvent(id: string, event: RuntimeEvent): void {
     this.entries.get(id)?.actor.send(event);
-  }
-
-  private pumpAll(): void {
-    for (const type of WORKLOAD_TYPES) this.pump(type);
-  }
-
-  private pump(type: WorkloadType): void {
-    for (let id = this.admission.next(type); id !== null; id = this.admission.next(type)) {
-      const entry = this.entries.get(id);
-      if (!entry || entry.state !== 'queued') {
-        this.admission.release(type); // cancelled while waiting: give the slot back
-        continue;
-      }
-      entry.admitted = true;
-      entry.actor.send({ type: 'workload.admit' });
-    }
   }
 
   private heartbeatEnv({ spec, run }: WorkloadEntry): Record<string, string> {
