@@ -1,9 +1,6 @@
 import { createActor } from 'xstate';
 import {
   createWorkloadMachine,
-  describeError,
-  isTransient,
-  retryAfterMs,
   type LifecyclePolicy,
   type ObservedStatus,
   type LifecycleState,
@@ -22,6 +19,7 @@ import { ControlQueries, type CancelReply, type QueryOptions } from './control-q
 import { HeldGrants } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { PublishQueue } from './publish-queue.js';
+import { RuntimeEffects } from './runtime-effects.js';
 import { WorkloadDeadlines } from './workload-deadlines.js';
 import { WorkloadRegistry, type WorkloadEntry } from './workload-registry.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
@@ -82,8 +80,7 @@ export class Supervisor {
   private readonly queries: ControlQueries;
   private readonly orphanSince = new Map<string, number>();
   private readonly grants: HeldGrants;
-  /** Local processes of a shard let go of, still being stopped: a new owner here waits for them. */
-  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly effects: RuntimeEffects;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -93,6 +90,16 @@ export class Supervisor {
     this.observers = [...(deps.observers ?? [])];
     this.grants = new HeldGrants(deps.ownership, deps.clock);
     this.publishes = new PublishQueue(deps.store, deps.publisher, this.grants, deps.clock, deps.log);
+    this.effects = new RuntimeEffects({
+      store: deps.store,
+      grants: this.grants,
+      workloads: this.entries,
+      heartbeat: deps.heartbeat ?? null,
+      runtimeError: (runtime) => {
+        for (const observer of this.observers) observer.runtimeError?.(runtime);
+      },
+      log: deps.log,
+    });
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
     this.deadlines = new WorkloadDeadlines(deps.clock, this.entries);
     this.queries = new ControlQueries(
@@ -115,8 +122,8 @@ export class Supervisor {
     const { clock } = deps;
     this.machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
       actions: {
-        provision: ({ context }) => this.provision(context.id),
-        teardown: ({ context }) => this.teardown(context.id),
+        provision: ({ context }) => this.effects.provision(context.id),
+        teardown: ({ context }) => this.effects.teardown(context.id),
       },
     });
   }
@@ -237,20 +244,8 @@ export class Supervisor {
       this.entries.remove(id);
       this.leases.forget(id);
       this.admission.release(entry);
-      // Local processes cannot be adopted by another replica: a shard handed over (or lost) ends
-      // them here, so none is left running unowned; its next owner finds them gone, `lost`.
-      const local = entry.runtime && entry.runtime.adoptable !== true;
-      if (local && entry.state !== null && entry.state !== 'queued' && entry.state !== 'tornDown') {
-        const runtime = entry.runtime!;
-        const stopped = (entry.inflight ?? Promise.resolve())
-          .then(() => runtime.teardown(id))
-          .catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'could not stop a local workload of a shard handed over'))
-          .finally(() => {
-            if (this.stopping.get(id) === stopped) this.stopping.delete(id);
-          });
-        this.stopping.set(id, stopped);
-        ending.push(stopped);
-      }
+      const stopped = this.effects.stopLocal(entry);
+      if (stopped) ending.push(stopped);
     }
     this.admission.pumpAll();
     this.admission.notifyCapacity();
@@ -260,7 +255,7 @@ export class Supervisor {
   /** Spawns a stored workload where it was persisted; false if it needs no actor (finished, or already here). */
   private restoreOne(stored: StoredWorkload, grant: ShardGrant, reconciling: Promise<void>[]): boolean {
     if (this.entries.has(stored.id)) return false;
-    const stopping = this.stopping.get(stored.id);
+    const stopping = this.effects.stoppingOf(stored.id);
     if (stopping) {
       // This replica is still stopping the process it ran under an earlier grant (the shard was
       // lost and came back): reconciling now would find it alive, adopt it, and then see it die.
@@ -495,62 +490,8 @@ export class Supervisor {
     this.publishes.enqueue(message, grant);
   }
 
-  /** The `provision` effect: on record first, then the runtime; the outcome goes back to the actor. */
-  private provision(id: string): void {
-    const entry = this.entries.get(id);
-    if (!entry) return;
-    const { actor } = entry;
-    entry.inflight = (async () => {
-      // A crash must never be followed by a restart that believes this workload is still queued.
-      await this.deps.store.whenDurable();
-      // Fenced meanwhile: the next owner provisions it (exactly once), not this replica.
-      if (!(await this.grants.whileInDoubt(entry.grant)) || this.entries.get(id) !== entry) return null;
-      if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
-      return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry) });
-    })().then(
-      (result) => {
-        if (result) actor.send({ type: 'runtime.provisioned', result });
-      },
-      (error: unknown) => {
-        this.countRuntimeError(entry);
-        const wait = retryAfterMs(error);
-        actor.send({
-          type: 'runtime.provisionFailed',
-          error: describeError(error),
-          transient: isTransient(error),
-          ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-        });
-      },
-    );
-  }
-
-  /** The `teardown` effect, after whatever runtime call is still in flight for this workload. */
-  private teardown(id: string): void {
-    const entry = this.entries.get(id);
-    if (!entry) return;
-    const { actor } = entry;
-    entry.inflight = (entry.inflight ?? Promise.resolve())
-      .then(() => entry.runtime?.teardown(id))
-      .then(
-        () => actor.send({ type: 'runtime.tornDown' }),
-        (error: unknown) => {
-          this.countRuntimeError(entry);
-          const wait = retryAfterMs(error);
-          actor.send({ type: 'runtime.teardownFailed', error: describeError(error), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
-        },
-      );
-  }
-
-  private countRuntimeError(entry: WorkloadEntry): void {
-    for (const observer of this.observers) observer.runtimeError?.(entry.runtime?.name ?? 'none');
-  }
-
   private onRuntimeEvent(id: string, event: RuntimeEvent): void {
     this.entries.get(id)?.actor.send(event);
-  }
-
-  private heartbeatEnv({ spec, run }: WorkloadEntry): Record<string, string> {
-    return spec.heartbeat === 'self' && this.deps.heartbeat ? this.deps.heartbeat.envFor(spec.id, run) : {};
   }
 
   private holdLease(entry: WorkloadEntry, grantNow = true): void {

@@ -1,6 +1,9 @@
-import type { LifecycleState } from '../../machines/index.js';
+import type { LifecycleState, ObservedStatus, ProvisionResult } from '../../machines/index.js';
 import type { TransitionMessage } from '../../src/events/transition.js';
 import type { ShardGrant } from '../../src/ownership/ownership.js';
+import type { ProvisionContext, WorkloadRuntime } from '../../src/runtime/runtime.js';
+import { workloadSpecSchema, type WorkloadSpec } from '../../src/spec/index.js';
+import type { WorkloadEntry } from '../../src/supervisor/workload-registry.js';
 
 /** Lets every promise callback that is already due run (and the ones they schedule, one round). */
 export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -71,4 +74,85 @@ export function message(id: string, to: LifecycleState, seq: number, epoch = 1):
 /** What a subscriber would have seen, as `id:state`. */
 export function seen(messages: readonly TransitionMessage[]): string[] {
   return messages.map((m) => `${m.id}:${m.to}`);
+}
+
+/** A spec as intake would hand it over (defaults applied by the real schema). */
+export function specOf(id: string, extra: Record<string, unknown> = {}): WorkloadSpec {
+  return workloadSpecSchema.parse({ id, type: 'trusted', image: 'alpine', cmd: ['true'], ...extra });
+}
+
+/** The events a workload's actor was sent, in order. */
+export class RecordingActor {
+  readonly events: { type: string }[] = [];
+  send(event: { type: string }): void {
+    this.events.push(event);
+  }
+  get types(): string[] {
+    return this.events.map((e) => e.type);
+  }
+}
+
+/**
+ * A runtime whose calls the test completes by hand: `calls` lists them in the order made, and
+ * each provision waits for `finishProvision`.
+ */
+export class ManualRuntime implements WorkloadRuntime {
+  readonly name = 'manual';
+  readonly isolated = false;
+  readonly calls: string[] = [];
+  /** The environment each provision was given, in order. */
+  readonly envs: Record<string, string>[] = [];
+  private readonly provisions = new Map<string, Deferred>();
+
+  constructor(readonly adoptable = false) {}
+
+  unavailableReason(): string | null {
+    return null;
+  }
+  async start(): Promise<void> {}
+  async provision(id: string, _spec: WorkloadSpec, context?: ProvisionContext): Promise<ProvisionResult> {
+    this.calls.push(`provision ${id}`);
+    this.envs.push(context?.env ?? {});
+    const pending = deferred();
+    this.provisions.set(id, pending);
+    await pending.promise;
+    this.calls.push(`provisioned ${id}`);
+    return { state: 'running' };
+  }
+  finishProvision(id: string): void {
+    this.provisions.get(id)!.resolve();
+  }
+  async status(): Promise<ObservedStatus> {
+    return { state: 'notFound' };
+  }
+  async teardown(id: string): Promise<void> {
+    this.calls.push(`teardown ${id}`);
+  }
+  watch(): () => void {
+    return () => undefined;
+  }
+  async list(): Promise<string[]> {
+    return [];
+  }
+  async logs(): Promise<string | null> {
+    return null;
+  }
+  async close(): Promise<void> {}
+}
+
+/** A registry entry around a recording actor, as the supervisor would have spawned it. */
+export function entryOf(spec: WorkloadSpec, grant: ShardGrant, runtime: WorkloadRuntime | null, state: LifecycleState | null = 'queued') {
+  const actor = new RecordingActor();
+  const entry: WorkloadEntry = {
+    spec,
+    grant,
+    run: 'run-1',
+    actor: actor as unknown as WorkloadEntry['actor'],
+    runtime,
+    state,
+    admitted: false,
+    subscription: null,
+    inflight: null,
+  };
+  return { entry, actor };
 }
