@@ -18,6 +18,7 @@ import { AdmissionPump } from './admission-pump.js';
 import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
 import { HeldGrants } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { OrphanCollector } from './orphans.js';
 import { PublishQueue } from './publish-queue.js';
 import { RuntimeEffects } from './runtime-effects.js';
 import { WorkloadDeadlines } from './workload-deadlines.js';
@@ -78,7 +79,7 @@ export class Supervisor {
   private readonly observers: SupervisorObserver[];
   private readonly deadlines: WorkloadDeadlines;
   private readonly queries: ControlQueries;
-  private readonly orphanSince = new Map<string, number>();
+  private readonly orphans: OrphanCollector;
   private readonly grants: HeldGrants;
   private readonly effects: RuntimeEffects;
 
@@ -90,6 +91,7 @@ export class Supervisor {
     this.observers = [...(deps.observers ?? [])];
     this.grants = new HeldGrants(deps.ownership, deps.clock);
     this.publishes = new PublishQueue(deps.store, deps.publisher, this.grants, deps.clock, deps.log);
+    this.orphans = new OrphanCollector(deps.router, deps.store, (id) => this.entries.has(id), deps.clock, deps.log);
     this.effects = new RuntimeEffects({
       store: deps.store,
       grants: this.grants,
@@ -300,23 +302,8 @@ export class Supervisor {
    * or absent (never what another replica drives), and only once it has been so for
    * `graceMs`, so that a record on its way (or a Redis hiccup) is never mistaken for an orphan.
    */
-  async collectOrphans(graceMs = 0): Promise<number> {
-    let orphans = 0;
-    for (const runtime of this.deps.router.all()) {
-      for (const id of await runtime.list()) {
-        if (this.entries.has(id)) continue;
-        const stored = await this.deps.store.load(id);
-        if (stored && stored.state !== 'tornDown') continue;
-        const seen = this.orphanSince.get(id) ?? this.deps.clock.now();
-        this.orphanSince.set(id, seen);
-        if (this.deps.clock.now() - seen < graceMs) continue;
-        this.orphanSince.delete(id);
-        orphans++;
-        this.deps.log.warn({ workload: id, runtime: runtime.name }, 'tearing down an orphan no workload claims');
-        await runtime.teardown(id).catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'orphan teardown failed'));
-      }
-    }
-    return orphans;
+  collectOrphans(graceMs = 0): Promise<number> {
+    return this.orphans.collect(graceMs);
   }
 
   onLeasesLapsed(ids: readonly string[]): void {

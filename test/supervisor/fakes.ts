@@ -131,8 +131,10 @@ export class ManualRuntime implements WorkloadRuntime {
   watch(): () => void {
     return () => undefined;
   }
+  /** What `list()` reports the runtime holds. */
+  held: string[] = [];
   async list(): Promise<string[]> {
-    return [];
+    return [...this.held];
   }
   async logs(): Promise<string | null> {
     return null;
