@@ -1,11 +1,9 @@
-import { createActor } from 'xstate';
 import {
   createWorkloadMachine,
   type LifecyclePolicy,
   type ObservedStatus,
   type LifecycleState,
   type WorkloadContext,
-  type WorkloadMachine,
   type WorkloadType,
 } from '../../machines/index.js';
 import type { Clock } from '../clock.js';
@@ -23,6 +21,7 @@ import { PublishQueue } from './publish-queue.js';
 import { RuntimeEffects } from './runtime-effects.js';
 import { WorkloadDeadlines } from './workload-deadlines.js';
 import { WorkloadRegistry, type WorkloadEntry } from './workload-registry.js';
+import { WorkloadSpawner } from './workload-spawner.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
 import { persisted, toStatus, transitionMessage } from './snapshots.js';
 import type { ShardOwner } from '../ownership/ownership.js';
@@ -72,7 +71,7 @@ export interface SupervisorDeps {
 export class Supervisor {
   private readonly entries = new WorkloadRegistry();
   private readonly admission: AdmissionPump;
-  private readonly machine: WorkloadMachine;
+  private readonly spawner: WorkloadSpawner;
   private readonly publishes: PublishQueue;
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
@@ -122,11 +121,21 @@ export class Supervisor {
       deps.peers ?? null,
     );
     const { clock } = deps;
-    this.machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
+    const machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
       actions: {
         provision: ({ context }) => this.effects.provision(context.id),
         teardown: ({ context }) => this.effects.teardown(context.id),
       },
+    });
+    this.spawner = new WorkloadSpawner({
+      machine,
+      policy: options.policy,
+      clock,
+      workloads: this.entries,
+      router: deps.router,
+      admission: this.admission,
+      onTransition: (entry, from, to, context) => this.onTransition(entry, from, to, context),
+      log: deps.log,
     });
   }
 
@@ -163,8 +172,8 @@ export class Supervisor {
     if (!this.grants.holds(grant)) return;
     for (const { spec, run } of workloads) {
       if (this.entries.has(spec.id)) continue;
-      const entry = this.spawn(spec, null, run, grant);
-      this.route(entry);
+      const entry = this.spawner.spawn(spec, null, run, grant);
+      this.spawner.route(entry);
     }
     this.admission.pumpAll();
   }
@@ -276,14 +285,14 @@ export class Supervisor {
       return false;
     }
     if (!snapshot?.context) {
-      this.route(this.spawn(stored.spec, null, stored.run, grant));
+      this.spawner.route(this.spawner.spawn(stored.spec, null, stored.run, grant));
       return true;
     }
     // In-flight invocations are not resumed from a snapshot: reconciliation decides instead.
-    const entry = this.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} }, stored.run, grant);
+    const entry = this.spawner.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} }, stored.run, grant);
     const phase = snapshot.context.phase;
     if (phase === 'queued' || phase === null) {
-      this.route(entry);
+      this.spawner.route(entry);
       return true;
     }
     const routed = this.deps.router.route(stored.spec);
@@ -387,47 +396,6 @@ export class Supervisor {
     await this.deps.store.whenDurable();
   }
 
-  private spawn(spec: WorkloadSpec, snapshot: unknown, run: string, grant: ShardGrant): WorkloadEntry {
-    const actor = createActor(this.machine, {
-      input: { spec, ...(this.options.policy ? { policy: this.options.policy } : {}) },
-      clock: this.deps.clock,
-      ...(snapshot ? { snapshot: snapshot as never } : {}),
-    });
-    const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
-    const entry: WorkloadEntry = {
-      spec,
-      grant,
-      run,
-      actor,
-      runtime: null,
-      state: restoredPhase,
-      admitted: false,
-      subscription: null,
-      inflight: null,
-    };
-    this.entries.add(entry);
-    entry.subscription = actor.subscribe({
-      next: (snap) => {
-        const phase = snap.context.phase;
-        if (phase !== null && phase !== entry.state) this.onTransition(entry, entry.state, phase, snap.context);
-      },
-      error: (error) => this.deps.log.error({ err: error, workload: spec.id }, 'workload actor failed'),
-    });
-    actor.start();
-    return entry;
-  }
-
-  /** Picks the runtime; a workload that has none is rejected at once, with the reason. */
-  private route(entry: WorkloadEntry): void {
-    const routed = this.deps.router.route(entry.spec);
-    if ('rejection' in routed) {
-      entry.actor.send({ type: 'workload.reject', reason: routed.rejection });
-      return;
-    }
-    entry.runtime = routed.runtime;
-    this.admission.enqueue(entry);
-  }
-
   private async reconcile(entry: WorkloadEntry, startedBy: string | null): Promise<void> {
     const { id } = entry.spec;
     try {
@@ -439,7 +407,7 @@ export class Supervisor {
       entry.actor.send({ type: 'workload.reconcile', observed });
       // Adopted. A runtime-renewed lease is renewed from now on; a self-heartbeater keeps the
       // lease it had, and lapses unless it beats.
-      if (entry.state === 'running') this.holdLease(entry, entry.spec.heartbeat === 'runtime');
+      if (entry.state === 'running') this.leases.holdFor(entry, entry.spec.heartbeat === 'runtime');
     } catch (error) {
       this.deps.log.error({ err: error, workload: id }, 'could not reconcile; treating the workload as lost');
       entry.actor.send({ type: 'runtime.lost', detail: `reconciliation failed: ${String(error)}` });
@@ -455,7 +423,7 @@ export class Supervisor {
 
     this.deadlines.arm(id, context);
     if (to === 'running') {
-      this.holdLease(entry);
+      this.leases.holdFor(entry);
       this.deps.log.info({ workload: id, type, runtime: entry.runtime?.name }, 'workload started');
     }
     if (from === 'running') {
@@ -481,7 +449,4 @@ export class Supervisor {
     this.entries.get(id)?.actor.send(event);
   }
 
-  private holdLease(entry: WorkloadEntry, grantNow = true): void {
-    this.leases.hold(entry.spec.id, entry.grant, entry.spec.leaseSeconds * 1000, entry.spec.heartbeat === 'runtime', grantNow);
-  }
 }
