@@ -1,7 +1,6 @@
 import {
   createWorkloadMachine,
   type LifecyclePolicy,
-  type ObservedStatus,
   type LifecycleState,
   type WorkloadContext,
   type WorkloadType,
@@ -19,10 +18,11 @@ import { LeaseKeeper } from './lease-keeper.js';
 import { OrphanCollector } from './orphans.js';
 import { PublishQueue } from './publish-queue.js';
 import { RuntimeEffects } from './runtime-effects.js';
+import { ShardRestore } from './shard-restore.js';
 import { WorkloadDeadlines } from './workload-deadlines.js';
 import { WorkloadRegistry, type WorkloadEntry } from './workload-registry.js';
 import { WorkloadSpawner } from './workload-spawner.js';
-import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
+import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, SupervisorObserver } from './ports.js';
 import { persisted, toStatus, transitionMessage } from './snapshots.js';
 import type { ShardOwner } from '../ownership/ownership.js';
 
@@ -72,6 +72,7 @@ export class Supervisor {
   private readonly entries = new WorkloadRegistry();
   private readonly admission: AdmissionPump;
   private readonly spawner: WorkloadSpawner;
+  private readonly restore: ShardRestore;
   private readonly publishes: PublishQueue;
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
@@ -137,6 +138,20 @@ export class Supervisor {
       onTransition: (entry, from, to, context) => this.onTransition(entry, from, to, context),
       log: deps.log,
     });
+    this.restore = new ShardRestore({
+      replicaId: deps.ownership.replicaId,
+      retentionSeconds: options.retentionSeconds,
+      store: deps.store,
+      grants: this.grants,
+      workloads: this.entries,
+      spawner: this.spawner,
+      router: deps.router,
+      admission: this.admission,
+      deadlines: this.deadlines,
+      effects: this.effects,
+      leases: this.leases,
+      log: deps.log,
+    });
   }
 
   get size(): number {
@@ -180,35 +195,15 @@ export class Supervisor {
 
   /**
    * The shard is ours now: restores its unfinished workloads and reconciles each with what its
-   * runtime reports. The inbox is emptied first, so that an entry recorded after that shows up in
-   * the inbox again, and one recorded before is in the active set that is read next.
+   * runtime reports; resolves with how many it restored.
    */
-  async acquireShard(grant: ShardGrant): Promise<number> {
-    await this.deps.store.drainInbox(grant);
-    let restored = 0;
-    const reconciling: Promise<void>[] = [];
-    for await (const page of this.deps.store.loadActive(grant.shard)) {
-      if (!this.grants.holds(grant)) break;
-      for (const stored of page) if (this.restoreOne(stored, grant, reconciling)) restored++;
-    }
-    await Promise.all(reconciling);
-    this.admission.pumpAll();
-    return restored;
+  acquireShard(grant: ShardGrant): Promise<number> {
+    return this.restore.acquire(grant);
   }
 
   /** Takes what other replicas recorded into the shard's inbox since the last look. */
-  async takeInbox(grant: ShardGrant): Promise<number> {
-    if (!this.grants.holds(grant)) return 0;
-    const ids = await this.deps.store.drainInbox(grant);
-    let taken = 0;
-    for (const id of ids) {
-      if (this.entries.has(id)) continue;
-      const stored = await this.deps.store.load(id);
-      if (!stored || !this.grants.holds(grant)) continue;
-      if (this.restoreOne(stored, grant, [])) taken++;
-    }
-    if (taken > 0) this.admission.pumpAll();
-    return taken;
+  takeInbox(grant: ShardGrant): Promise<number> {
+    return this.restore.takeInbox(grant);
   }
 
   /**
@@ -261,49 +256,6 @@ export class Supervisor {
     this.admission.pumpAll();
     this.admission.notifyCapacity();
     await Promise.all(ending);
-  }
-
-  /** Spawns a stored workload where it was persisted; false if it needs no actor (finished, or already here). */
-  private restoreOne(stored: StoredWorkload, grant: ShardGrant, reconciling: Promise<void>[]): boolean {
-    if (this.entries.has(stored.id)) return false;
-    const stopping = this.effects.stoppingOf(stored.id);
-    if (stopping) {
-      // This replica is still stopping the process it ran under an earlier grant (the shard was
-      // lost and came back): reconciling now would find it alive, adopt it, and then see it die.
-      reconciling.push(
-        stopping.then(async () => {
-          const fresh = await this.deps.store.load(stored.id);
-          if (fresh && this.grants.holds(grant) && this.restoreOne(fresh, grant, reconciling)) this.admission.pumpAll();
-        }),
-      );
-      return true;
-    }
-    const snapshot = stored.snapshot as { status?: string; children?: unknown; context?: WorkloadContext } | null;
-    if (snapshot?.status === 'done' && snapshot.context) {
-      const seq = snapshot.context.seq;
-      this.deps.store.finish(stored.id, grant, () => ({ state: 'tornDown', snapshot, seq }), this.options.retentionSeconds);
-      return false;
-    }
-    if (!snapshot?.context) {
-      this.spawner.route(this.spawner.spawn(stored.spec, null, stored.run, grant));
-      return true;
-    }
-    // In-flight invocations are not resumed from a snapshot: reconciliation decides instead.
-    const entry = this.spawner.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} }, stored.run, grant);
-    const phase = snapshot.context.phase;
-    if (phase === 'queued' || phase === null) {
-      this.spawner.route(entry);
-      return true;
-    }
-    const routed = this.deps.router.route(stored.spec);
-    entry.runtime = 'runtime' in routed ? routed.runtime : null;
-    this.admission.occupy(entry);
-    this.deadlines.arm(stored.id, snapshot.context);
-    // A local process another replica started is not ours to find, stop or wait for: had we
-    // asked our own runtime, "not found" would make us start it a second time.
-    const foreign = stored.replica !== '' && stored.replica !== this.deps.ownership.replicaId && entry.runtime?.adoptable !== true;
-    reconciling.push(this.reconcile(entry, foreign ? stored.replica : null));
-    return true;
   }
 
   /**
@@ -394,24 +346,6 @@ export class Supervisor {
     }
     this.entries.clear();
     await this.deps.store.whenDurable();
-  }
-
-  private async reconcile(entry: WorkloadEntry, startedBy: string | null): Promise<void> {
-    const { id } = entry.spec;
-    try {
-      const observed: ObservedStatus = startedBy
-        ? { state: 'exited', detail: `its local process belonged to replica ${startedBy}, which stopped; it cannot be adopted` }
-        : entry.runtime
-          ? await entry.runtime.status(id)
-          : { state: 'notFound' };
-      entry.actor.send({ type: 'workload.reconcile', observed });
-      // Adopted. A runtime-renewed lease is renewed from now on; a self-heartbeater keeps the
-      // lease it had, and lapses unless it beats.
-      if (entry.state === 'running') this.leases.holdFor(entry, entry.spec.heartbeat === 'runtime');
-    } catch (error) {
-      this.deps.log.error({ err: error, workload: id }, 'could not reconcile; treating the workload as lost');
-      entry.actor.send({ type: 'runtime.lost', detail: `reconciliation failed: ${String(error)}` });
-    }
   }
 
   private onTransition(entry: WorkloadEntry, from: LifecycleState | null, to: LifecycleState, context: WorkloadContext): void {
