@@ -18,6 +18,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import { OrphanCollector } from './orphans.js';
 import { PublishQueue } from './publish-queue.js';
 import { RuntimeEffects } from './runtime-effects.js';
+import { ShardHandover } from './shard-handover.js';
 import { ShardRestore } from './shard-restore.js';
 import { WorkloadDeadlines } from './workload-deadlines.js';
 import { WorkloadRegistry, type WorkloadEntry } from './workload-registry.js';
@@ -73,6 +74,7 @@ export class Supervisor {
   private readonly admission: AdmissionPump;
   private readonly spawner: WorkloadSpawner;
   private readonly restore: ShardRestore;
+  private readonly handover: ShardHandover;
   private readonly publishes: PublishQueue;
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
@@ -152,6 +154,15 @@ export class Supervisor {
       leases: this.leases,
       log: deps.log,
     });
+    this.handover = new ShardHandover({
+      store: deps.store,
+      grants: this.grants,
+      workloads: this.entries,
+      publishes: this.publishes,
+      leases: this.leases,
+      admission: this.admission,
+      effects: this.effects,
+    });
   }
 
   get size(): number {
@@ -211,19 +222,8 @@ export class Supervisor {
    * their actors, and end the local processes among them (no other replica can adopt those).
    * Nothing is published: the next owner restores each workload where it was persisted.
    */
-  async releaseShard(grant: ShardGrant): Promise<void> {
-    await this.grants.release(grant, () => this.persistAndForget(grant));
-  }
-
-  private async persistAndForget(grant: ShardGrant): Promise<void> {
-    const entries = this.entries.ofGrant(grant);
-    for (const entry of entries) {
-      entry.subscription?.unsubscribe();
-      entry.subscription = null;
-      if (entry.state) this.deps.store.save(entry.spec.id, grant, () => persisted(entry.actor));
-    }
-    await this.deps.store.whenDurable();
-    await this.forgetShard(entries);
+  releaseShard(grant: ShardGrant): Promise<void> {
+    return this.handover.release(grant);
   }
 
   /**
@@ -231,31 +231,7 @@ export class Supervisor {
    * actors at once, writes and publishes nothing more for it, and stops local processes.
    */
   loseShard(grant: ShardGrant): void {
-    this.grants.end(grant);
-    const entries = this.entries.ofGrant(grant);
-    for (const entry of entries) {
-      entry.subscription?.unsubscribe();
-      entry.subscription = null;
-    }
-    this.deps.store.drop(grant);
-    this.publishes.dropGrant(grant);
-    void this.forgetShard(entries);
-  }
-
-  private async forgetShard(entries: WorkloadEntry[]): Promise<void> {
-    const ending: Promise<void>[] = [];
-    for (const entry of entries) {
-      const { id } = entry.spec;
-      entry.actor.stop();
-      this.entries.remove(id);
-      this.leases.forget(id);
-      this.admission.release(entry);
-      const stopped = this.effects.stopLocal(entry);
-      if (stopped) ending.push(stopped);
-    }
-    this.admission.pumpAll();
-    this.admission.notifyCapacity();
-    await Promise.all(ending);
+    this.handover.lose(grant);
   }
 
   /**
