@@ -2,7 +2,6 @@ import {
   createWorkloadMachine,
   type LifecyclePolicy,
   type LifecycleState,
-  type WorkloadContext,
   type WorkloadType,
 } from '../../machines/index.js';
 import type { Clock } from '../clock.js';
@@ -20,11 +19,12 @@ import { PublishQueue } from './publish-queue.js';
 import { RuntimeEffects } from './runtime-effects.js';
 import { ShardHandover } from './shard-handover.js';
 import { ShardRestore } from './shard-restore.js';
+import { TransitionEffects } from './transition-effects.js';
 import { WorkloadDeadlines } from './workload-deadlines.js';
-import { WorkloadRegistry, type WorkloadEntry } from './workload-registry.js';
+import { WorkloadRegistry } from './workload-registry.js';
 import { WorkloadSpawner } from './workload-spawner.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, SupervisorObserver } from './ports.js';
-import { persisted, toStatus, transitionMessage } from './snapshots.js';
+import { persisted, toStatus } from './snapshots.js';
 import type { ShardOwner } from '../ownership/ownership.js';
 
 export interface SupervisorOptions {
@@ -86,7 +86,7 @@ export class Supervisor {
   private readonly effects: RuntimeEffects;
 
   constructor(
-    private readonly options: SupervisorOptions,
+    options: SupervisorOptions,
     private readonly deps: SupervisorDeps,
   ) {
     this.admission = new AdmissionPump(options.maxConcurrent, options.maxPending, this.entries);
@@ -123,6 +123,18 @@ export class Supervisor {
       deps.ownership,
       deps.peers ?? null,
     );
+    const transitions = new TransitionEffects({
+      retentionSeconds: options.retentionSeconds,
+      clock: deps.clock,
+      observers: this.observers,
+      store: deps.store,
+      publishes: this.publishes,
+      leases: this.leases,
+      deadlines: this.deadlines,
+      workloads: this.entries,
+      admission: this.admission,
+      log: deps.log,
+    });
     const { clock } = deps;
     const machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
       actions: {
@@ -137,7 +149,7 @@ export class Supervisor {
       workloads: this.entries,
       router: deps.router,
       admission: this.admission,
-      onTransition: (entry, from, to, context) => this.onTransition(entry, from, to, context),
+      onTransition: (entry, from, to, context) => transitions.apply(entry, from, to, context),
       log: deps.log,
     });
     this.restore = new ShardRestore({
@@ -322,37 +334,6 @@ export class Supervisor {
     }
     this.entries.clear();
     await this.deps.store.whenDurable();
-  }
-
-  private onTransition(entry: WorkloadEntry, from: LifecycleState | null, to: LifecycleState, context: WorkloadContext): void {
-    entry.state = to;
-    const { id, type } = entry.spec;
-    const { grant } = entry;
-    const message = transitionMessage(from, to, context, grant, this.deps.clock.now());
-    for (const observer of this.observers) observer.transition?.(message, context.timings);
-
-    this.deadlines.arm(id, context);
-    if (to === 'running') {
-      this.leases.holdFor(entry);
-      this.deps.log.info({ workload: id, type, runtime: entry.runtime?.name }, 'workload started');
-    }
-    if (from === 'running') {
-      this.leases.release(id);
-    }
-    if (to === 'tornDown') {
-      this.deps.store.finish(id, grant, () => persisted(entry.actor), this.options.retentionSeconds);
-      entry.subscription?.unsubscribe();
-      this.entries.remove(id);
-      this.admission.finished(entry);
-      this.deadlines.compactIfStale();
-      // One line per workload that ended, with why: what an operator greps for first.
-      const ended = { workload: id, type, reason: context.reason, exitCode: context.exitCode ?? undefined, error: context.error ?? undefined };
-      if (context.reason === 'completed' || context.reason === 'cancelled') this.deps.log.info(ended, 'workload ended');
-      else this.deps.log.warn(ended, 'workload ended');
-    } else {
-      this.deps.store.save(id, grant, () => persisted(entry.actor));
-    }
-    this.publishes.enqueue(message, grant);
   }
 
   private onRuntimeEvent(id: string, event: RuntimeEvent): void {
