@@ -14,6 +14,7 @@ import { AdmissionPump } from './admission-pump.js';
 import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
 import { HeldGrants } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { LeaseSignals } from './lease-signals.js';
 import { OrphanCollector } from './orphans.js';
 import { PublishQueue } from './publish-queue.js';
 import { RuntimeEffects } from './runtime-effects.js';
@@ -84,6 +85,7 @@ export class Supervisor {
   private readonly orphans: OrphanCollector;
   private readonly grants: HeldGrants;
   private readonly effects: RuntimeEffects;
+  private readonly signals: LeaseSignals;
 
   constructor(
     options: SupervisorOptions,
@@ -106,6 +108,7 @@ export class Supervisor {
     });
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
     this.deadlines = new WorkloadDeadlines(deps.clock, this.entries);
+    this.signals = new LeaseSignals({ workloads: this.entries, keeper: this.leases, store: deps.store, leases: deps.leases, observers: this.observers });
     this.queries = new ControlQueries(
       {
         status: (id) => {
@@ -255,40 +258,19 @@ export class Supervisor {
     return this.orphans.collect(graceMs);
   }
 
+  /** The reaper found these leases lapsed. */
   onLeasesLapsed(ids: readonly string[]): void {
-    for (const id of ids) {
-      const entry = this.entries.get(id);
-      if (!entry) continue;
-      if (entry.state === 'running') {
-        for (const observer of this.observers) observer.leaseExpired?.(id, entry.spec.type);
-      }
-      entry.actor.send({ type: 'lease.expired' });
-    }
+    this.signals.lapsed(ids);
   }
 
-  /**
-   * The nonce of the live run of `id`, which its heartbeat token must be bound to; null if none.
-   * Asked of Redis when another replica drives it: heartbeats may reach any replica.
-   */
-  async runOf(id: string): Promise<string | null> {
-    const entry = this.entries.get(id);
-    if (entry) return entry.run;
-    const stored = await this.deps.store.load(id);
-    return stored && stored.state !== 'tornDown' ? stored.run : null;
+  /** The nonce of the live run of `id`, which its heartbeat token must be bound to; null if none. */
+  runOf(id: string): Promise<string | null> {
+    return this.signals.runOf(id);
   }
 
-  /**
-   * A heartbeat from the workload itself (HTTP endpoint); false when it is not running. For a
-   * workload another replica drives, the lease key is renewed in Redis directly (if Redis says it
-   * runs), and its owner's reaper finds the renewal when the deadline comes.
-   */
-  async heartbeat(id: string): Promise<boolean> {
-    const entry = this.entries.get(id);
-    if (entry) return entry.state === 'running' && this.leases.renew(id);
-    const stored = await this.deps.store.load(id);
-    if (stored?.state !== 'running') return false;
-    await this.deps.leases.renewKey(id, stored.spec.leaseSeconds * 1000);
-    return true;
+  /** A heartbeat from the workload itself, whichever replica it reached; false when it is not running. */
+  heartbeat(id: string): Promise<boolean> {
+    return this.signals.heartbeat(id);
   }
 
   /** Asks the workload's actor to end it; `state` is where it was when asked. Forwarded to its owner. */
