@@ -11,7 +11,7 @@ import type { ShardGrant } from '../ownership/ownership.js';
 import type { RuntimeEvent } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionPump } from './admission-pump.js';
-import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
+import { ControlQueries, localWorkloads, type CancelReply, type QueryOptions } from './control-queries.js';
 import { HeldGrants } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { LeaseSignals } from './lease-signals.js';
@@ -25,7 +25,7 @@ import { WorkloadDeadlines } from './workload-deadlines.js';
 import { WorkloadRegistry } from './workload-registry.js';
 import { WorkloadSpawner } from './workload-spawner.js';
 import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, SupervisorObserver } from './ports.js';
-import { persisted, toStatus } from './snapshots.js';
+import { persisted } from './snapshots.js';
 import type { ShardOwner } from '../ownership/ownership.js';
 
 export interface SupervisorOptions {
@@ -109,23 +109,7 @@ export class Supervisor {
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
     this.deadlines = new WorkloadDeadlines(deps.clock, this.entries);
     this.signals = new LeaseSignals({ workloads: this.entries, keeper: this.leases, store: deps.store, leases: deps.leases, observers: this.observers });
-    this.queries = new ControlQueries(
-      {
-        status: (id) => {
-          const entry = this.entries.get(id);
-          return entry ? toStatus(entry.actor.getSnapshot().context) : null;
-        },
-        cancel: (id) => this.cancelHere(id),
-        logs: (id) => {
-          const entry = this.entries.get(id);
-          return entry?.runtime ? entry.runtime.logs(id) : undefined;
-        },
-      },
-      deps.store,
-      deps.router,
-      deps.ownership,
-      deps.peers ?? null,
-    );
+    this.queries = new ControlQueries(localWorkloads(this.entries), deps.store, deps.router, deps.ownership, deps.peers ?? null);
     const transitions = new TransitionEffects({
       retentionSeconds: options.retentionSeconds,
       clock: deps.clock,
@@ -284,14 +268,6 @@ export class Supervisor {
 
   logs(id: string, options?: QueryOptions): Promise<string | null> {
     return this.queries.logs(id, options);
-  }
-
-  private cancelHere(id: string): CancelReply | null {
-    const entry = this.entries.get(id);
-    if (!entry) return null;
-    const state = entry.state ?? 'queued';
-    entry.actor.send({ type: 'workload.cancel' });
-    return { ok: true, state };
   }
 
   /** Counts of live workloads by state and type, for metrics and the inspector. */
