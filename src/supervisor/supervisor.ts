@@ -1,9 +1,4 @@
-import {
-  createWorkloadMachine,
-  type LifecyclePolicy,
-  type LifecycleState,
-  type WorkloadType,
-} from '../../machines/index.js';
+import { createWorkloadMachine, type LifecyclePolicy, type LifecycleState, type WorkloadType } from '../../machines/index.js';
 import type { Clock } from '../clock.js';
 import type { TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
@@ -24,9 +19,8 @@ import { TransitionEffects } from './transition-effects.js';
 import { WorkloadDeadlines } from './workload-deadlines.js';
 import { WorkloadRegistry } from './workload-registry.js';
 import { WorkloadSpawner } from './workload-spawner.js';
-import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, SupervisorObserver } from './ports.js';
+import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, SupervisorObserver, SupervisorOwnership } from './ports.js';
 import { persisted } from './snapshots.js';
-import type { ShardOwner } from '../ownership/ownership.js';
 
 export interface SupervisorOptions {
   readonly maxConcurrent: Readonly<Record<WorkloadType, number>>;
@@ -37,16 +31,6 @@ export interface SupervisorOptions {
   readonly policy?: Partial<LifecyclePolicy>;
   /** How often leases of running workloads are checked for renewal. */
   readonly renewTickMs: number;
-}
-
-/** The part of the ShardOwnership port the supervisor uses. */
-export interface SupervisorOwnership {
-  readonly replicaId: string;
-  epochOf(shard: number): number | undefined;
-  owned(): ReadonlyMap<number, number>;
-  reportFenced(grant: ShardGrant): void;
-  shardOf(id: string): number;
-  ownerOf(shard: number): Promise<ShardOwner | null>;
 }
 
 export interface SupervisorDeps {
@@ -69,6 +53,18 @@ export interface SupervisorDeps {
  * supervisor spawns and restores actors, admits them within per-type limits, routes runtime and
  * lease events to them, and turns every top-level transition into a publish, a persisted
  * snapshot and lease work — batched per tick, never awaited one by one on the hot path.
+ *
+ * This class only wires the parts together and is the surface the rest of the control plane
+ * calls; each job is a module of its own:
+ * - workload-registry: the workloads driven here, by id and by shard;
+ * - workload-spawner: an actor started (new or restored) and routed to its runtime;
+ * - admission-pump: per-type slots, and backpressure towards intake;
+ * - transition-effects: what a transition causes (save, lease, deadline, end);
+ * - publish-queue: a transition published after its own save is durable, under a grant still held;
+ * - runtime-effects: provision and teardown, one runtime call at a time per workload;
+ * - shard-restore / shard-handover: a shard's workloads taken up, handed over or lost;
+ * - held-grants: what may still be done under a shard grant;
+ * - workload-deadlines, lease-keeper, lease-signals, orphans, control-queries.
  */
 export class Supervisor {
   private readonly entries = new WorkloadRegistry();
@@ -108,7 +104,13 @@ export class Supervisor {
     });
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
     this.deadlines = new WorkloadDeadlines(deps.clock, this.entries);
-    this.signals = new LeaseSignals({ workloads: this.entries, keeper: this.leases, store: deps.store, leases: deps.leases, observers: this.observers });
+    this.signals = new LeaseSignals({
+      workloads: this.entries,
+      keeper: this.leases,
+      store: deps.store,
+      leases: deps.leases,
+      observers: this.observers,
+    });
     this.queries = new ControlQueries(localWorkloads(this.entries), deps.store, deps.router, deps.ownership, deps.peers ?? null);
     const transitions = new TransitionEffects({
       retentionSeconds: options.retentionSeconds,
@@ -297,5 +299,4 @@ export class Supervisor {
   private onRuntimeEvent(id: string, event: RuntimeEvent): void {
     this.entries.get(id)?.actor.send(event);
   }
-
 }
