@@ -76,7 +76,9 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const log = deps.log.child({ replica: replica.id });
   const keys = createKeys(config.keyPrefix, config.shardCount);
   // Read before anything connects, so a bad tokens file is a one-line error, not a half-started plane.
-  const generated = config.httpTokensFile ? null : generateTokenFile(config.stateDir);
+  // A replica named with --replica-id keeps it in its own directory: replicas sharing a state
+  // directory would otherwise replace each other's token (or race to create it).
+  const generated = config.httpTokensFile ? null : generateTokenFile(config.replicaId ? replica.stateDir : config.stateDir);
   const httpTokens = generated?.tokens ?? HttpTokens.fromFile(config.httpTokensFile!);
   HostAllowList.forBind(config.httpHost, config.httpPort, { configured: config.httpAllowedHosts, publicUrl: config.publicUrl }); // checked now, built once bound
   const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${replica.id}`, log);

@@ -3,6 +3,7 @@ import type { WorkloadStatus } from '../events/transition.js';
 import type { ShardOwner } from '../ownership/ownership.js';
 import type { PeerForwarder, RuntimeRouter, SnapshotStore } from './ports.js';
 import { toStatus } from './snapshots.js';
+import type { WorkloadRegistry } from './workload-registry.js';
 
 export type CancelReply = { ok: boolean; state?: LifecycleState; error?: string };
 
@@ -13,6 +14,27 @@ export interface LocalWorkloads {
   cancel(id: string): CancelReply | null;
   /** undefined: not driven here. */
   logs(id: string): Promise<string | null> | undefined;
+}
+
+/** The answers of the workloads in `workloads`: those driven by this replica. */
+export function localWorkloads(workloads: Pick<WorkloadRegistry, 'get'>): LocalWorkloads {
+  return {
+    status: (id) => {
+      const entry = workloads.get(id);
+      return entry ? toStatus(entry.actor.getSnapshot().context) : null;
+    },
+    cancel: (id) => {
+      const entry = workloads.get(id);
+      if (!entry) return null;
+      const state = entry.state ?? 'queued';
+      entry.actor.send({ type: 'workload.cancel' });
+      return { ok: true, state };
+    },
+    logs: (id) => {
+      const entry = workloads.get(id);
+      return entry?.runtime ? entry.runtime.logs(id) : undefined;
+    },
+  };
 }
 
 export interface QueryOwnership {

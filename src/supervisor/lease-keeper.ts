@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ShardGrant } from '../ownership/ownership.js';
+import type { WorkloadSpec } from '../spec/index.js';
 import type { LeaseGrant, LeaseStore } from './ports.js';
 
 interface Held {
@@ -51,6 +52,11 @@ export class LeaseKeeper {
     const lease: Held = { grant, ttlMs, renewedByRuntime, lastGrantAt: this.clock.now() };
     this.held.set(id, lease);
     if (grantNow) this.grant(id, lease);
+  }
+
+  /** Holds a running workload's lease as its spec says: how long, and who renews it. */
+  holdFor({ spec, grant }: { spec: WorkloadSpec; grant: ShardGrant }, grantNow = true): void {
+    this.hold(spec.id, grant, spec.leaseSeconds * 1000, spec.heartbeat === 'runtime', grantNow);
   }
 
   /** A heartbeat from the workload itself; false when it holds no lease. */

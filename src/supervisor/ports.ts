@@ -1,6 +1,6 @@
 import type { LifecycleState, Timings, WorkloadType } from '../../machines/index.js';
 import type { TransitionMessage } from '../events/transition.js';
-import type { ShardGrant } from '../ownership/ownership.js';
+import type { ShardGrant, ShardOwner } from '../ownership/ownership.js';
 import type { WorkloadRuntime } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
 
@@ -81,4 +81,14 @@ export interface SupervisorObserver {
 export interface PeerForwarder {
   cancel(replicaId: string, id: string): Promise<{ ok: boolean; state?: LifecycleState; error?: string } | null>;
   logs(replicaId: string, id: string): Promise<string | null>;
+}
+
+/** The part of the ShardOwnership port (src/ownership/ownership.ts) the supervisor uses. */
+export interface SupervisorOwnership {
+  readonly replicaId: string;
+  epochOf(shard: number): number | undefined;
+  owned(): ReadonlyMap<number, number>;
+  reportFenced(grant: ShardGrant): void;
+  shardOf(id: string): number;
+  ownerOf(shard: number): Promise<ShardOwner | null>;
 }

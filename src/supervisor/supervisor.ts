@@ -1,31 +1,26 @@
-import { createActor, type Actor, type Subscription } from 'xstate';
-import {
-  LIFECYCLE_STATES,
-  WORKLOAD_TYPES,
-  createWorkloadMachine,
-  describeError,
-  isTransient,
-  retryAfterMs,
-  type LifecyclePolicy,
-  type ObservedStatus,
-  type LifecycleState,
-  type WorkloadContext,
-  type WorkloadMachine,
-  type WorkloadType,
-} from '../../machines/index.js';
+import { createWorkloadMachine, type LifecyclePolicy, type LifecycleState, type WorkloadType } from '../../machines/index.js';
 import type { Clock } from '../clock.js';
-import type { TransitionMessage, TransitionPublisher, WorkloadStatus } from '../events/transition.js';
+import type { TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
 import type { ShardGrant } from '../ownership/ownership.js';
-import type { RuntimeEvent, WorkloadRuntime } from '../runtime/runtime.js';
+import type { RuntimeEvent } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
-import { AdmissionQueue } from './admission.js';
-import { ControlQueries, type CancelReply, type QueryOptions } from './control-queries.js';
-import { DeadlineScheduler } from './deadlines.js';
+import { AdmissionPump } from './admission-pump.js';
+import { ControlQueries, localWorkloads, type CancelReply, type QueryOptions } from './control-queries.js';
+import { HeldGrants } from './held-grants.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, StoredWorkload, SupervisorObserver } from './ports.js';
-import { persisted, previousState, toStatus, transitionMessage } from './snapshots.js';
-import type { ShardOwner } from '../ownership/ownership.js';
+import { LeaseSignals } from './lease-signals.js';
+import { OrphanCollector } from './orphans.js';
+import { PublishQueue } from './publish-queue.js';
+import { RuntimeEffects } from './runtime-effects.js';
+import { ShardHandover } from './shard-handover.js';
+import { ShardRestore } from './shard-restore.js';
+import { TransitionEffects } from './transition-effects.js';
+import { WorkloadDeadlines } from './workload-deadlines.js';
+import { WorkloadRegistry } from './workload-registry.js';
+import { WorkloadSpawner } from './workload-spawner.js';
+import type { HeartbeatEndpoint, LeaseStore, PeerForwarder, RuntimeRouter, SnapshotStore, SupervisorObserver, SupervisorOwnership } from './ports.js';
+import { persisted } from './snapshots.js';
 
 export interface SupervisorOptions {
   readonly maxConcurrent: Readonly<Record<WorkloadType, number>>;
@@ -36,16 +31,6 @@ export interface SupervisorOptions {
   readonly policy?: Partial<LifecyclePolicy>;
   /** How often leases of running workloads are checked for renewal. */
   readonly renewTickMs: number;
-}
-
-/** The part of the ShardOwnership port the supervisor uses. */
-export interface SupervisorOwnership {
-  readonly replicaId: string;
-  epochOf(shard: number): number | undefined;
-  owned(): ReadonlyMap<number, number>;
-  reportFenced(grant: ShardGrant): void;
-  shardOf(id: string): number;
-  ownerOf(shard: number): Promise<ShardOwner | null>;
 }
 
 export interface SupervisorDeps {
@@ -63,94 +48,123 @@ export interface SupervisorDeps {
   readonly random?: () => number;
 }
 
-type WorkloadActor = Actor<WorkloadMachine>;
-
-interface PendingPublish {
-  readonly message: TransitionMessage;
-  readonly grant: ShardGrant;
-}
-
-interface Entry {
-  readonly spec: WorkloadSpec;
-  /** The shard and epoch this replica drives the workload under; every write carries it. */
-  readonly grant: ShardGrant;
-  /** This run's nonce, from the workload's record; its heartbeat token is bound to it. */
-  readonly run: string;
-  readonly actor: WorkloadActor;
-  runtime: WorkloadRuntime | null;
-  state: LifecycleState | null;
-  admitted: boolean;
-  subscription: Subscription | null;
-  /** The runtime call in flight, so that a teardown never overtakes the provision before it. */
-  inflight: Promise<void> | null;
-}
-
-type DeadlineKind = 'timer.provisionTimeout' | 'timer.lifetime';
-
 /**
  * The actor system: one XState actor per workload, each processing one event at a time. The
  * supervisor spawns and restores actors, admits them within per-type limits, routes runtime and
  * lease events to them, and turns every top-level transition into a publish, a persisted
  * snapshot and lease work — batched per tick, never awaited one by one on the hot path.
+ *
+ * This class only wires the parts together and is the surface the rest of the control plane
+ * calls; each job is a module of its own:
+ * - workload-registry: the workloads driven here, by id and by shard;
+ * - workload-spawner: an actor started (new or restored) and routed to its runtime;
+ * - admission-pump: per-type slots, and backpressure towards intake;
+ * - transition-effects: what a transition causes (save, lease, deadline, end);
+ * - publish-queue: a transition published after its own save is durable, under a grant still held;
+ * - runtime-effects: provision and teardown, one runtime call at a time per workload;
+ * - shard-restore / shard-handover: a shard's workloads taken up, handed over or lost;
+ * - held-grants: what may still be done under a shard grant;
+ * - workload-deadlines, lease-keeper, lease-signals, orphans, control-queries.
  */
 export class Supervisor {
-  private readonly entries = new Map<string, Entry>();
-  private readonly admission: AdmissionQueue;
-  private readonly machine: WorkloadMachine;
-  /** The batch of publishes that the current flush's durability will release, while open. */
-  private openBatch: { durable: Promise<void>; items: PendingPublish[] } | null = null;
-  /** The chain that publishes batches in order. */
-  private publishing: Promise<void> = Promise.resolve();
-  /** Publishes held back because their grant is in doubt. */
-  private doubtful: PendingPublish[] = [];
-  private doubtRetry = false;
+  private readonly entries = new WorkloadRegistry();
+  private readonly admission: AdmissionPump;
+  private readonly spawner: WorkloadSpawner;
+  private readonly restore: ShardRestore;
+  private readonly handover: ShardHandover;
+  private readonly publishes: PublishQueue;
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
-  private capacityListener: (() => void) | null = null;
   private readonly observers: SupervisorObserver[];
-  private readonly deadlines: DeadlineScheduler<DeadlineKind>;
+  private readonly deadlines: WorkloadDeadlines;
   private readonly queries: ControlQueries;
-  /** Per shard held, the ids of its workloads driven here. */
-  private readonly byShard = new Map<number, Set<string>>();
-  private readonly orphanSince = new Map<string, number>();
-  /** Shards being handed over: nothing new starts in them. */
-  private readonly releasing = new Set<number>();
-  /** Grants this replica let go of (`shard:epoch`): what waited to be published under them never will be. */
-  private readonly ended = new Set<string>();
-  /** Local processes of a shard let go of, still being stopped: a new owner here waits for them. */
-  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly orphans: OrphanCollector;
+  private readonly grants: HeldGrants;
+  private readonly effects: RuntimeEffects;
+  private readonly signals: LeaseSignals;
 
   constructor(
-    private readonly options: SupervisorOptions,
+    options: SupervisorOptions,
     private readonly deps: SupervisorDeps,
   ) {
-    this.admission = new AdmissionQueue(options.maxConcurrent);
+    this.admission = new AdmissionPump(options.maxConcurrent, options.maxPending, this.entries);
     this.observers = [...(deps.observers ?? [])];
+    this.grants = new HeldGrants(deps.ownership, deps.clock);
+    this.publishes = new PublishQueue(deps.store, deps.publisher, this.grants, deps.clock, deps.log);
+    this.orphans = new OrphanCollector(deps.router, deps.store, (id) => this.entries.has(id), deps.clock, deps.log);
+    this.effects = new RuntimeEffects({
+      store: deps.store,
+      grants: this.grants,
+      workloads: this.entries,
+      heartbeat: deps.heartbeat ?? null,
+      runtimeError: (runtime) => {
+        for (const observer of this.observers) observer.runtimeError?.(runtime);
+      },
+      log: deps.log,
+    });
     this.leases = new LeaseKeeper(deps.leases, deps.clock, options.renewTickMs, deps.log);
-    this.deadlines = new DeadlineScheduler<DeadlineKind>(deps.clock, (id, type) => this.entries.get(id)?.actor.send({ type }));
-    this.queries = new ControlQueries(
-      {
-        status: (id) => {
-          const entry = this.entries.get(id);
-          return entry ? toStatus(entry.actor.getSnapshot().context) : null;
-        },
-        cancel: (id) => this.cancelHere(id),
-        logs: (id) => {
-          const entry = this.entries.get(id);
-          return entry?.runtime ? entry.runtime.logs(id) : undefined;
-        },
-      },
-      deps.store,
-      deps.router,
-      deps.ownership,
-      deps.peers ?? null,
-    );
+    this.deadlines = new WorkloadDeadlines(deps.clock, this.entries);
+    this.signals = new LeaseSignals({
+      workloads: this.entries,
+      keeper: this.leases,
+      store: deps.store,
+      leases: deps.leases,
+      observers: this.observers,
+    });
+    this.queries = new ControlQueries(localWorkloads(this.entries), deps.store, deps.router, deps.ownership, deps.peers ?? null);
+    const transitions = new TransitionEffects({
+      retentionSeconds: options.retentionSeconds,
+      clock: deps.clock,
+      observers: this.observers,
+      store: deps.store,
+      publishes: this.publishes,
+      leases: this.leases,
+      deadlines: this.deadlines,
+      workloads: this.entries,
+      admission: this.admission,
+      log: deps.log,
+    });
     const { clock } = deps;
-    this.machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
+    const machine = createWorkloadMachine({ now: () => clock.now(), random: deps.random ?? Math.random }).provide({
       actions: {
-        provision: ({ context }) => this.provision(context.id),
-        teardown: ({ context }) => this.teardown(context.id),
+        provision: ({ context }) => this.effects.provision(context.id),
+        teardown: ({ context }) => this.effects.teardown(context.id),
       },
+    });
+    this.spawner = new WorkloadSpawner({
+      machine,
+      policy: options.policy,
+      clock,
+      workloads: this.entries,
+      router: deps.router,
+      admission: this.admission,
+      onTransition: (entry, from, to, context) => transitions.apply(entry, from, to, context),
+      log: deps.log,
+    });
+    this.restore = new ShardRestore({
+      replicaId: deps.ownership.replicaId,
+      retentionSeconds: options.retentionSeconds,
+      store: deps.store,
+      grants: this.grants,
+      workloads: this.entries,
+      spawner: this.spawner,
+      router: deps.router,
+      admission: this.admission,
+      deadlines: this.deadlines,
+      effects: this.effects,
+      leases: this.leases,
+      log: deps.log,
+      clock: deps.clock,
+      announce: (message, grant) => this.publishes.enqueue(message, grant),
+    });
+    this.handover = new ShardHandover({
+      store: deps.store,
+      grants: this.grants,
+      workloads: this.entries,
+      publishes: this.publishes,
+      leases: this.leases,
+      admission: this.admission,
+      effects: this.effects,
     });
   }
 
@@ -160,7 +174,7 @@ export class Supervisor {
 
   /** How many more workloads intake may hand over now. */
   capacity(): number {
-    return this.options.maxPending - this.admission.waiting;
+    return this.admission.capacity();
   }
 
   observe(observer: SupervisorObserver): void {
@@ -168,7 +182,7 @@ export class Supervisor {
   }
 
   onCapacity(listener: () => void): void {
-    this.capacityListener = listener;
+    this.admission.onCapacity(listener);
   }
 
   start(): void {
@@ -184,64 +198,26 @@ export class Supervisor {
    * left to the next owner, which finds them in the shard's active set.
    */
   accept(workloads: readonly { spec: WorkloadSpec; run: string }[], grant: ShardGrant): void {
-    if (!this.holds(grant)) return;
+    if (!this.grants.holds(grant)) return;
     for (const { spec, run } of workloads) {
       if (this.entries.has(spec.id)) continue;
-      const entry = this.spawn(spec, null, run, grant);
-      this.route(entry);
+      const entry = this.spawner.spawn(spec, null, run, grant);
+      this.spawner.route(entry);
     }
-    this.pumpAll();
-  }
-
-  /**
-   * True while this replica may act for the shard under exactly this epoch, and is not handing
-   * it over: a workload recorded during a handover is left to the next owner (it is in the
-   * shard's active set), never started here after the shard's workloads were persisted.
-   */
-  private holds(grant: ShardGrant): boolean {
-    return !this.releasing.has(grant.shard) && this.owns(grant);
-  }
-
-  private owns(grant: ShardGrant): boolean {
-    return this.deps.ownership.epochOf(grant.shard) === grant.epoch;
+    this.admission.pumpAll();
   }
 
   /**
    * The shard is ours now: restores its unfinished workloads and reconciles each with what its
-   * runtime reports. The inbox is emptied first, so that an entry recorded after that shows up in
-   * the inbox again, and one recorded before is in the active set that is read next.
+   * runtime reports; resolves with how many it restored.
    */
-  async acquireShard(grant: ShardGrant): Promise<number> {
-    await this.deps.store.drainInbox(grant);
-    let restored = 0;
-    const reconciling: Promise<void>[] = [];
-    for await (const page of this.deps.store.loadActive(grant.shard)) {
-      // A grant in doubt (a stalled event loop let its validity pass before its renewal was
-      // answered) is waited out: giving up here left the shard held with its workloads never
-      // restored, stranded until the shard moved.
-      if (!(await this.stillHolds(grant))) break;
-      for (const stored of page) if (this.restoreOne(stored, grant, reconciling)) restored++;
-    }
-    await Promise.all(reconciling);
-    this.pumpAll();
-    return restored;
+  acquireShard(grant: ShardGrant): Promise<number> {
+    return this.restore.acquire(grant);
   }
 
   /** Takes what other replicas recorded into the shard's inbox since the last look. */
-  async takeInbox(grant: ShardGrant): Promise<number> {
-    if (!this.holds(grant)) return 0;
-    const ids = await this.deps.store.drainInbox(grant);
-    let taken = 0;
-    for (const id of ids) {
-      if (this.entries.has(id)) continue;
-      const stored = await this.deps.store.load(id);
-      if (!stored) continue;
-      // Lost or handed over: the rest are in the shard's active set, where the next owner looks.
-      if (!(await this.stillHolds(grant))) break;
-      if (this.restoreOne(stored, grant, [])) taken++;
-    }
-    if (taken > 0) this.pumpAll();
-    return taken;
+  takeInbox(grant: ShardGrant): Promise<number> {
+    return this.restore.takeInbox(grant);
   }
 
   /**
@@ -249,28 +225,8 @@ export class Supervisor {
    * their actors, and end the local processes among them (no other replica can adopt those).
    * Nothing is published: the next owner restores each workload where it was persisted.
    */
-  async releaseShard(grant: ShardGrant): Promise<void> {
-    this.releasing.add(grant.shard);
-    try {
-      await this.persistAndForget(grant);
-    } finally {
-      this.ended.add(grantKey(grant));
-      this.releasing.delete(grant.shard);
-    }
-  }
-
-  private async persistAndForget(grant: ShardGrant): Promise<void> {
-    const entries = this.entriesOf(grant);
-    for (const entry of entries) {
-      entry.subscription?.unsubscribe();
-      entry.subscription = null;
-      if (entry.state) this.deps.store.save(entry.spec.id, grant, () => persisted(entry.actor));
-    }
-    await this.deps.store.whenDurable();
-    // What was saved is published before the shard goes: the next owner continues from the saved
-    // state and would never publish those transitions itself.
-    await this.publishing;
-    await this.forgetShard(grant, entries);
+  releaseShard(grant: ShardGrant): Promise<void> {
+    return this.handover.release(grant);
   }
 
   /**
@@ -278,102 +234,7 @@ export class Supervisor {
    * actors at once, writes and publishes nothing more for it, and stops local processes.
    */
   loseShard(grant: ShardGrant): void {
-    this.ended.add(grantKey(grant));
-    const entries = this.entriesOf(grant);
-    for (const entry of entries) {
-      entry.subscription?.unsubscribe();
-      entry.subscription = null;
-    }
-    this.deps.store.drop(grant);
-    this.doubtful = this.doubtful.filter((pending) => !sameGrant(pending.grant, grant));
-    void this.forgetShard(grant, entries);
-  }
-
-  private entriesOf(grant: ShardGrant): Entry[] {
-    const ids = this.byShard.get(grant.shard) ?? new Set<string>();
-    return [...ids].flatMap((id) => {
-      const entry = this.entries.get(id);
-      return entry && sameGrant(entry.grant, grant) ? [entry] : [];
-    });
-  }
-
-  private async forgetShard(grant: ShardGrant, entries: Entry[]): Promise<void> {
-    const ids = this.byShard.get(grant.shard);
-    const ending: Promise<void>[] = [];
-    for (const entry of entries) {
-      const { id, type } = entry.spec;
-      entry.actor.stop();
-      this.entries.delete(id);
-      ids?.delete(id);
-      this.leases.forget(id);
-      if (entry.admitted) this.admission.release(type);
-      // Local processes cannot be adopted by another replica: a shard handed over (or lost) ends
-      // them here, so none is left running unowned; its next owner finds them gone, `lost`.
-      const local = entry.runtime && entry.runtime.adoptable !== true;
-      if (local && entry.state !== null && entry.state !== 'queued' && entry.state !== 'tornDown') {
-        const runtime = entry.runtime!;
-        const stopped = (entry.inflight ?? Promise.resolve())
-          .then(() => runtime.teardown(id))
-          .catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'could not stop a local workload of a shard handed over'))
-          .finally(() => {
-            if (this.stopping.get(id) === stopped) this.stopping.delete(id);
-          });
-        this.stopping.set(id, stopped);
-        ending.push(stopped);
-      }
-    }
-    if (ids?.size === 0) this.byShard.delete(grant.shard);
-    this.pumpAll();
-    if (this.capacity() > 0) this.capacityListener?.();
-    await Promise.all(ending);
-  }
-
-  /** Spawns a stored workload where it was persisted; false if it needs no actor (finished, or already here). */
-  private restoreOne(stored: StoredWorkload, grant: ShardGrant, reconciling: Promise<void>[]): boolean {
-    if (this.entries.has(stored.id)) return false;
-    const stopping = this.stopping.get(stored.id);
-    if (stopping) {
-      // This replica is still stopping the process it ran under an earlier grant (the shard was
-      // lost and came back): reconciling now would find it alive, adopt it, and then see it die.
-      reconciling.push(
-        stopping.then(async () => {
-          const fresh = await this.deps.store.load(stored.id);
-          if (fresh && this.holds(grant) && this.restoreOne(fresh, grant, reconciling)) this.pumpAll();
-        }),
-      );
-      return true;
-    }
-    const snapshot = stored.snapshot as { status?: string; children?: unknown; context?: WorkloadContext } | null;
-    if (snapshot?.status === 'done' && snapshot.context) {
-      // Finished, and still among the unfinished: its end was saved but perhaps never published
-      // (its owner died or was fenced in between). Announced now, so no watcher waits forever;
-      // a watcher that saw it already drops the repeat by seq, and JetStream by Nats-Msg-Id.
-      const { context } = snapshot;
-      this.deps.store.finish(stored.id, grant, () => ({ state: 'tornDown', snapshot, seq: context.seq }), this.options.retentionSeconds);
-      this.queuePublish(transitionMessage(previousState(context), 'tornDown', context, grant, this.deps.clock.now()), grant);
-      return false;
-    }
-    if (!snapshot?.context) {
-      this.route(this.spawn(stored.spec, null, stored.run, grant));
-      return true;
-    }
-    // In-flight invocations are not resumed from a snapshot: reconciliation decides instead.
-    const entry = this.spawn(stored.spec, { ...snapshot, children: {}, historyValue: {} }, stored.run, grant);
-    const phase = snapshot.context.phase;
-    if (phase === 'queued' || phase === null) {
-      this.route(entry);
-      return true;
-    }
-    const routed = this.deps.router.route(stored.spec);
-    entry.runtime = 'runtime' in routed ? routed.runtime : null;
-    entry.admitted = true;
-    this.admission.take(stored.spec.type);
-    this.armDeadlines(entry, snapshot.context);
-    // A local process another replica started is not ours to find, stop or wait for: had we
-    // asked our own runtime, "not found" would make us start it a second time.
-    const foreign = stored.replica !== '' && stored.replica !== this.deps.ownership.replicaId && entry.runtime?.adoptable !== true;
-    reconciling.push(this.reconcile(entry, foreign ? stored.replica : null));
-    return true;
+    this.handover.lose(grant);
   }
 
   /**
@@ -381,59 +242,23 @@ export class Supervisor {
    * or absent (never what another replica drives), and only once it has been so for
    * `graceMs`, so that a record on its way (or a Redis hiccup) is never mistaken for an orphan.
    */
-  async collectOrphans(graceMs = 0): Promise<number> {
-    let orphans = 0;
-    for (const runtime of this.deps.router.all()) {
-      for (const id of await runtime.list()) {
-        if (this.entries.has(id)) continue;
-        const stored = await this.deps.store.load(id);
-        if (stored && stored.state !== 'tornDown') continue;
-        const seen = this.orphanSince.get(id) ?? this.deps.clock.now();
-        this.orphanSince.set(id, seen);
-        if (this.deps.clock.now() - seen < graceMs) continue;
-        this.orphanSince.delete(id);
-        orphans++;
-        this.deps.log.warn({ workload: id, runtime: runtime.name }, 'tearing down an orphan no workload claims');
-        await runtime.teardown(id).catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'orphan teardown failed'));
-      }
-    }
-    return orphans;
+  collectOrphans(graceMs = 0): Promise<number> {
+    return this.orphans.collect(graceMs);
   }
 
+  /** The reaper found these leases lapsed. */
   onLeasesLapsed(ids: readonly string[]): void {
-    for (const id of ids) {
-      const entry = this.entries.get(id);
-      if (!entry) continue;
-      if (entry.state === 'running') {
-        for (const observer of this.observers) observer.leaseExpired?.(id, entry.spec.type);
-      }
-      entry.actor.send({ type: 'lease.expired' });
-    }
+    this.signals.lapsed(ids);
   }
 
-  /**
-   * The nonce of the live run of `id`, which its heartbeat token must be bound to; null if none.
-   * Asked of Redis when another replica drives it: heartbeats may reach any replica.
-   */
-  async runOf(id: string): Promise<string | null> {
-    const entry = this.entries.get(id);
-    if (entry) return entry.run;
-    const stored = await this.deps.store.load(id);
-    return stored && stored.state !== 'tornDown' ? stored.run : null;
+  /** The nonce of the live run of `id`, which its heartbeat token must be bound to; null if none. */
+  runOf(id: string): Promise<string | null> {
+    return this.signals.runOf(id);
   }
 
-  /**
-   * A heartbeat from the workload itself (HTTP endpoint); false when it is not running. For a
-   * workload another replica drives, the lease key is renewed in Redis directly (if Redis says it
-   * runs), and its owner's reaper finds the renewal when the deadline comes.
-   */
-  async heartbeat(id: string): Promise<boolean> {
-    const entry = this.entries.get(id);
-    if (entry) return entry.state === 'running' && this.leases.renew(id);
-    const stored = await this.deps.store.load(id);
-    if (stored?.state !== 'running') return false;
-    await this.deps.leases.renewKey(id, stored.spec.leaseSeconds * 1000);
-    return true;
+  /** A heartbeat from the workload itself, whichever replica it reached; false when it is not running. */
+  heartbeat(id: string): Promise<boolean> {
+    return this.signals.heartbeat(id);
   }
 
   /** Asks the workload's actor to end it; `state` is where it was when asked. Forwarded to its owner. */
@@ -449,22 +274,9 @@ export class Supervisor {
     return this.queries.logs(id, options);
   }
 
-  private cancelHere(id: string): CancelReply | null {
-    const entry = this.entries.get(id);
-    if (!entry) return null;
-    const state = entry.state ?? 'queued';
-    entry.actor.send({ type: 'workload.cancel' });
-    return { ok: true, state };
-  }
-
   /** Counts of live workloads by state and type, for metrics and the inspector. */
   counts(): Record<LifecycleState, Record<WorkloadType, number>> {
-    const counts = {} as Record<LifecycleState, Record<WorkloadType, number>>;
-    for (const state of LIFECYCLE_STATES) {
-      counts[state] = { trusted: 0, untrusted: 0 };
-    }
-    for (const entry of this.entries.values()) if (entry.state) counts[entry.state][entry.spec.type]++;
-    return counts;
+    return this.entries.counts();
   }
 
   /**
@@ -475,284 +287,18 @@ export class Supervisor {
     this.leases.stop();
     this.deadlines.stop();
     for (const unwatch of this.unwatch.splice(0)) unwatch();
-    for (const [id, entry] of this.entries) {
+    for (const entry of this.entries.values()) {
+      const { id } = entry.spec;
       entry.subscription?.unsubscribe();
       const record = persisted(entry.actor);
       entry.actor.stop();
-      if (entry.state && this.owns(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
+      if (entry.state && this.grants.owns(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
     }
     this.entries.clear();
-    this.byShard.clear();
     await this.deps.store.whenDurable();
-  }
-
-  private spawn(spec: WorkloadSpec, snapshot: unknown, run: string, grant: ShardGrant): Entry {
-    const actor = createActor(this.machine, {
-      input: { spec, ...(this.options.policy ? { policy: this.options.policy } : {}) },
-      clock: this.deps.clock,
-      ...(snapshot ? { snapshot: snapshot as never } : {}),
-    });
-    const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
-    const entry: Entry = {
-      spec,
-      grant,
-      run,
-      actor,
-      runtime: null,
-      state: restoredPhase,
-      admitted: false,
-      subscription: null,
-      inflight: null,
-    };
-    this.entries.set(spec.id, entry);
-    let ids = this.byShard.get(grant.shard);
-    if (!ids) this.byShard.set(grant.shard, (ids = new Set()));
-    ids.add(spec.id);
-    entry.subscription = actor.subscribe({
-      next: (snap) => {
-        const phase = snap.context.phase;
-        if (phase !== null && phase !== entry.state) this.onTransition(entry, entry.state, phase, snap.context);
-      },
-      error: (error) => this.deps.log.error({ err: error, workload: spec.id }, 'workload actor failed'),
-    });
-    actor.start();
-    return entry;
-  }
-
-  /** Picks the runtime; a workload that has none is rejected at once, with the reason. */
-  private route(entry: Entry): void {
-    const routed = this.deps.router.route(entry.spec);
-    if ('rejection' in routed) {
-      entry.actor.send({ type: 'workload.reject', reason: routed.rejection });
-      return;
-    }
-    entry.runtime = routed.runtime;
-    this.admission.enqueue(entry.spec.type, entry.spec.id);
-  }
-
-  private async reconcile(entry: Entry, startedBy: string | null): Promise<void> {
-    const { id } = entry.spec;
-    try {
-      const observed: ObservedStatus = startedBy
-        ? { state: 'exited', detail: `its local process belonged to replica ${startedBy}, which stopped; it cannot be adopted` }
-        : entry.runtime
-          ? await entry.runtime.status(id)
-          : { state: 'notFound' };
-      entry.actor.send({ type: 'workload.reconcile', observed });
-      // Adopted. A runtime-renewed lease is renewed from now on; a self-heartbeater keeps the
-      // lease it had, and lapses unless it beats.
-      if (entry.state === 'running') this.holdLease(entry, entry.spec.heartbeat === 'runtime');
-    } catch (error) {
-      this.deps.log.error({ err: error, workload: id }, 'could not reconcile; treating the workload as lost');
-      entry.actor.send({ type: 'runtime.lost', detail: `reconciliation failed: ${String(error)}` });
-    }
-  }
-
-  private onTransition(entry: Entry, from: LifecycleState | null, to: LifecycleState, context: WorkloadContext): void {
-    entry.state = to;
-    const { id, type } = entry.spec;
-    const { grant } = entry;
-    const message = transitionMessage(from, to, context, grant, this.deps.clock.now());
-    for (const observer of this.observers) observer.transition?.(message, context.timings);
-
-    this.armDeadlines(entry, context);
-    if (to === 'running') {
-      this.holdLease(entry);
-      this.deps.log.info({ workload: id, type, runtime: entry.runtime?.name }, 'workload started');
-    }
-    if (from === 'running') {
-      this.leases.release(id);
-    }
-    if (to === 'tornDown') {
-      this.deps.store.finish(id, grant, () => persisted(entry.actor), this.options.retentionSeconds);
-      entry.subscription?.unsubscribe();
-      this.entries.delete(id);
-      this.byShard.get(grant.shard)?.delete(id);
-      if (entry.admitted) {
-        this.admission.release(type);
-        this.pump(type);
-      }
-      if (this.capacity() > 0) this.capacityListener?.();
-      if (this.deadlines.size > 2 * this.entries.size + 1024) {
-        this.deadlines.compact((deadlineId, kind) => {
-          const phase = this.entries.get(deadlineId)?.state;
-          return kind === 'timer.lifetime' ? phase === 'running' : phase === 'provisioning';
-        });
-      }
-      // One line per workload that ended, with why: what an operator greps for first.
-      const ended = { workload: id, type, reason: context.reason, exitCode: context.exitCode ?? undefined, error: context.error ?? undefined };
-      if (context.reason === 'completed' || context.reason === 'cancelled') this.deps.log.info(ended, 'workload ended');
-      else this.deps.log.warn(ended, 'workload ended');
-    } else {
-      this.deps.store.save(id, grant, () => persisted(entry.actor));
-    }
-    this.queuePublish(message, grant);
-  }
-
-  /**
-   * Transitions are published only once their snapshot is in Redis, so that whatever a subscriber
-   * has seen survives a crash: a restart never contradicts an event already delivered. And only
-   * while the shard is still held under the same epoch: a replica fenced meanwhile (its save was
-   * refused, or it was paused past its lease) publishes nothing more.
-   *
-   * Messages are batched by the durability they wait for: a transition whose save went into a
-   * later flush waits for that flush, never for an earlier one that does not carry it (that had a
-   * replica, fenced right after, publish `queued` for a workload whose first save was refused,
-   * and its successor publish `queued` again). Batches go out in order.
-   */
-  private queuePublish(message: TransitionMessage, grant: ShardGrant): void {
-    const durable = this.deps.store.whenDurable();
-    let batch = this.openBatch;
-    if (batch?.durable !== durable) {
-      const opened = { durable, items: [] as PendingPublish[] };
-      this.openBatch = batch = opened;
-      this.publishing = Promise.all([this.publishing, durable])
-        .then(() => {
-          if (this.openBatch === opened) this.openBatch = null;
-          this.flushPublishes(opened.items);
-        })
-        .catch((error: unknown) => this.deps.log.error({ err: error }, 'publishing transitions failed'));
-    }
-    batch.items.push({ message, grant });
-  }
-
-  /**
-   * Publishes what waits under a grant still held; drops what waits under a grant let go of. A
-   * grant can be in doubt for a moment (a stalled event loop let its validity pass before the
-   * renewal that extends it was answered): its messages wait, in order, until it is renewed or lost.
-   */
-  private flushPublishes(batch: readonly PendingPublish[]): void {
-    const candidates = this.doubtful.length > 0 ? [...this.doubtful, ...batch] : batch;
-    this.doubtful = [];
-    // A workload's transitions go out in order: once one waits, the later ones wait behind it.
-    const waiting = new Set<string>();
-    for (const pending of candidates) {
-      if (this.ended.has(grantKey(pending.grant))) continue;
-      if (this.owns(pending.grant) && !waiting.has(pending.message.id)) {
-        this.deps.publisher.publish(pending.message);
-        if (pending.message.to === 'tornDown') this.deps.store.announced(pending.message.id, pending.grant);
-      } else {
-        this.doubtful.push(pending);
-        waiting.add(pending.message.id);
-      }
-    }
-    if (this.doubtful.length === 0 || this.doubtRetry) return;
-    this.doubtRetry = true;
-    this.deps.clock.setTimeout(() => {
-      this.doubtRetry = false;
-      this.publishing = this.publishing.then(() => this.flushPublishes([]));
-    }, IN_DOUBT_RETRY_MS);
-  }
-
-  /** True once the grant is valid (waiting while it is in doubt); false once it is lost or being handed over. */
-  private async stillHolds(grant: ShardGrant): Promise<boolean> {
-    return (await this.whileInDoubt(grant)) && !this.releasing.has(grant.shard);
-  }
-
-  /** Resolves true once the grant is valid again, false once it was let go of. */
-  private async whileInDoubt(grant: ShardGrant): Promise<boolean> {
-    for (;;) {
-      if (this.ended.has(grantKey(grant))) return false;
-      if (this.owns(grant)) return true;
-      await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, IN_DOUBT_RETRY_MS));
-    }
-  }
-
-  /** The `provision` effect: on record first, then the runtime; the outcome goes back to the actor. */
-  private provision(id: string): void {
-    const entry = this.entries.get(id);
-    if (!entry) return;
-    const { actor } = entry;
-    entry.inflight = (async () => {
-      // A crash must never be followed by a restart that believes this workload is still queued.
-      await this.deps.store.whenDurable();
-      // Fenced meanwhile: the next owner provisions it (exactly once), not this replica.
-      if (!(await this.whileInDoubt(entry.grant)) || this.entries.get(id) !== entry) return null;
-      if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
-      return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry) });
-    })().then(
-      (result) => {
-        if (result) actor.send({ type: 'runtime.provisioned', result });
-      },
-      (error: unknown) => {
-        this.countRuntimeError(entry);
-        const wait = retryAfterMs(error);
-        actor.send({
-          type: 'runtime.provisionFailed',
-          error: describeError(error),
-          transient: isTransient(error),
-          ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-        });
-      },
-    );
-  }
-
-  /** The `teardown` effect, after whatever runtime call is still in flight for this workload. */
-  private teardown(id: string): void {
-    const entry = this.entries.get(id);
-    if (!entry) return;
-    const { actor } = entry;
-    entry.inflight = (entry.inflight ?? Promise.resolve())
-      .then(() => entry.runtime?.teardown(id))
-      .then(
-        () => actor.send({ type: 'runtime.tornDown' }),
-        (error: unknown) => {
-          this.countRuntimeError(entry);
-          const wait = retryAfterMs(error);
-          actor.send({ type: 'runtime.teardownFailed', error: describeError(error), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
-        },
-      );
-  }
-
-  private countRuntimeError(entry: Entry): void {
-    for (const observer of this.observers) observer.runtimeError?.(entry.runtime?.name ?? 'none');
-  }
-
-  private armDeadlines(entry: Entry, context: WorkloadContext): void {
-    const { id } = entry.spec;
-    if (context.phase === 'provisioning' && context.provisionDeadlineAt !== null) {
-      this.deadlines.add(id, 'timer.provisionTimeout', context.provisionDeadlineAt);
-    } else if (context.phase === 'running' && context.lifetimeDeadlineAt !== null) {
-      this.deadlines.add(id, 'timer.lifetime', context.lifetimeDeadlineAt);
-    }
   }
 
   private onRuntimeEvent(id: string, event: RuntimeEvent): void {
     this.entries.get(id)?.actor.send(event);
   }
-
-  private pumpAll(): void {
-    for (const type of WORKLOAD_TYPES) this.pump(type);
-  }
-
-  private pump(type: WorkloadType): void {
-    for (let id = this.admission.next(type); id !== null; id = this.admission.next(type)) {
-      const entry = this.entries.get(id);
-      if (!entry || entry.state !== 'queued') {
-        this.admission.release(type); // cancelled while waiting: give the slot back
-        continue;
-      }
-      entry.admitted = true;
-      entry.actor.send({ type: 'workload.admit' });
-    }
-  }
-
-  private heartbeatEnv({ spec, run }: Entry): Record<string, string> {
-    return spec.heartbeat === 'self' && this.deps.heartbeat ? this.deps.heartbeat.envFor(spec.id, run) : {};
-  }
-
-  private holdLease(entry: Entry, grantNow = true): void {
-    this.leases.hold(entry.spec.id, entry.grant, entry.spec.leaseSeconds * 1000, entry.spec.heartbeat === 'runtime', grantNow);
-  }
-}
-
-/** How often a grant in doubt is looked at again. */
-const IN_DOUBT_RETRY_MS = 25;
-
-function grantKey(grant: ShardGrant): string {
-  return `${grant.shard}:${grant.epoch}`;
-}
-
-function sameGrant(a: ShardGrant, b: ShardGrant): boolean {
-  return a.shard === b.shard && a.epoch === b.epoch;
 }

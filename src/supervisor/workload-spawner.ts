@@ -1,0 +1,75 @@
+import { createActor } from 'xstate';
+import type { LifecyclePolicy, LifecycleState, WorkloadContext, WorkloadMachine } from '../../machines/index.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { ShardGrant } from '../ownership/ownership.js';
+import type { WorkloadSpec } from '../spec/index.js';
+import type { AdmissionPump } from './admission-pump.js';
+import type { RuntimeRouter } from './ports.js';
+import type { WorkloadEntry, WorkloadRegistry } from './workload-registry.js';
+
+/** Told of every change of a workload's top-level state (`from` null: its first). */
+export type TransitionListener = (entry: WorkloadEntry, from: LifecycleState | null, to: LifecycleState, context: WorkloadContext) => void;
+
+export interface WorkloadSpawnerDeps {
+  /** The workload machine with its effects provided. */
+  readonly machine: WorkloadMachine;
+  readonly policy: Partial<LifecyclePolicy> | undefined;
+  readonly clock: Clock;
+  readonly workloads: Pick<WorkloadRegistry, 'add'>;
+  readonly router: Pick<RuntimeRouter, 'route'>;
+  readonly admission: Pick<AdmissionPump, 'enqueue'>;
+  readonly onTransition: TransitionListener;
+  readonly log: Logger;
+}
+
+/** Brings a workload to life here: its actor (new, or restored from a snapshot) and its runtime. */
+export class WorkloadSpawner {
+  constructor(private readonly deps: WorkloadSpawnerDeps) {}
+
+  /**
+   * Starts the workload's actor, from `snapshot` when there is one, and registers it under
+   * `grant`. Its top-level transitions go to `onTransition`, one at a time, as the actor makes them.
+   */
+  spawn(spec: WorkloadSpec, snapshot: unknown, run: string, grant: ShardGrant): WorkloadEntry {
+    const { policy } = this.deps;
+    const actor = createActor(this.deps.machine, {
+      input: { spec, ...(policy ? { policy } : {}) },
+      clock: this.deps.clock,
+      ...(snapshot ? { snapshot: snapshot as never } : {}),
+    });
+    const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
+    const entry: WorkloadEntry = {
+      spec,
+      grant,
+      run,
+      actor,
+      runtime: null,
+      state: restoredPhase,
+      admitted: false,
+      subscription: null,
+      inflight: null,
+    };
+    this.deps.workloads.add(entry);
+    entry.subscription = actor.subscribe({
+      next: (snap) => {
+        const phase = snap.context.phase;
+        if (phase !== null && phase !== entry.state) this.deps.onTransition(entry, entry.state, phase, snap.context);
+      },
+      error: (error) => this.deps.log.error({ err: error, workload: spec.id }, 'workload actor failed'),
+    });
+    actor.start();
+    return entry;
+  }
+
+  /** Picks the runtime and queues the workload for admission; one that has none is rejected at once, with the reason. */
+  route(entry: WorkloadEntry): void {
+    const routed = this.deps.router.route(entry.spec);
+    if ('rejection' in routed) {
+      entry.actor.send({ type: 'workload.reject', reason: routed.rejection });
+      return;
+    }
+    entry.runtime = routed.runtime;
+    this.deps.admission.enqueue(entry);
+  }
+}
