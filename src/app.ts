@@ -7,6 +7,8 @@ import type { ControlPlaneConfig } from './config.js';
 import { NatsControlServer, NatsTransitionPublisher } from './events/nats-bus.js';
 import { NatsLink } from './events/nats-link.js';
 import { keepTransitionHistory } from './events/transition-history.js';
+import { subjectsFor } from './events/transition.js';
+import { installationStateDir } from './installation.js';
 import { createWorkloadMachine, describeError } from '../machines/index.js';
 import { LeaseholdError } from './errors.js';
 import { chartOf } from './inspector/chart.js';
@@ -72,13 +74,20 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const clock = deps.clock ?? systemClock;
   // Each replica its own id, processing list, and local state (pid files, work dirs): two
   // replicas on one machine, or two `leasehold dev`, never touch each other's workloads.
-  const replica = replicaIdentity(config);
+  // An installation's subjects and local state are its own (installation.ts): two installations
+  // on one NATS and one machine neither hear nor touch each other's workloads.
+  const stateDir = installationStateDir(config.stateDir, config.installation);
+  const subjects = subjectsFor(config.installation);
+  const replica = replicaIdentity({ ...config, stateDir });
   const log = deps.log.child({ replica: replica.id });
+  if (config.keyPrefix !== '' && config.installation === '') {
+    log.warn('a key prefix without --installation: transitions and control requests use the default subjects, shared with every other installation on this NATS');
+  }
   const keys = createKeys(config.keyPrefix, config.shardCount);
   // Read before anything connects, so a bad tokens file is a one-line error, not a half-started plane.
   // A replica named with --replica-id keeps it in its own directory: replicas sharing a state
   // directory would otherwise replace each other's token (or race to create it).
-  const generated = config.httpTokensFile ? null : generateTokenFile(config.replicaId ? replica.stateDir : config.stateDir);
+  const generated = config.httpTokensFile ? null : generateTokenFile(config.replicaId ? replica.stateDir : stateDir);
   const httpTokens = generated?.tokens ?? HttpTokens.fromFile(config.httpTokensFile!);
   HostAllowList.forBind(config.httpHost, config.httpPort, { configured: config.httpAllowedHosts, publicUrl: config.publicUrl }); // checked now, built once bound
   const { redis, blocking } = await connectRedis(config.redisUrl, `leasehold:${replica.id}`, log);
@@ -90,11 +99,11 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   ownershipRedis.on('error', () => undefined); // the ownership logs Redis being unreachable itself
   await ownershipRedis.connect();
 
-  const publisher = new NatsTransitionPublisher(log);
-  const peers = new NatsPeers(log);
+  const publisher = new NatsTransitionPublisher(log, subjects);
+  const peers = new NatsPeers(log, subjects);
   const nats = new NatsLink({ url: config.natsUrl, auth: config.natsAuth }, `leasehold:${replica.id}`, log, (up) => publisher.setConnected(up));
   if (config.historySeconds > 0) {
-    await nats.onConnect((nc) => keepTransitionHistory(nc, { maxAgeSeconds: config.historySeconds, maxBytes: config.historyMaxBytes }, log));
+    await nats.onConnect((nc) => keepTransitionHistory(nc, { maxAgeSeconds: config.historySeconds, maxBytes: config.historyMaxBytes }, log, subjects));
   }
   await nats.onConnect((nc) => {
     publisher.attach(nc);
@@ -301,7 +310,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const control = new NatsControlServer(sup, log, replica.id, (data) => {
     const shards = parseNudge(data, config.shardCount);
     if (shards && shards.size > 0) inboxes.nudge(shards);
-  });
+  }, subjects);
 
   sup.start();
   await ownership.start();
@@ -315,7 +324,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   await intake.start();
   if (generated) log.info({ tokenFile: generated.path }, 'HTTP API: no --http-tokens given; wrote an operator token to this file (0600)');
   log.info(
-    { redis: redactUrl(config.redisUrl), nats: redactUrl(config.natsUrl), http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name), shards: ownership.owned().size },
+    { installation: config.installation || undefined, redis: redactUrl(config.redisUrl), nats: redactUrl(config.natsUrl), http: httpPort, queue: keys.queue, runtimes: router.all().map((r) => r.name), shards: ownership.owned().size },
     'control plane started',
   );
 

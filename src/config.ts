@@ -34,6 +34,11 @@ export interface ControlPlaneConfig {
   readonly natsAuth: NatsAuth;
   /** Prepended to every Redis key; empty by default so the seed's `LPUSH workload_queue` works. */
   readonly keyPrefix: string;
+  /**
+   * This installation's name (installation.ts): the first token of its NATS subjects, its stream's
+   * suffix, and the directory of its local state below `stateDir`. '' (the default): none.
+   */
+  readonly installation: string;
   /** Names this instance's processing list; stable across restarts so a restart recovers it. Superseded by replicaId. */
   readonly consumer: string;
   /** This replica's id (see replica.ts); null: POD_NAME, else `<hostname>-<pid>`. */
@@ -90,6 +95,7 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   natsUrl: 'nats://127.0.0.1:4222',
   natsAuth: {},
   keyPrefix: '',
+  installation: '',
   consumer: 'default',
   replicaId: null,
   shardCount: 64,

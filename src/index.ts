@@ -5,7 +5,7 @@
 export { startControlPlane, type ControlPlane, type ControlPlaneDeps } from './app.js';
 export { DEFAULT_CONFIG, type ControlPlaneConfig } from './config.js';
 export { workloadSpecSchema, parseSubmission, type WorkloadSpec, type WorkloadSubmission } from './spec/index.js';
-export { SUBJECTS, type TransitionMessage, type WorkloadStatus } from './events/transition.js';
+export { SUBJECTS, subjectsFor, type Subjects, type TransitionMessage, type WorkloadStatus } from './events/transition.js';
 export type { WorkloadRuntime, RuntimeEvent, ProvisionContext } from './runtime/runtime.js';
 export { ProcessRuntime } from './runtime/process/process-runtime.js';
 export { bubblewrapLauncher } from './runtime/process/bubblewrap.js';

@@ -4,7 +4,7 @@ import { ConfigError, LeaseholdError } from '../errors.js';
 import { parseTransition, type Reply } from '../events/messages.js';
 import type { NatsTarget } from '../events/nats-auth.js';
 import { dialNats, type DialOptions } from '../events/nats-connect.js';
-import type { TransitionMessage, WorkloadStatus } from '../events/transition.js';
+import { SUBJECTS, type Subjects, type TransitionMessage, type WorkloadStatus } from '../events/transition.js';
 import { redactUrl, redactUrlsIn } from '../redact.js';
 import { checkRedisUrl } from '../server-urls.js';
 import { CliError } from './cli-error.js';
@@ -113,6 +113,8 @@ export class TransitionPrinter {
   constructor(
     private readonly output: OutputFormat,
     private readonly beforeWrite: () => void = () => undefined,
+    /** The installation whose transitions these are: a message on another subject is not one. */
+    private readonly subjects: Subjects = SUBJECTS,
   ) {}
 
   /** False when it was printed already. */
@@ -141,7 +143,7 @@ export class TransitionPrinter {
    */
   async follow(subscription: Subscription, untilTornDown: boolean, onTransition: (t: TransitionMessage) => void = () => undefined): Promise<TransitionMessage | null> {
     for await (const msg of subscription) {
-      const t = parseTransition(msg.data, msg.subject);
+      const t = parseTransition(msg.data, msg.subject, this.subjects);
       if (!t) {
         if (this.ignored++ === 0) process.stderr.write(`leasehold: ignored a malformed message on ${msg.subject.slice(0, 300).replace(/[^\x21-\x7e]/g, '?')}\n`);
         continue;

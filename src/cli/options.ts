@@ -1,13 +1,43 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_CONFIG } from '../config.js';
 import type { NatsAuth, NatsTarget } from '../events/nats-auth.js';
+import { subjectsFor, type Subjects } from '../events/transition.js';
+import { installationKeyPrefix, parseInstallation } from '../installation.js';
 import { checkNatsUrl, checkRedisUrl } from '../server-urls.js';
 
 /** Where the shared servers are; every command that talks to them takes the same flags. */
-export interface ConnectionOptions extends NatsAuthOptions {
+export interface ConnectionOptions extends NatsAuthOptions, InstallationOptions {
   redis: string;
   nats: string;
   keyPrefix: string;
+}
+
+/** Which installation a command speaks to ('' is the default); see installation.ts. */
+export interface InstallationOptions {
+  installation?: string;
+}
+
+/** The NATS subjects of the installation a command was given. */
+export function subjectsOf(options: InstallationOptions): Subjects {
+  return subjectsFor(options.installation ?? '');
+}
+
+/**
+ * `--installation`, on every command that talks to Redis or NATS. With Redis, the name is also
+ * the key prefix (`<name>:`) unless `--key-prefix` is given: two installations on one Redis must
+ * not share a queue, and one flag should be enough to keep them apart.
+ */
+export function withInstallation(command: Command, options: { keyPrefix: boolean }): Command {
+  command.addOption(
+    new Option('--installation <name>', "this installation's name: the first token of its NATS subjects" + (options.keyPrefix ? ' and its Redis key prefix (<name>:)' : '') + '; default: none')
+      .env('LEASEHOLD_INSTALLATION')
+      .argParser(parseInstallation),
+  );
+  if (!options.keyPrefix) return command;
+  return command.hook('preAction', (_, action) => {
+    const installation = action.getOptionValue('installation') as string | undefined;
+    if (installation && action.getOptionValueSource('keyPrefix') === 'default') action.setOptionValue('keyPrefix', installationKeyPrefix(installation));
+  });
 }
 
 /** How to authenticate to NATS, as commander hands the flags over. */
@@ -55,7 +85,7 @@ export function natsTargetOf(options: NatsAuthOptions): NatsTarget {
 }
 
 export function withConnection(command: Command): Command {
-  return withNatsAuth(command)
+  return withInstallation(withNatsAuth(command), { keyPrefix: true })
     .addOption(new Option('--redis <url>', 'Redis URL').env('REDIS_URL').argParser(checkRedisUrl).default(DEFAULT_CONFIG.redisUrl))
     .addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').argParser(checkNatsUrl).default(DEFAULT_CONFIG.natsUrl))
     .addOption(new Option('--key-prefix <prefix>', 'prefix for every Redis key').env('LEASEHOLD_KEY_PREFIX').default(''));
@@ -63,12 +93,12 @@ export function withConnection(command: Command): Command {
 
 /** NATS only: `watch`, `status`, `cancel`, `logs` never touch Redis. */
 export function withNatsConnection(command: Command): Command {
-  return withIgnoredRedisOptions(withNatsAuth(command).addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default(DEFAULT_CONFIG.natsUrl)));
+  return withIgnoredRedisOptions(withInstallation(withNatsAuth(command), { keyPrefix: false }).addOption(new Option('--nats <url>', 'NATS URL').env('NATS_URL').default(DEFAULT_CONFIG.natsUrl)));
 }
 
 /** Redis only: `dead-letters` reads and writes Redis lists and nothing else. */
 export function withRedisConnection(command: Command): Command {
-  return command
+  return withInstallation(command, { keyPrefix: true })
     .addOption(new Option('--redis <url>', 'Redis URL').env('REDIS_URL').default(DEFAULT_CONFIG.redisUrl))
     .addOption(new Option('--key-prefix <prefix>', 'prefix for every Redis key').env('LEASEHOLD_KEY_PREFIX').default(''));
 }

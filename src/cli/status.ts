@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { parseStatusReply, type Reply } from '../events/messages.js';
-import { SUBJECTS, type WorkloadStatus } from '../events/transition.js';
+import { SUBJECTS, type Subjects, type WorkloadStatus } from '../events/transition.js';
 import { request } from './clients.js';
 
 /**
@@ -24,7 +24,7 @@ function carriesState(data: Uint8Array): boolean {
 }
 
 /** Where `id` is now; null when the control plane does not know it, nobody answers, or the answer is junk. */
-export async function askStatus(nc: NatsConnection, id: string): Promise<WorkloadStatus | null> {
-  const reply = await request(nc, SUBJECTS.status(id), `status ${id}`, (data) => parseStatusAnswer(data, id)).catch(() => null);
+export async function askStatus(nc: NatsConnection, id: string, subjects: Subjects = SUBJECTS): Promise<WorkloadStatus | null> {
+  const reply = await request(nc, subjects.status(id), `status ${id}`, (data) => parseStatusAnswer(data, id)).catch(() => null);
   return reply?.ok ? reply.value : null;
 }

@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { LifecycleState } from '../../machines/index.js';
-import { SUBJECTS, type TransitionMessage } from '../events/transition.js';
+import type { TransitionMessage } from '../events/transition.js';
 import { redactUrl } from '../redact.js';
 import { CliError } from './cli-error.js';
 import { TransitionPrinter, openNats } from './clients.js';
 import { fetchLogs, writeLogs } from './workload-logs.js';
 import { EXIT, describeEnd, exitCodeOfEnd } from './exit-codes.js';
 import { newOutput } from './log-tail.js';
-import { natsTargetOf, type ConnectionOptions } from './options.js';
+import { natsTargetOf, subjectsOf, type ConnectionOptions } from './options.js';
 import type { OutputFormat } from './output.js';
 import { ProgressLine, elapsed } from './progress.js';
 import { isTerminal, paint } from './terminal.js';
@@ -30,16 +30,17 @@ const LOG_POLL_MS = 500;
 export async function waitForWorkload(input: { redis: Redis; queue: string; raw: string; id: string; options: WaitOptions }): Promise<void> {
   const { redis, queue, raw, id, options } = input;
   const started = Date.now();
+  const subjects = subjectsOf(options);
   const nc = await openNats(natsTargetOf(options));
   const progress = new ProgressLine(process.stderr, options.output === 'text' && isTerminal(process.stderr));
-  const printer = new TransitionPrinter(options.output, () => progress.clear());
+  const printer = new TransitionPrinter(options.output, () => progress.clear(), subjects);
   let state: LifecycleState | null = null;
   let timedOut = false;
   let finished = false;
   const timers: NodeJS.Timeout[] = [];
   try {
     // Subscribe before pushing, so not even the first transition can be missed.
-    const subscription = nc.subscribe(SUBJECTS.watch(id));
+    const subscription = nc.subscribe(subjects.watch(id));
     await nc.flush();
     await redis.lpush(queue, raw);
     progress.start(() => `${paint('cyan', id, process.stderr)}  ${state ?? 'in the queue'}  ${elapsed(started)}`);
@@ -64,7 +65,7 @@ export async function waitForWorkload(input: { redis: Redis; queue: string; raw:
     const streamLogs = async () => {
       while (!finished) {
         if (state !== null && state !== 'queued' && state !== 'provisioning') {
-          const { logs } = await fetchLogs(nc, id).catch(() => ({ logs: null }));
+          const { logs } = await fetchLogs(nc, id, subjects).catch(() => ({ logs: null }));
           if (logs !== null && !finished) {
             const piece = newOutput(shown, logs);
             shown = logs;
@@ -95,7 +96,7 @@ export async function waitForWorkload(input: { redis: Redis; queue: string; raw:
 
     async function finish(t: TransitionMessage): Promise<void> {
       // The last words: what --follow has not printed yet, or all of it.
-      const { logs } = await fetchLogs(nc, id).catch(() => ({ logs: null }));
+      const { logs } = await fetchLogs(nc, id, subjects).catch(() => ({ logs: null }));
       if (logs !== null) writeLogs(id, options.follow ? newOutput(shown, logs) : logs, options.output);
       const code = exitCodeOfEnd(t);
       if (code !== EXIT.ok) process.stderr.write(`leasehold: ${describeEnd(t)}\n`);

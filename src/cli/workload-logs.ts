@@ -1,13 +1,13 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { parseLogsReply } from '../events/messages.js';
-import { SUBJECTS } from '../events/transition.js';
+import { SUBJECTS, type Subjects } from '../events/transition.js';
 import { request } from './clients.js';
 import { formatDataItem, type OutputFormat } from './output.js';
 import { forStream } from './terminal.js';
 
 /** The output the control plane holds for `id` now; null when it has none (yet, or ever). */
-export async function fetchLogs(nc: NatsConnection, id: string): Promise<{ logs: string | null; refusal: string | null }> {
-  const reply = await request(nc, SUBJECTS.logs(id), `logs ${id}`, (data) => parseLogsReply(data, id));
+export async function fetchLogs(nc: NatsConnection, id: string, subjects: Subjects = SUBJECTS): Promise<{ logs: string | null; refusal: string | null }> {
+  const reply = await request(nc, subjects.logs(id), `logs ${id}`, (data) => parseLogsReply(data, id));
   return reply.ok ? { logs: reply.value.logs, refusal: null } : { logs: null, refusal: reply.error };
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LIFECYCLE_STATES, WORKLOAD_TYPES, type EndReason } from '../../machines/index.js';
 import { DNS1123_LABEL, MAX_ID_LENGTH } from '../spec/index.js';
-import type { TransitionMessage, WorkloadStatus } from './transition.js';
+import { SUBJECTS, type Subjects, type TransitionMessage, type WorkloadStatus } from './transition.js';
 
 /**
  * Shape checks for what arrives from NATS. Whoever may publish on a subject is the NATS server's
@@ -88,13 +88,14 @@ function json(data: Uint8Array): unknown {
 
 /**
  * A transition, or null when the bytes are not one or disagree with the subject they came on
- * (`workloads.<id>.<to>`): a message for one workload cannot speak for another.
+ * (`workloads.<id>.<to>` of the installation `subjects` names): a message for one workload
+ * cannot speak for another.
  */
-export function parseTransition(data: Uint8Array, subject?: string): TransitionMessage | null {
+export function parseTransition(data: Uint8Array, subject?: string, subjects: Subjects = SUBJECTS): TransitionMessage | null {
   const result = transition.safeParse(json(data));
   if (!result.success) return null;
   const t = result.data as TransitionMessage;
-  if (subject !== undefined && subject !== `workloads.${t.id}.${t.to}`) return null;
+  if (subject !== undefined && subject !== subjects.transition(t.id, t.to)) return null;
   return t;
 }
 

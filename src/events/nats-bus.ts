@@ -2,7 +2,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
 import { ControlRequestGate } from './control-gate.js';
 import { RecentTransitions, transitionHeaders } from './recent-transitions.js';
-import { CONTROL_QUEUE_GROUP, SUBJECTS, type ControlHandlers, type TransitionMessage, type TransitionPublisher } from './transition.js';
+import { CONTROL_QUEUE_GROUP, SUBJECTS, type ControlHandlers, type Subjects, type TransitionMessage, type TransitionPublisher } from './transition.js';
 
 /**
  * Follows a connection's status and reports each change to `onChange`; `isUp()` answers at any
@@ -41,6 +41,8 @@ export class NatsTransitionPublisher implements TransitionPublisher {
 
   constructor(
     private readonly log: Logger,
+    /** Whose subjects: this installation's. */
+    private readonly subjects: Subjects = SUBJECTS,
     private readonly outboxLimit = 100_000,
     private readonly recent = new RecentTransitions(),
   ) {}
@@ -61,7 +63,7 @@ export class NatsTransitionPublisher implements TransitionPublisher {
       return;
     }
     try {
-      this.nc.publish(SUBJECTS.transition(message.id, message.to), JSON.stringify(message), { headers: transitionHeaders(message) });
+      this.nc.publish(this.subjects.transition(message.id, message.to), JSON.stringify(message), { headers: transitionHeaders(message) });
       this.recent.add(message);
     } catch (error) {
       this.drop(error);
@@ -109,6 +111,11 @@ export class NatsControlServer {
     private readonly replicaId: string | null = null,
     /** A peer says it recorded workloads into some shards' inboxes (the raw message). */
     private readonly onInboxNudge: (data: Uint8Array) => void = () => undefined,
+    /**
+     * This installation's subjects. The peer subjects are in them too: two installations on one
+     * NATS whose replicas share an id (`leasehold-0` on Kubernetes) must not answer each other.
+     */
+    private readonly subjects: Subjects = SUBJECTS,
   ) {
     this.gate = new ControlRequestGate(log);
   }
@@ -135,16 +142,16 @@ export class NatsControlServer {
         }),
       );
     };
-    serve(SUBJECTS.status('*'), (id) => this.handlers.status(id));
-    serve(SUBJECTS.cancel('*'), (id) => this.handlers.cancel(id));
-    serve(SUBJECTS.logs('*'), async (id) => {
+    serve(this.subjects.status('*'), (id) => this.handlers.status(id));
+    serve(this.subjects.cancel('*'), (id) => this.handlers.cancel(id));
+    serve(this.subjects.logs('*'), async (id) => {
       const text = await this.handlers.logs(id);
       return text === null ? null : { id, logs: text };
     });
     if (this.replicaId === null) return;
-    serve(SUBJECTS.replica(this.replicaId, 'cancel', '*'), (id) => this.handlers.cancel(id, { forwarded: true }), undefined);
+    serve(this.subjects.replica(this.replicaId, 'cancel', '*'), (id) => this.handlers.cancel(id, { forwarded: true }), undefined);
     serve(
-      SUBJECTS.replica(this.replicaId, 'logs', '*'),
+      this.subjects.replica(this.replicaId, 'logs', '*'),
       async (id) => {
         const text = await this.handlers.logs(id, { forwarded: true });
         return text === null ? null : { id, logs: text };
@@ -152,7 +159,7 @@ export class NatsControlServer {
       undefined,
     );
     this.subscriptions.push(
-      nc.subscribe(SUBJECTS.inboxNudge, {
+      nc.subscribe(this.subjects.inboxNudge, {
         // Read by the drainer, with bounds: not ours to trust, and the inbox is polled anyway.
         callback: (error, msg) => {
           if (!error) this.onInboxNudge(msg.data);

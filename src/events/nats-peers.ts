@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { LifecycleState } from '../../machines/index.js';
 import type { Logger } from '../log.js';
 import { parseCancelReply, parseLogsReply } from './messages.js';
-import { SUBJECTS } from './transition.js';
+import { SUBJECTS, type Subjects } from './transition.js';
 
 /** How long to wait for the owning replica to answer a forwarded request. */
 const FORWARD_TIMEOUT_MS = 3_000;
@@ -15,21 +15,25 @@ const FORWARD_TIMEOUT_MS = 3_000;
 export class NatsPeers {
   private nc: NatsConnection | null = null;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    /** This installation's: a peer of another installation with the same replica id is not ours. */
+    private readonly subjects: Subjects = SUBJECTS,
+  ) {}
 
   attach(nc: NatsConnection): void {
     this.nc = nc;
   }
 
   async cancel(replicaId: string, id: string): Promise<{ ok: boolean; state?: LifecycleState; error?: string } | null> {
-    const data = await this.request(SUBJECTS.replica(replicaId, 'cancel', id));
+    const data = await this.request(this.subjects.replica(replicaId, 'cancel', id));
     const reply = data && parseCancelReply(data);
     if (!reply) return null;
     return reply.ok ? reply.value : { ok: false, error: reply.error };
   }
 
   async logs(replicaId: string, id: string): Promise<string | null> {
-    const data = await this.request(SUBJECTS.replica(replicaId, 'logs', id));
+    const data = await this.request(this.subjects.replica(replicaId, 'logs', id));
     const reply = data && parseLogsReply(data, id);
     return reply?.ok ? reply.value.logs : null;
   }
@@ -37,7 +41,7 @@ export class NatsPeers {
   /** Owners drain these shards' inboxes now rather than at their next poll. */
   nudgeInbox(shards: readonly number[]): void {
     try {
-      this.nc?.publish(SUBJECTS.inboxNudge, JSON.stringify(shards));
+      this.nc?.publish(this.subjects.inboxNudge, JSON.stringify(shards));
     } catch {
       // The owners poll their inboxes anyway.
     }

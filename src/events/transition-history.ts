@@ -2,10 +2,14 @@ import { DiscardPolicy, StorageType, jetstream, jetstreamManager, type StreamCon
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
 import { parseTransition } from './messages.js';
-import { SUBJECTS, type TransitionMessage } from './transition.js';
+import { SUBJECTS, type Subjects, type TransitionMessage } from './transition.js';
 
-/** The JetStream stream that keeps what was published on `workloads.>`. */
-export const HISTORY_STREAM = 'LEASEHOLD_TRANSITIONS';
+/**
+ * The JetStream stream that keeps what the default installation published on `workloads.>`; a
+ * named installation keeps its own (`Subjects.historyStream`), on its own subjects, so that two
+ * installations on one NATS neither share nor overwrite each other's stream.
+ */
+export const HISTORY_STREAM = SUBJECTS.historyStream;
 
 /** How much history to keep: whichever bound is reached first drops the oldest transitions. */
 export interface HistoryLimits {
@@ -20,7 +24,7 @@ export interface HistoryLimits {
  * the stream captures the subjects, and a NATS server without JetStream only costs us the
  * history, never a transition.
  */
-export async function keepTransitionHistory(nc: NatsConnection, limits: HistoryLimits, log: Logger): Promise<boolean> {
+export async function keepTransitionHistory(nc: NatsConnection, limits: HistoryLimits, log: Logger, subjects: Subjects = SUBJECTS): Promise<boolean> {
   let jsm;
   try {
     jsm = await jetstreamManager(nc);
@@ -29,35 +33,36 @@ export async function keepTransitionHistory(nc: NatsConnection, limits: HistoryL
     return false;
   }
   const config: Partial<StreamConfig> & { name: string } = {
-    name: HISTORY_STREAM,
-    subjects: [SUBJECTS.watch()],
+    name: subjects.historyStream,
+    subjects: [subjects.watch()],
     max_age: nanos(limits.maxAgeSeconds * 1000),
     max_bytes: limits.maxBytes,
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
   };
-  const exists = await jsm.streams.info(HISTORY_STREAM).then(
+  const exists = await jsm.streams.info(subjects.historyStream).then(
     () => true,
     () => false,
   );
-  if (exists) await jsm.streams.update(HISTORY_STREAM, config);
+  if (exists) await jsm.streams.update(subjects.historyStream, config);
   else await jsm.streams.add(config);
   return true;
 }
 
 /**
  * Hands every kept transition on `subject` (oldest first) to `onMessage`, then returns how many
- * there were. Null when there is no history to read (no JetStream, or no control plane ever ran
- * with `--history`).
+ * there were. Null when there is no history to read (no JetStream, or no control plane of this
+ * installation ever ran with `--history`).
  */
 export async function replayTransitions(
   nc: NatsConnection,
   subject: string,
   onMessage: (message: TransitionMessage) => void,
+  subjects: Subjects = SUBJECTS,
 ): Promise<number | null> {
   let consumer;
   try {
-    consumer = await jetstream(nc).consumers.get(HISTORY_STREAM, { filter_subjects: subject });
+    consumer = await jetstream(nc).consumers.get(subjects.historyStream, { filter_subjects: subject });
   } catch {
     return null;
   }
@@ -68,7 +73,7 @@ export async function replayTransitions(
     let got = 0;
     for await (const message of batch) {
       // Junk in the stream (published before permissions were tightened) is skipped, not fatal.
-      const transition = parseTransition(message.data, message.subject);
+      const transition = parseTransition(message.data, message.subject, subjects);
       if (transition) onMessage(transition);
       got++;
     }

@@ -35,18 +35,48 @@ export interface WorkloadStatus {
   readonly timings: Partial<Record<LifecycleState, string>>;
 }
 
-export const SUBJECTS = {
-  transition: (id: string, state: LifecycleState) => `workloads.${id}.${state}`,
+/**
+ * Every NATS subject (and the JetStream stream) of one installation. The default installation's
+ * are the README's contract: `workloads.<id>.<state>`, `leasehold.status|cancel|logs.<id>`. A
+ * named installation puts its name in front of each (`<name>.workloads.<id>.<state>`), so that a
+ * subscription of one never matches a subject of another, the default's `workloads.>` included
+ * (installation.ts keeps the names that would break this out).
+ */
+export interface Subjects {
+  /** '' for the default. */
+  readonly installation: string;
+  transition(id: string, state: LifecycleState): string;
   /** Everything, or one workload: `workloads.>` and `workloads.<id>.>`. */
-  watch: (id?: string) => (id ? `workloads.${id}.>` : 'workloads.>'),
-  status: (id: string) => `leasehold.status.${id}`,
-  cancel: (id: string) => `leasehold.cancel.${id}`,
-  logs: (id: string) => `leasehold.logs.${id}`,
+  watch(id?: string): string;
+  status(id: string): string;
+  cancel(id: string): string;
+  logs(id: string): string;
   /** A request forwarded by a peer to the replica that owns the workload (control plane only). */
-  replica: (replicaId: string, op: 'cancel' | 'logs', id: string) => `leasehold.replica.${replicaId}.${op}.${id}`,
+  replica(replicaId: string, op: 'cancel' | 'logs', id: string): string;
   /** Broadcast between replicas: workloads were recorded into these shards' inboxes (control plane only). */
-  inboxNudge: 'leasehold.replicas.inbox',
-} as const;
+  readonly inboxNudge: string;
+  /** The JetStream stream that keeps `watch()` (with `--history`); one per installation. */
+  readonly historyStream: string;
+}
+
+/** The subjects of installation `installation` ('' is the default); the name is checked by the caller (parseInstallation). */
+export function subjectsFor(installation: string): Subjects {
+  const at = installation === '' ? '' : `${installation}.`;
+  return {
+    installation,
+    transition: (id, state) => `${at}workloads.${id}.${state}`,
+    watch: (id) => (id ? `${at}workloads.${id}.>` : `${at}workloads.>`),
+    status: (id) => `${at}leasehold.status.${id}`,
+    cancel: (id) => `${at}leasehold.cancel.${id}`,
+    logs: (id) => `${at}leasehold.logs.${id}`,
+    replica: (replicaId, op, id) => `${at}leasehold.replica.${replicaId}.${op}.${id}`,
+    inboxNudge: `${at}leasehold.replicas.inbox`,
+    historyStream: installation === '' ? 'LEASEHOLD_TRANSITIONS' : `LEASEHOLD_TRANSITIONS_${installation}`,
+  };
+}
+
+/** The default installation's subjects. */
+export const SUBJECTS: Subjects = subjectsFor('');
 
 /** The queue group the control subjects are served in: each request reaches one replica. */
 export const CONTROL_QUEUE_GROUP = 'leasehold-control-plane';

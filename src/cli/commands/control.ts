@@ -1,16 +1,15 @@
 import type { Command } from 'commander';
 import { parseCancelReply } from '../../events/messages.js';
-import { SUBJECTS } from '../../events/transition.js';
 import { CliError } from '../cli-error.js';
 import { askControlPlane } from '../clients.js';
 import { formatStatus } from '../format.js';
 import { examples } from '../help.js';
-import { natsTargetOf, withNatsConnection, withOutput, type NatsAuthOptions } from '../options.js';
+import { natsTargetOf, subjectsOf, withNatsConnection, withOutput, type InstallationOptions, type NatsAuthOptions } from '../options.js';
 import { formatData, type OutputFormat } from '../output.js';
 import { parseStatusAnswer } from '../status.js';
 import { inline } from '../terminal.js';
 
-interface ControlOptions extends NatsAuthOptions {
+interface ControlOptions extends NatsAuthOptions, InstallationOptions {
   output: OutputFormat;
 }
 
@@ -22,7 +21,7 @@ export function registerControl(program: Command): void {
   const command = (name: string, description: string) => withOutput(withNatsConnection(program.command(name).description(description).argument('<id>')));
 
   const status = command('status', 'where a workload is now, and how it ended').action(async (id: string, options: ControlOptions) => {
-    const reply = await askControlPlane(natsTargetOf(options), SUBJECTS.status(id), `status ${id}`, (data) => parseStatusAnswer(data, id));
+    const reply = await askControlPlane(natsTargetOf(options), subjectsOf(options).status(id), `status ${id}`, (data) => parseStatusAnswer(data, id));
     if (!reply.ok) throw new CliError(inline(reply.error));
     const value = reply.value;
     process.stdout.write(options.output === 'text' ? `${formatStatus(value)}\n` : formatData(value, options.output));
@@ -33,7 +32,7 @@ export function registerControl(program: Command): void {
   ]);
 
   const cancel = command('cancel', 'end a workload (tears it down)').action(async (id: string, options: ControlOptions) => {
-    const reply = await askControlPlane(natsTargetOf(options), SUBJECTS.cancel(id), `cancel ${id}`, parseCancelReply);
+    const reply = await askControlPlane(natsTargetOf(options), subjectsOf(options).cancel(id), `cancel ${id}`, parseCancelReply);
     if (!reply.ok) throw new CliError(inline(reply.error));
     const result = reply.value;
     if (options.output !== 'text') process.stdout.write(formatData(result, options.output));

@@ -5,7 +5,7 @@ import { createWorkloadMachine } from '../../../machines/index.js';
 import { parseLogsReply, parseStatusReply, parseTransition, type Reply } from '../../events/messages.js';
 import { trackConnection } from '../../events/nats-bus.js';
 import { replayTransitions } from '../../events/transition-history.js';
-import { SUBJECTS, type TransitionMessage } from '../../events/transition.js';
+import type { TransitionMessage } from '../../events/transition.js';
 import { chartOf } from '../../inspector/chart.js';
 import { HttpServer } from '../../inspector/http-server.js';
 import { inspectorRoutes } from '../../inspector/inspector-routes.js';
@@ -16,7 +16,7 @@ import { HostAllowList } from '../../inspector/host-allow-list.js';
 import { createLogger } from '../../log.js';
 import { openNats } from '../clients.js';
 import { examples } from '../help.js';
-import { natsTargetOf, positiveInt, withNatsAuth, type NatsAuthOptions } from '../options.js';
+import { natsTargetOf, positiveInt, subjectsOf, withInstallation, withNatsAuth, type InstallationOptions, type NatsAuthOptions } from '../options.js';
 
 /** The tail of a workload's logs the inspector shows. */
 const MAX_LOGS_LENGTH = 64 * 1024;
@@ -37,7 +37,7 @@ interface InspectOptions {
  * ones kept in history before that; status and logs are asked of the control plane over NATS.
  */
 export function registerInspect(program: Command): void {
-  const command = withNatsAuth(program.command('inspect'));
+  const command = withInstallation(withNatsAuth(program.command('inspect')), { keyPrefix: false });
   examples(command, [
     ['the live state chart, from a laptop that reaches the bus', 'leasehold inspect --nats nats://10.0.0.6:4222'],
     ['including workloads that ended before it started (control plane with --history)', 'leasehold inspect --replay --http-port 8091'],
@@ -60,7 +60,8 @@ export function registerInspect(program: Command): void {
         .argParser(positiveInt)
         .default(DEFAULT_CONFIG.httpMaxConnections),
     )
-    .action(async (options: InspectOptions & NatsAuthOptions) => {
+    .action(async (options: InspectOptions & NatsAuthOptions & InstallationOptions) => {
+      const subjects = subjectsOf(options);
       const log = createLogger({ name: 'leasehold-inspect' });
       // Before connecting, so that a bad tokens file or host list is a one-line error.
       const generated = options.httpTokens ? null : HttpTokens.generate('generated');
@@ -77,11 +78,11 @@ export function registerInspect(program: Command): void {
       // about the workload and state their subject names, get in.
       let refused = 0;
       const admit = (data: Uint8Array, subject: string): TransitionMessage | null => {
-        const message = parseTransition(data, subject);
+        const message = parseTransition(data, subject, subjects);
         if (!message && refused++ % 1_000 === 0) log.warn({ subject, refused }, 'ignored a malformed transition message');
         return message;
       };
-      nc.subscribe(SUBJECTS.watch(), {
+      nc.subscribe(subjects.watch(), {
         callback: (error, msg) => {
           if (error) return;
           const message = admit(msg.data, msg.subject);
@@ -91,7 +92,7 @@ export function registerInspect(program: Command): void {
         },
       });
       if (held) {
-        const replayed = await replayTransitions(nc, SUBJECTS.watch(), (message) => model.apply(message));
+        const replayed = await replayTransitions(nc, subjects.watch(), (message) => model.apply(message), subjects);
         for (const message of held) model.apply(message);
         held = null;
         if (replayed === null) log.warn('no transition history on this NATS (start the control plane with --history); showing live transitions only');
@@ -110,8 +111,8 @@ export function registerInspect(program: Command): void {
               model,
               chart: chartOf(createWorkloadMachine()),
               connected: nats.isUp,
-              status: (id) => ask(SUBJECTS.status(id), (data) => parseStatusReply(data, id)),
-              logs: async (id) => lastChars((await ask(SUBJECTS.logs(id), (data) => parseLogsReply(data, id)))?.logs ?? null, MAX_LOGS_LENGTH),
+              status: (id) => ask(subjects.status(id), (data) => parseStatusReply(data, id)),
+              logs: async (id) => lastChars((await ask(subjects.logs(id), (data) => parseLogsReply(data, id)))?.logs ?? null, MAX_LOGS_LENGTH),
             },
             { tokens },
           ),

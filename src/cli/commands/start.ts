@@ -5,6 +5,8 @@ import { startControlPlane, type ControlPlane } from '../../app.js';
 import { DEFAULT_CONFIG, RUNTIMES, SANDBOXES, parseConcurrency, parseRuntime, parseSandbox, type ControlPlaneConfig } from '../../config.js';
 import { METRICS_AUTH, parseHostList, parseMetricsAuth } from '../../config.js';
 import { startNats, startRedis, type OwnedServer } from '../../dev/servers.js';
+import { holdStateDir } from '../../dev/state-lock.js';
+import { installationStateDir } from '../../installation.js';
 import { createLogger, type Logger } from '../../log.js';
 import { redactUrl } from '../../redact.js';
 import { quantityToNumber } from '../../runtime/process/sandbox-limits.js';
@@ -225,6 +227,7 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     natsUrl: options.nats,
     natsAuth: natsTargetOf(options).auth,
     keyPrefix: options.keyPrefix,
+    installation: options.installation ?? '',
     runtime: parseRuntime(options.runtime),
     sandbox: options.sandbox ? parseSandbox(options.sandbox) : null,
     kubernetes: {
@@ -323,10 +326,15 @@ export function registerStart(program: Command): void {
     const owned: OwnedServer[] = [];
     const given = (name: string) => command.getOptionValueSource(name) !== 'default';
     let plane: ControlPlane;
+    // One dev per installation's state directory: its Redis files and workloads are its own.
+    const stateDir = installationStateDir(options.stateDir, options.installation ?? '');
+    const lock = holdStateDir(stateDir);
+    // The lock goes last: until the servers have stopped, their files are still being written.
+    const stopAll = () => stopOwned(owned).finally(() => lock.release());
     try {
       if (!given('redis')) {
         // Persistent by default, in the state directory, so a dev restart keeps what was submitted.
-        const redisDir = join(options.stateDir, 'redis');
+        const redisDir = join(stateDir, 'redis');
         if (!options.ephemeral) mkdirSync(redisDir, { recursive: true, mode: 0o700 });
         const redis = await startRedis(options.ephemeral ? {} : { dir: redisDir, persistence: 'aof' });
         owned.push(redis);
@@ -334,13 +342,13 @@ export function registerStart(program: Command): void {
       }
       if (!given('nats')) {
         // In the state directory too, so that everything this dev started is found under one path.
-        const nats = await startNats({ dir: mkdtempSync(join(options.stateDir, 'nats-')) });
+        const nats = await startNats({ dir: mkdtempSync(join(stateDir, 'nats-')) });
         owned.push(nats);
         options.nats = nats.url;
       }
       plane = await startControlPlane(toConfig(options), { log });
     } catch (error) {
-      await stopOwned(owned);
+      await stopAll();
       throw error;
     }
     const redisPort = new URL(options.redis).port || '6379';
@@ -358,12 +366,12 @@ export function registerStart(program: Command): void {
         'Submit the sample workload:',
         `  redis-cli -p ${redisPort} LPUSH ${plane.keys.queue} '{"id":"test-1","type":"trusted","image":"alpine","cmd":["echo","hello"]}'`,
         'Watch it (in another terminal):',
-        `  npx leasehold watch --nats ${redactUrl(options.nats)}`,
+        `  npx leasehold watch --nats ${redactUrl(options.nats)}${options.installation ? ` --installation ${options.installation}` : ''}`,
         '',
         'Ctrl-C stops the control plane and the servers it started.',
         '',
       ].join('\n'),
     );
-    await runUntilSignalled(plane, log, () => stopOwned(owned));
+    await runUntilSignalled(plane, log, stopAll);
   });
 }

@@ -1,17 +1,16 @@
 import type { Command } from 'commander';
 import { redactUrl } from '../../redact.js';
 import { replayTransitions } from '../../events/transition-history.js';
-import { SUBJECTS } from '../../events/transition.js';
 import { CliError } from '../cli-error.js';
 import { TransitionPrinter, openNats } from '../clients.js';
 import { EXIT } from '../exit-codes.js';
 import { examples } from '../help.js';
-import { natsTargetOf, positiveInt, withNatsConnection, withOutput, type NatsAuthOptions } from '../options.js';
+import { natsTargetOf, positiveInt, subjectsOf, withNatsConnection, withOutput, type InstallationOptions, type NatsAuthOptions } from '../options.js';
 import type { OutputFormat } from '../output.js';
 import { askStatus } from '../status.js';
 import { inline } from '../terminal.js';
 
-interface WatchOptions extends NatsAuthOptions {
+interface WatchOptions extends NatsAuthOptions, InstallationOptions {
   output: OutputFormat;
   replay?: boolean;
   timeout: number;
@@ -28,10 +27,11 @@ export function registerWatch(program: Command): void {
         .option('--timeout <s>', 'with an id: give up when the workload is still unknown after this many seconds (0: wait forever)', positiveInt, 30),
     ),
   ).action(async (id: string | undefined, options: WatchOptions) => {
+    const subjects = subjectsOf(options);
     const nc = await openNats(natsTargetOf(options));
     // Live first, so nothing falls between the end of the replay and the start of the live feed.
-    const subscription = nc.subscribe(SUBJECTS.watch(id));
-    const printer = new TransitionPrinter(options.output);
+    const subscription = nc.subscribe(subjects.watch(id));
+    const printer = new TransitionPrinter(options.output, undefined, subjects);
     let stoppedByUser = false;
     const stop = () => {
       stoppedByUser = true;
@@ -42,11 +42,16 @@ export function registerWatch(program: Command): void {
     let known = false;
     if (options.replay) {
       let ended = false;
-      const replayed = await replayTransitions(nc, SUBJECTS.watch(id), (t) => {
-        printer.print(t);
-        known = true;
-        ended ||= t.to === 'tornDown';
-      });
+      const replayed = await replayTransitions(
+        nc,
+        subjects.watch(id),
+        (t) => {
+          printer.print(t);
+          known = true;
+          ended ||= t.to === 'tornDown';
+        },
+        subjects,
+      );
       if (replayed === null) {
         await nc.close();
         throw new CliError('no transition history on this NATS: start the control plane with --history <seconds> (and nats-server -js)');
@@ -55,7 +60,7 @@ export function registerWatch(program: Command): void {
     } else if (id) {
       // A late watcher learns where the workload is now, then follows it.
       await nc.flush();
-      const status = await askStatus(nc, id);
+      const status = await askStatus(nc, id, subjects);
       if (status) {
         known = true;
         printer.printStatus(status);
@@ -65,7 +70,7 @@ export function registerWatch(program: Command): void {
         process.stdout.write(`${inline(id)}: not known yet; waiting ${limit}for it\n`);
       }
     } else if (options.output === 'text') {
-      process.stdout.write(`watching ${SUBJECTS.watch()} on ${redactUrl(options.nats)} (Ctrl-C to stop)\n`);
+      process.stdout.write(`watching ${subjects.watch()} on ${redactUrl(options.nats)} (Ctrl-C to stop)\n`);
     }
     // An id nobody has heard of may never come (a typo, another prefix): say so rather than wait forever.
     let timedOut = false;
@@ -81,7 +86,7 @@ export function registerWatch(program: Command): void {
     await nc.close();
     if (end || stoppedByUser) return;
     if (timedOut) {
-      throw new CliError(`no workload ${inline(id!)} appeared within ${options.timeout} s: the control plane does not know it and nothing was published on ${SUBJECTS.watch(inline(id!))}`, EXIT.timeout);
+      throw new CliError(`no workload ${inline(id!)} appeared within ${options.timeout} s: the control plane does not know it and nothing was published on ${subjects.watch(inline(id!))}`, EXIT.timeout);
     }
     throw new CliError(`lost the connection to NATS at ${redactUrl(options.nats)}; stopped watching`);
   });
