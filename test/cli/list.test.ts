@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { parseSelector, matches } from '../../src/cli/list/selector.js';
@@ -7,7 +8,7 @@ import { createKeys } from '../../src/keys.js';
 import { memberKeys } from '../../src/ownership/shards.js';
 import { InstantRuntime } from '../../src/runtime/instant/instant-runtime.js';
 import type { WorkloadRuntime } from '../../src/runtime/runtime.js';
-import { runCli, runCliInTerminal } from '../helpers/cli.js';
+import { BIN, runCli, runCliInTerminal, shellQuote } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
@@ -125,6 +126,22 @@ describe('leasehold list', () => {
     assert.deepEqual(ids(await listJson(['--redis', url.toString(), '--key-prefix', tp.config.keyPrefix])), ['gpu-a', 'ml-c', 'web-b']);
   });
 
+  it('Redis refusing a read is one line and exit 1, not a stack trace', async () => {
+    const redis = redisClient(servers().redis.url);
+    try {
+      await redis.call('ACL', 'SETUSER', 'no-sscan', 'on', '>no-sscan', '~*', '-@all', '+@read', '+time', '+info', '-sscan');
+    } finally {
+      redis.disconnect();
+    }
+    const url = new URL(servers().redis.url);
+    url.username = 'no-sscan';
+    url.password = 'no-sscan';
+    const result = await runCli(['list', '--redis', url.toString(), '--key-prefix', tp.config.keyPrefix]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^leasehold: reading the workloads from Redis at redis:\/\/no-sscan:\*+@[^ ]+ failed: NOPERM .*sscan/);
+    assert.doesNotMatch(result.stderr, /no-sscan@|:no-sscan@|    at /, 'neither the password nor a stack');
+  });
+
   it('finished workloads: --state tornDown is refused with where to look instead (exit 2)', async () => {
     const result = await runCli(['list', ...conn, '--state', 'tornDown']);
     assert.equal(result.code, 2);
@@ -210,8 +227,17 @@ describe('leasehold list on records no control plane of this version wrote', () 
     }
     // An id whose record expired between its end and the active set's cleanup: skipped, not an error.
     await redis.sadd(createKeys(prefix, 1).shard(0).active, 'expired-meanwhile');
-    const rows = await listJson(['--redis', servers().redis.url, '--key-prefix', prefix]);
-    assert.deepEqual(ids(rows), written);
+    const conn = ['--redis', servers().redis.url, '--key-prefix', prefix];
+    const listed = await runCli(['list', ...conn, '-o', 'json']);
+    assert.deepEqual([listed.code, listed.stderr], [0, '']);
+    assert.deepEqual(ids(JSON.parse(listed.stdout) as Row[]), written);
+    // A record that is there but not a workload (written by hand, or by something else): said, not hidden.
+    await redis.hset(createKeys(prefix, 1).workload('not-ours'), { spec: 'not json', state: 'running' });
+    await redis.sadd(createKeys(prefix, 1).shard(0).active, 'not-ours');
+    const withJunk = await runCli(['list', ...conn, '-o', 'json']);
+    assert.equal(withJunk.code, 0);
+    assert.equal(withJunk.stderr, 'leasehold: skipped 1 unreadable record: not-ours\n');
+    assert.equal((JSON.parse(withJunk.stdout) as Row[]).length, written.length);
   });
 
   it('escapes what a record holds on a terminal: ids, images, labels and the runtime\'s words cannot drive it', async () => {
@@ -270,4 +296,28 @@ describe('label selectors mean what they mean to kubectl', () => {
       assert.equal(matches(parseSelector(selector), labels), expected);
     });
   }
+});
+
+/** What bash offers after typing `line`, from `leasehold completion bash` (as help.test.ts does it). */
+function bashCompletes(line: string): string[] {
+  const script = [
+    `source <(${shellQuote(process.execPath)} ${shellQuote(BIN)} completion bash)`,
+    `COMP_WORDS=(${line.split(' ').map(shellQuote).join(' ')})`,
+    'COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))',
+    '_leasehold',
+    'printf "%s\\n" "${COMPREPLY[@]}"',
+  ].join('\n');
+  const result = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout.split('\n').filter(Boolean);
+}
+
+describe('leasehold list in the shell', () => {
+  it('completion offers list, its flags, the states, types and output formats', () => {
+    assert.deepEqual(bashCompletes('leasehold li'), ['list']);
+    for (const flag of ['--state', '--type', '--selector', '--output', '--redis', '--key-prefix']) assert.ok(bashCompletes('leasehold list --').includes(flag), flag);
+    assert.deepEqual(bashCompletes('leasehold list --state '), ['queued', 'provisioning', 'running', 'expiring']);
+    assert.deepEqual(bashCompletes('leasehold list --type '), ['trusted', 'untrusted']);
+    assert.deepEqual(bashCompletes('leasehold list -o '), ['table', 'wide', 'json', 'yaml']);
+  });
 });

@@ -1,5 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { LIFECYCLE_STATES, WORKLOAD_TYPES, type LifecycleState, type WorkloadType } from '../../../machines/index.js';
+import { redactUrl, redactUrlsIn } from '../../redact.js';
+import { CliError } from '../cli-error.js';
 import { openRedis } from '../clients.js';
 import { examples } from '../help.js';
 import { toListed, type ListedWorkload } from '../list/listed-workload.js';
@@ -47,9 +49,13 @@ function wanted(options: ListOptions): (w: ListedWorkload) => boolean {
     (!options.selector || matches(options.selector, w.labels));
 }
 
+/** Ids named in the warning about records that do not read as workloads; the rest are counted. */
+const UNREADABLE_NAMED = 5;
+
 async function list(options: ListOptions): Promise<void> {
   const redis = await openRedis(options.redis);
   let rows: ListedWorkload[] = [];
+  const unreadable: string[] = [];
   let now: number;
   try {
     const keys = await keysOfInstallation(redis, options.keyPrefix);
@@ -60,10 +66,21 @@ async function list(options: ListOptions): Promise<void> {
       for (const record of page) {
         const listed = toListed(record, owners.owners[record.shard] ?? null);
         if (listed && keep(listed)) rows.push(listed);
+        // No spec: the record expired after its workload ended; the owner tidies the set. Else it is not ours to read.
+        else if (!listed && record.spec !== null) unreadable.push(record.id);
       }
     }
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    // A refusal (NOPERM for a user without read access) or a dropped connection: one line, not a stack.
+    throw new CliError(`reading the workloads from Redis at ${redactUrl(options.redis)} failed: ${redactUrlsIn(error instanceof Error ? error.message : String(error))}`);
   } finally {
     redis.disconnect();
+  }
+  if (unreadable.length > 0) {
+    const named = unreadable.slice(0, UNREADABLE_NAMED).map(inline).join(', ');
+    const more = unreadable.length > UNREADABLE_NAMED ? ` and ${unreadable.length - UNREADABLE_NAMED} more` : '';
+    process.stderr.write(`leasehold: skipped ${unreadable.length} unreadable record${unreadable.length === 1 ? '' : 's'}: ${named}${more}\n`);
   }
   rows = rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (options.output === 'json' || options.output === 'yaml') return void process.stdout.write(formatData(rows, options.output));
@@ -73,7 +90,7 @@ async function list(options: ListOptions): Promise<void> {
 }
 
 export function registerList(program: Command): void {
-  const stateOption = new Option('--state <states>', `only workloads in these states (repeat, or a comma list): ${LISTED_STATES.join(', ')}`).argParser(collectStates);
+  const stateOption = new Option('--state <states>', 'only workloads in these states; repeat it, or give a comma list').argParser(collectStates);
   // Offered by shell completion; the parser above still accepts comma lists.
   stateOption.argChoices = [...LISTED_STATES];
   const command = withRedisConnection(
@@ -87,11 +104,11 @@ export function registerList(program: Command): void {
           collectSelector,
         ),
       )
-      .addOption(new Option('-o, --output <format>', 'table, wide (adds image, shard, owner, replica, labels), json or yaml').choices(LIST_FORMATS).default('table')),
+      .addOption(new Option('-o, --output <format>', 'wide adds image, shard, owner, replica and labels').choices(LIST_FORMATS).default('table')),
   ).action((options: ListOptions) => list(options));
   command.addHelpText(
     'after',
-    `\nReads Redis directly (read-only, in pages), so it lists what every replica holds, not one replica's view.\nIt does not list finished workloads: Redis indexes only unfinished ones, and finding the others would take a SCAN\nof the whole keyspace. \`leasehold status <id>\` shows a finished one while it is retained (--retention of start),\nand \`leasehold watch --replay\` the recent transitions.\n`,
+    `\nReads Redis directly (read-only, in pages), so it lists what every replica holds, not one replica's view.\nIt does not list finished workloads: Redis indexes only unfinished ones, and finding the others would take a SCAN\nof the whole keyspace. \`leasehold status <id>\` shows a finished one while it is retained (--retention of start),\nand \`leasehold watch --replay\` the recent transitions.`,
   );
   examples(command, [
     ['every unfinished workload', 'leasehold list'],
