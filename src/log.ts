@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -8,15 +8,18 @@ export type { Logger };
  */
 export const REDACTED_PATHS = ['err.command.args'];
 
-/** JSON lines on stderr (stdout stays free for command output); `LOG_LEVEL` sets the level. */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+/**
+ * JSON lines on stderr (stdout stays free for command output); `LOG_LEVEL` sets the level.
+ * `destination` replaces that stream (`leasehold dev` on a terminal formats the lines for people).
+ */
+export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream | null } = {}): Logger {
   return pino(
     {
       name: options.name ?? 'leasehold',
       level: options.level ?? process.env.LOG_LEVEL ?? 'info',
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    pino.destination({ dest: 2, sync: false }),
+    options.destination ?? pino.destination({ dest: 2, sync: false }),
   );
 }
 

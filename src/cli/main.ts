@@ -6,6 +6,7 @@ import { registerCompletion } from './commands/completion.js';
 import { registerControl } from './commands/control.js';
 import { registerDeadLetters } from './commands/dead-letters.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerList } from './commands/list.js';
 import { registerLogs } from './commands/logs.js';
 import { registerStart } from './commands/start.js';
 import { registerSubmit } from './commands/submit.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerSubmit(program);
   registerWatch(program);
   registerControl(program);
+  registerList(program);
   registerLogs(program);
   registerDeadLetters(program);
   registerChart(program);

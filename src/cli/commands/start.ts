@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../../log.js';
 import { redactUrl } from '../../redact.js';
 import { quantityToNumber } from '../../runtime/process/sandbox-limits.js';
 import { natsTargetOf, positiveInt, withConnection, type ConnectionOptions } from '../options.js';
+import { LOG_FORMATS, logDestination, type LogFormat } from '../log-format.js';
 
 interface StartOptions extends ConnectionOptions {
   runtime: string;
@@ -320,9 +321,10 @@ export function registerStart(program: Command): void {
     program
       .command('dev')
       .description('the embedded default: start redis-server and nats-server on free ports unless URLs are given, then the control plane')
-      .option('--ephemeral', 'run the embedded Redis without persistence, in a temporary directory removed at exit (default: an append-only file in <state-dir>/redis)'),
-  ).action(async (options: StartOptions, command: Command) => {
-    const log = createLogger();
+      .option('--ephemeral', 'run the embedded Redis without persistence, in a temporary directory removed at exit (default: an append-only file in <state-dir>/redis)')
+      .addOption(new Option('--log-format <format>', 'auto: readable lines on a terminal, JSON lines otherwise').choices(LOG_FORMATS).env('LEASEHOLD_LOG_FORMAT').default('auto')),
+  ).action(async (options: StartOptions & { logFormat: LogFormat }, command: Command) => {
+    const log = createLogger({ destination: logDestination(options.logFormat) });
     const owned: OwnedServer[] = [];
     const given = (name: string) => command.getOptionValueSource(name) !== 'default';
     let plane: ControlPlane;
