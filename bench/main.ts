@@ -307,6 +307,7 @@ function takeoverRows(t: Awaited<ReturnType<typeof takeover>>): Rows {
       `all torn down ${t.all_orphans_torn_down_ms} ms after the kill (p50 ${t.orphans_torn_down_p50_ms} ms; target ≤ TTL + 2 s = ${t.target_ms} ms: ${t.target_met ? 'met' : 'missed'})` +
         (t.orphaned_not_ended > 0 ? `; ${t.orphaned_not_ended} never ended` : ''),
     ],
+    ['takeover: torn down by the killed replica, never announced', `${t.torn_down_unannounced} (saved as tornDown in Redis, no tornDown on NATS)`],
   ];
 }
 
