@@ -7,6 +7,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { spawnChild, startPlane, stopChild, type Child } from './children.js';
+import { addCpu, cpuReport, meterCpu, type CpuUsed } from './cpu.js';
+import { addCalls, callsPerWorkload, commandCalls } from './redis-calls.js';
 import { payload, pushAll, signal, sleep, subscribeCounting } from './load.js';
 import { ReplicaGroup } from './replica-group.js';
 
@@ -15,6 +17,8 @@ export interface BenchServers {
   readonly redisUrl: string;
   readonly nc: NatsConnection;
   readonly natsUrl: string;
+  readonly redisPid: number;
+  readonly natsPid: number;
 }
 
 export interface BurstOptions {
@@ -22,14 +26,8 @@ export interface BurstOptions {
   /** Process counts to run at; undefined: one control plane as before `--replicas` existed. */
   readonly replicaCounts: readonly number[] | undefined;
   readonly planeExtra: Record<string, unknown>;
-}
-
-export interface ScalingRow {
-  readonly processes: number;
-  readonly leasehold_per_s: number;
-  readonly bullmq_per_s: number;
-  readonly leasehold_vs_bullmq: number;
-  readonly events_received: number;
+  /** With replica counts: how many times each is measured, in the order 1, N, N, 1, … */
+  readonly rounds: number;
 }
 
 const perSecond = (n: number, ms: number) => Math.round((n / ms) * 1000);
@@ -52,19 +50,24 @@ async function leaseholdBurst(s: BenchServers, n: number, replicas: number | und
   });
   await s.nc.flush();
   const payloads = Array.from({ length: n }, (_, i) => payload(`b${tag}-${i}`));
+  const planePids = single ? [single.process.pid!] : [...group!.planes.values()].map((plane) => plane.process.pid!);
+  const callsBefore = await commandCalls(s.redis);
+  const cpu = meterCpu({ leasehold: planePids, redis: [s.redisPid], nats: [s.natsPid], driver: [process.pid] });
   const started = performance.now();
   await pushAll(s.redis, `${prefix}workload_queue`, payloads);
   await done.promise;
   const ms = performance.now() - started;
+  const used = cpu.stop();
+  const calls = addCalls({}, callsBefore, await commandCalls(s.redis));
   await sleep(200); // any stragglers would show as extra events
   unsubscribe();
   if (single) await stopChild(single);
   await group?.stop();
-  return { ms, events };
+  return { ms, events, cpu: used, calls };
 }
 
 /** The same number of jobs, a no-op processor, `workers` worker processes on one queue. */
-async function bullmqBurst(s: BenchServers, n: number, workers: number): Promise<number> {
+async function bullmqBurst(s: BenchServers, n: number, workers: number): Promise<{ ms: number; cpu: CpuUsed; calls: Record<string, number> }> {
   const name = workers === 1 ? 'bench' : `bench${workers}`;
   const connection = new Redis(s.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(name, { connection });
@@ -77,6 +80,8 @@ async function bullmqBurst(s: BenchServers, n: number, workers: number): Promise
       if (counts.reduce((a, b) => a + b, 0) >= n) done.resolve();
     }),
   );
+  const callsBefore = await commandCalls(s.redis);
+  const cpu = meterCpu({ bullmq: children.map((child) => child.process.pid!), redis: [s.redisPid], driver: [process.pid] });
   const started = performance.now();
   for (let i = 0; i < n; i += 1000) {
     const slice = Array.from({ length: Math.min(1000, n - i) }, (_, j) => `j-${i + j}`);
@@ -84,10 +89,12 @@ async function bullmqBurst(s: BenchServers, n: number, workers: number): Promise
   }
   await done.promise;
   const ms = performance.now() - started;
+  const used = cpu.stop();
+  const calls = addCalls({}, callsBefore, await commandCalls(s.redis));
   await Promise.all(children.map((child) => stopChild(child)));
   await queue.close();
   await connection.quit();
-  return ms;
+  return { ms, cpu: used, calls };
 }
 
 /** Reliable batched pop and acknowledge with bare ioredis: the least any reliable consumer does. */
@@ -106,20 +113,43 @@ async function ceilingBurst(s: BenchServers, n: number): Promise<number> {
 export async function burst(s: BenchServers, options: BurstOptions) {
   const n = options.workloads;
   const counts = options.replicaCounts ?? [undefined];
-  const rows: (ScalingRow & { leaseholdMs: number; bullmqMs: number })[] = [];
-  for (const count of counts) {
+  // On a shared machine the load drifts during a run; measuring in the order 1, N, N, 1 (rounds
+  // of 2) puts the same drift on both sides of each ratio instead of all on one.
+  const rounds = options.replicaCounts ? options.rounds : 1;
+  const order = Array.from({ length: rounds }, (_, round) => (round % 2 === 0 ? counts : [...counts].reverse())).flat();
+  const totals = new Map(
+    counts.map((count) => [count, { leaseholdMs: 0, bullmqMs: 0, events: 0, workloads: 0, leaseholdCpu: undefined as CpuUsed | undefined, bullmqCpu: undefined as CpuUsed | undefined, leaseholdCalls: {} as Record<string, number>, bullmqCalls: {} as Record<string, number> }]),
+  );
+  for (const count of order) {
+    const total = totals.get(count)!;
     const leasehold = await leaseholdBurst(s, n, count, options.planeExtra);
-    const bullmqMs = await bullmqBurst(s, n, count ?? 1);
-    rows.push({
-      processes: count ?? 1,
-      leasehold_per_s: perSecond(n, leasehold.ms),
-      bullmq_per_s: perSecond(n, bullmqMs),
-      leasehold_vs_bullmq: +(bullmqMs / leasehold.ms).toFixed(2),
-      events_received: leasehold.events,
-      leaseholdMs: leasehold.ms,
-      bullmqMs,
-    });
+    total.leaseholdMs += leasehold.ms;
+    total.leaseholdCpu = addCpu(total.leaseholdCpu, leasehold.cpu);
+    addCalls(total.leaseholdCalls, {}, leasehold.calls);
+    total.events += leasehold.events;
+    total.workloads += n;
+    const bullmq = await bullmqBurst(s, n, count ?? 1);
+    total.bullmqMs += bullmq.ms;
+    total.bullmqCpu = addCpu(total.bullmqCpu, bullmq.cpu);
+    addCalls(total.bullmqCalls, {}, bullmq.calls);
   }
+  const rows = counts.map((count) => {
+    const total = totals.get(count)!;
+    return {
+      processes: count ?? 1,
+      leasehold_per_s: perSecond(total.workloads, total.leaseholdMs),
+      bullmq_per_s: perSecond(total.workloads, total.bullmqMs),
+      leasehold_vs_bullmq: +(total.bullmqMs / total.leaseholdMs).toFixed(2),
+      events_received: total.events,
+      leasehold_cpu: cpuReport(total.leaseholdCpu!, total.workloads),
+      bullmq_cpu: cpuReport(total.bullmqCpu!, total.workloads),
+      leasehold_redis_calls: callsPerWorkload(total.leaseholdCalls, total.workloads),
+      bullmq_redis_calls: callsPerWorkload(total.bullmqCalls, total.workloads),
+      // Per run of n, so the single-process fields keep their meaning.
+      leaseholdMs: total.leaseholdMs / (total.workloads / n),
+      bullmqMs: total.bullmqMs / (total.workloads / n),
+    };
+  });
   const ceilingMs = await ceilingBurst(s, n);
   const one = rows[0]!;
   const result = {
@@ -130,7 +160,11 @@ export async function burst(s: BenchServers, options: BurstOptions) {
     leasehold_vs_bullmq: one.leasehold_vs_bullmq,
     leasehold_vs_ceiling: +(ceilingMs / one.leaseholdMs).toFixed(3),
     events_received: one.events_received,
-    events_expected: 5 * n,
+    events_expected: 5 * n * rounds,
+    leasehold_cpu: one.leasehold_cpu,
+    bullmq_cpu: one.bullmq_cpu,
+    leasehold_redis_calls: one.leasehold_redis_calls,
+    bullmq_redis_calls: one.bullmq_redis_calls,
   };
   if (rows.length < 2) return result;
   const most = rows.at(-1)!;

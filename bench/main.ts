@@ -11,7 +11,9 @@ import { createKeys } from '../src/keys.js';
 import { FakeKubeApiServer } from '../test/kubernetes/fake-api-server.js';
 import { parseBenchArgs } from './args.js';
 import { burst, type BenchServers } from './burst.js';
+import { commandCalls } from './redis-calls.js';
 import { startPlane, stopChild, type Child } from './children.js';
+import type { CpuReport } from './cpu.js';
 import { payload, pushAll, subscribeCounting } from './load.js';
 import { ReplicaGroup } from './replica-group.js';
 import { takeover } from './takeover.js';
@@ -71,13 +73,6 @@ async function latency(s: BenchServers) {
   const rows = [];
   for (const count of replicaCounts) rows.push(await latencyAt(s, count));
   return { ...rows[0]!, by_replicas: rows };
-}
-
-async function commandCalls(redis: Redis): Promise<Record<string, number>> {
-  const info = await redis.info('commandstats');
-  const calls: Record<string, number> = {};
-  for (const [, name, n] of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) calls[name!] = Number(n);
-  return calls;
 }
 
 async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string) {
@@ -196,7 +191,7 @@ async function main(): Promise<void> {
   servers.push(redisServer, natsServer);
   const redis = new Redis(redisServer.url);
   const nc = await connect({ servers: natsServer.url });
-  const s: BenchServers = { redis, redisUrl: redisServer.url, nc, natsUrl: natsServer.url };
+  const s: BenchServers = { redis, redisUrl: redisServer.url, nc, natsUrl: natsServer.url, redisPid: redisServer.process.pid!, natsPid: natsServer.process.pid! };
   try {
     log(`leasehold bench${quick ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
     if (only === 'kubernetes') {
@@ -211,7 +206,7 @@ async function main(): Promise<void> {
       return;
     }
     log(replicaCounts ? `burst at ${replicaCounts.join(' and ')} processes…` : 'burst…');
-    const burstResult = await burst(s, { workloads: SIZES.burst, replicaCounts, planeExtra: realProcesses ? { realProcesses, maxConcurrent: { trusted: 64, untrusted: 16 } } : {} });
+    const burstResult = await burst(s, { workloads: SIZES.burst, replicaCounts, rounds: quick ? 1 : 2, planeExtra: realProcesses ? { realProcesses, maxConcurrent: { trusted: 64, untrusted: 16 } } : {} });
     log(JSON.stringify(burstResult));
     if (only === 'burst') {
       if ('scaling' in burstResult) printRows(burstRows(burstResult));
@@ -274,6 +269,15 @@ function burstRows(b: Awaited<ReturnType<typeof burst>>): Rows {
     rows.push([
       `burst: ${row.processes} replica${row.processes > 1 ? 's' : ''} vs ${row.processes} BullMQ worker${row.processes > 1 ? 's' : ''}`,
       `Leasehold ${row.leasehold_per_s}/s, BullMQ ${row.bullmq_per_s}/s  (Leasehold ${row.leasehold_vs_bullmq}×; ${row.events_received} of ${b.events_expected} transitions)`,
+    ]);
+  }
+  const cpu = (c: CpuReport) => `${Object.entries(c.ms_per_1000).map(([role, ms]) => `${role} ${ms}`).join(', ')} ms; machine ${c.machine_busy_pct}% busy`;
+  for (const row of b.replicas) {
+    rows.push([`burst: CPU per 1,000 at ${row.processes}: Leasehold run`, cpu(row.leasehold_cpu)]);
+    rows.push([`burst: CPU per 1,000 at ${row.processes}: BullMQ run`, cpu(row.bullmq_cpu)]);
+    rows.push([
+      `burst: Redis commands per workload at ${row.processes}`,
+      `Leasehold ${row.leasehold_redis_calls.total} ${JSON.stringify(row.leasehold_redis_calls.top)}; BullMQ ${row.bullmq_redis_calls.total}`,
     ]);
   }
   const { processes, leasehold, bullmq } = b.scaling;
