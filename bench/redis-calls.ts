@@ -21,5 +21,5 @@ export function addCalls(into: Record<string, number>, before: Record<string, nu
 export function callsPerWorkload(calls: Record<string, number>, workloads: number) {
   const sorted = Object.entries(calls).sort((a, b) => b[1] - a[1]);
   const per = (n: number) => +(n / workloads).toFixed(2);
-  return { total: per(sorted.reduce((sum, [, n]) => sum + n, 0)), top: Object.fromEntries(sorted.slice(0, 6).map(([name, n]) => [name, per(n)])) };
+  return { total: per(sorted.reduce((sum, [, n]) => sum + n, 0)), top: Object.fromEntries(sorted.slice(0, 10).map(([name, n]) => [name, per(n)])) };
 }
