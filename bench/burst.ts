@@ -31,6 +31,7 @@ export interface BurstOptions {
 }
 
 const perSecond = (n: number, ms: number) => Math.round((n / ms) * 1000);
+let runs = 0;
 
 /** Every workload through all five states, every transition on NATS; resolves with ms and events seen. */
 async function leaseholdBurst(s: BenchServers, n: number, replicas: number | undefined, planeExtra: Record<string, unknown>) {
@@ -49,7 +50,9 @@ async function leaseholdBurst(s: BenchServers, n: number, replicas: number | und
     if (m.to === 'tornDown' && ended.add(m.id).size === n) done.resolve();
   });
   await s.nc.flush();
-  const payloads = Array.from({ length: n }, (_, i) => payload(`b${tag}-${i}`));
+  // Ids new to every run: a second round on the same prefix must not be refused as duplicates.
+  const run = ++runs;
+  const payloads = Array.from({ length: n }, (_, i) => payload(`b${tag}-${run}-${i}`));
   const planePids = single ? [single.process.pid!] : [...group!.planes.values()].map((plane) => plane.process.pid!);
   const callsBefore = await commandCalls(s.redis);
   const cpu = meterCpu({ leasehold: planePids, redis: [s.redisPid], nats: [s.natsPid], driver: [process.pid] });
@@ -69,6 +72,7 @@ async function leaseholdBurst(s: BenchServers, n: number, replicas: number | und
 /** The same number of jobs, a no-op processor, `workers` worker processes on one queue. */
 async function bullmqBurst(s: BenchServers, n: number, workers: number): Promise<{ ms: number; cpu: CpuUsed; calls: Record<string, number> }> {
   const name = workers === 1 ? 'bench' : `bench${workers}`;
+  const run = ++runs;
   const connection = new Redis(s.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(name, { connection });
   const children = await Promise.all(Array.from({ length: workers }, () => spawnChild('./peers.js', ['bullmq', s.redisUrl, name, String(n)])));
@@ -84,7 +88,7 @@ async function bullmqBurst(s: BenchServers, n: number, workers: number): Promise
   const cpu = meterCpu({ bullmq: children.map((child) => child.process.pid!), redis: [s.redisPid], driver: [process.pid] });
   const started = performance.now();
   for (let i = 0; i < n; i += 1000) {
-    const slice = Array.from({ length: Math.min(1000, n - i) }, (_, j) => `j-${i + j}`);
+    const slice = Array.from({ length: Math.min(1000, n - i) }, (_, j) => `j-${run}-${i + j}`);
     await queue.addBulk(slice.map((jobId) => ({ name: 'job', data: payload(jobId), opts: { jobId, removeOnComplete: true } })));
   }
   await done.promise;
