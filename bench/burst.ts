@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { spawnChild, startPlane, stopChild, type Child } from './children.js';
 import { addCpu, cpuReport, meterCpu, type CpuUsed } from './cpu.js';
 import { addCalls, callsPerWorkload, commandCalls } from './redis-calls.js';
-import { payload, pushAll, signal, sleep, subscribeCounting } from './load.js';
+import { payload, pushAll, signal, sleep, subscribeCounting, within } from './load.js';
 import { ReplicaGroup } from './replica-group.js';
 
 export interface BenchServers {
@@ -58,7 +58,7 @@ async function leaseholdBurst(s: BenchServers, n: number, replicas: number | und
   const cpu = meterCpu({ leasehold: planePids, redis: [s.redisPid], nats: [s.natsPid], driver: [process.pid] });
   const started = performance.now();
   await pushAll(s.redis, `${prefix}workload_queue`, payloads);
-  await done.promise;
+  await within(done.promise, 60_000 + n * 20, () => `burst at ${tag} replica(s): ${ended.size} of ${n} workloads torn down (see {${prefix}workload_queue}:dead)`);
   const ms = performance.now() - started;
   const used = cpu.stop();
   const calls = addCalls({}, callsBefore, await commandCalls(s.redis));
@@ -91,7 +91,7 @@ async function bullmqBurst(s: BenchServers, n: number, workers: number): Promise
     const slice = Array.from({ length: Math.min(1000, n - i) }, (_, j) => `j-${run}-${i + j}`);
     await queue.addBulk(slice.map((jobId) => ({ name: 'job', data: payload(jobId), opts: { jobId, removeOnComplete: true } })));
   }
-  await done.promise;
+  await within(done.promise, 60_000 + n * 20, () => `BullMQ at ${workers} worker(s): ${counts.reduce((a, b) => a + b, 0)} of ${n} jobs done`);
   const ms = performance.now() - started;
   const used = cpu.stop();
   const calls = addCalls({}, callsBefore, await commandCalls(s.redis));
