@@ -12,6 +12,8 @@ import { Worker } from 'bullmq';
 const [mode, redisUrl, queue, countText] = process.argv.slice(2);
 /** The ceiling's jobs to take; a BullMQ worker takes whatever its share turns out to be. */
 const count = Number(countText);
+// A driver that died (Ctrl-C, a failed scenario) takes its workers with it.
+process.on('disconnect', () => process.exit(1));
 
 if (mode === 'bullmq') {
   const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
