@@ -1,163 +1,49 @@
 /**
- * `npm run bench [-- --quick] [-- --json]`: Leasehold measured side by side with BullMQ and the
- * bare-Redis ceiling, in one run, on servers this script starts. See README, "Performance".
+ * `npm run bench [-- --quick] [-- --json] [-- --replicas 2]`: Leasehold measured side by side with
+ * BullMQ and the bare-Redis ceiling, in one run, on servers this script starts. See README,
+ * "Performance", and docs/pending/bench-replicas.md for `--replicas`.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startNats, startRedis, type OwnedServer } from '../src/dev/servers.js';
-import type { TransitionMessage } from '../src/events/transition.js';
+import { createKeys } from '../src/keys.js';
 import { FakeKubeApiServer } from '../test/kubernetes/fake-api-server.js';
+import { parseBenchArgs } from './args.js';
+import { burst, type BenchServers } from './burst.js';
+import { commandCalls } from './redis-calls.js';
+import { startPlane, stopChild, type Child } from './children.js';
+import type { CpuReport } from './cpu.js';
+import { payload, pushAll, subscribeCounting } from './load.js';
+import { ReplicaGroup } from './replica-group.js';
+import { takeover } from './takeover.js';
 
-const args = new Set(process.argv.slice(2));
-const quick = args.has('--quick');
-const asJson = args.has('--json');
-const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const only = flag('only');
-const realProcesses = args.has('--real-processes');
+const args = parseBenchArgs(process.argv.slice(2));
+const { quick, only, realProcesses } = args;
+const asJson = args.json;
 const SIZES = quick
-  ? { burst: 5_000, latencySeconds: 3, live: 20_000, lapse: 1_000, kubernetes: 500 }
-  : { burst: 20_000, latencySeconds: 10, live: 100_000, lapse: 1_000, kubernetes: 2_000 };
-if (flag('workloads')) SIZES.burst = Number(flag('workloads'));
+  ? { burst: 5_000, latencySeconds: 3, live: 20_000, lapse: 1_000, kubernetes: 500, takeoverLong: 1_000, takeoverShort: 2_000 }
+  : { burst: 20_000, latencySeconds: 10, live: 100_000, lapse: 1_000, kubernetes: 2_000, takeoverLong: 4_000, takeoverShort: 8_000 };
+if (args.workloads) SIZES.burst = args.workloads;
+/** `--replicas N`: burst and latency at 1 and N processes, side by side; undefined: one process as always. */
+const replicaCounts = args.replicas === undefined ? undefined : [...new Set([1, args.replicas])];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-const payload = (id: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ id, type: 'trusted', image: 'alpine', cmd: ['true'], ...extra });
 
-interface Child {
-  process: ChildProcess;
-  next(type: string): Promise<Record<string, unknown>>;
-  send(message: object): void;
-}
-
-function spawnChild(file: string, argv: string[], execArgv: string[] = []): Promise<Child> {
-  const child = fork(here(file), argv, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const queue: Record<string, unknown>[] = [];
-  const waiters: { type: string; resolve: (m: Record<string, unknown>) => void }[] = [];
-  child.on('message', (message: Record<string, unknown>) => {
-    const waiter = waiters.findIndex((w) => w.type === message.type);
-    if (waiter >= 0) waiters.splice(waiter, 1)[0]!.resolve(message);
-    else queue.push(message);
-  });
-  const handle: Child = {
-    process: child,
-    send: (message) => child.send(message),
-    next: (type) =>
-      new Promise((resolve, reject) => {
-        const queued = queue.findIndex((m) => m.type === type);
-        if (queued >= 0) return resolve(queue.splice(queued, 1)[0]!);
-        waiters.push({ type, resolve });
-        child.once('exit', (code) => reject(new Error(`${file} exited with ${code} while waiting for ${type}`)));
-      }),
-  };
-  return handle.next('ready').then(() => handle);
-}
-
-async function stopChild(child: Child): Promise<void> {
-  const exited = new Promise((resolve) => child.process.once('exit', resolve));
-  child.send({ type: 'stop' });
-  await exited;
-}
-
-async function pushAll(redis: Redis, queue: string, payloads: string[]): Promise<void> {
-  const pipeline = redis.pipeline();
-  for (let i = 0; i < payloads.length; i += 1000) pipeline.lpush(queue, ...payloads.slice(i, i + 1000));
-  await pipeline.exec();
-}
-
-async function startPlane(redisUrl: string, natsUrl: string, prefix: string, extra: Record<string, unknown> = {}): Promise<Child> {
-  const config = {
-    redisUrl,
-    natsUrl,
-    keyPrefix: prefix,
-    maxConcurrent: { trusted: 1_000_000, untrusted: 1_000_000 },
-    maxPending: 1_000_000,
-    intakeBatch: 1000,
-    ...extra,
-  };
-  // LEASEHOLD_BENCH_PROFILE=dir writes a CPU profile of the control plane there (see README).
-  const profile = process.env.LEASEHOLD_BENCH_PROFILE;
-  return spawnChild('./plane.js', [JSON.stringify(config)], ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])]);
-}
-
-function subscribeCounting(nc: NatsConnection, subject: string, onMessage: (m: TransitionMessage) => void): () => void {
-  const sub = nc.subscribe(subject, {
-    callback: (error, msg) => {
-      if (!error) onMessage(msg.json<TransitionMessage>());
-    },
-  });
-  return () => sub.unsubscribe();
-}
-
-async function burst(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string) {
-  const n = SIZES.burst;
-  // Leasehold: every workload through all five states, every transition on NATS.
-  const plane = await startPlane(redisUrl, natsUrl, 'burst:', realProcesses ? { realProcesses, maxConcurrent: { trusted: 64, untrusted: 16 } } : {});
-  let events = 0;
-  let ended = 0;
-  let resolveDone!: () => void;
-  const done = new Promise<void>((resolve) => (resolveDone = resolve));
-  const unsubscribe = subscribeCounting(nc, 'workloads.>', (m) => {
-    events++;
-    if (m.to === 'tornDown' && ++ended === n) resolveDone();
-  });
-  await nc.flush();
-  const payloads = Array.from({ length: n }, (_, i) => payload(`b-${i}`));
-  let started = performance.now();
-  await pushAll(redis, 'burst:workload_queue', payloads);
-  await done;
-  const leaseholdMs = performance.now() - started;
-  await new Promise((resolve) => setTimeout(resolve, 200)); // any stragglers would show as extra events
-  unsubscribe();
-  await stopChild(plane);
-
-  // BullMQ: the same number of jobs, a no-op processor, one worker process.
-  const bullConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const bullQueue = new Queue('bench', { connection: bullConnection });
-  const worker = await spawnChild('./peers.js', ['bullmq', redisUrl, 'bench', String(n)]);
-  started = performance.now();
-  for (let i = 0; i < n; i += 1000) {
-    await bullQueue.addBulk(payloads.slice(i, i + 1000).map((data, j) => ({ name: 'job', data, opts: { jobId: `j-${i + j}`, removeOnComplete: true } })));
-  }
-  await worker.next('done');
-  const bullmqMs = performance.now() - started;
-  await stopChild(worker);
-  await bullQueue.close();
-  await bullConnection.quit();
-
-  // The ceiling: reliable batched pop and acknowledge with bare ioredis.
-  const ceiling = await spawnChild('./peers.js', ['ceiling', redisUrl, 'ceiling:queue', String(n)]);
-  started = performance.now();
-  await pushAll(redis, 'ceiling:queue', payloads);
-  await ceiling.next('done');
-  const ceilingMs = performance.now() - started;
-
-  const perSecond = (ms: number) => Math.round((n / ms) * 1000);
-  return {
-    workloads: n,
-    leasehold_per_s: perSecond(leaseholdMs),
-    bullmq_per_s: perSecond(bullmqMs),
-    ceiling_per_s: perSecond(ceilingMs),
-    leasehold_vs_bullmq: +(bullmqMs / leaseholdMs).toFixed(2),
-    leasehold_vs_ceiling: +(ceilingMs / leaseholdMs).toFixed(3),
-    events_received: events,
-    events_expected: 5 * n,
-  };
-}
-
-async function latency(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string) {
-  const plane = await startPlane(redisUrl, natsUrl, 'latency:');
+/** LPUSH → `running` seen on NATS at a steady offered load; `replicas` undefined: one plane as always. */
+async function latencyAt(s: BenchServers, replicas: number | undefined) {
+  const prefix = replicas === undefined || replicas === 1 ? 'latency:' : `latency${replicas}:`;
+  const tag = replicas ?? 1;
+  const urls = { redis: s.redisUrl, nats: s.natsUrl };
+  const single: Child | undefined = replicas === undefined ? await startPlane(urls.redis, urls.nats, prefix) : undefined;
+  const group = replicas === undefined ? undefined : await ReplicaGroup.start(s.redis, urls, prefix, replicas);
   const pushedAt = new Map<string, number>();
   const samples: number[] = [];
-  const unsubscribe = subscribeCounting(nc, 'workloads.*.running', (m) => {
+  const unsubscribe = subscribeCounting(s.nc, 'workloads.*.running', (m) => {
     const at = pushedAt.get(m.id);
     if (at !== undefined) samples.push(performance.now() - at);
   });
-  await nc.flush();
+  await s.nc.flush();
   const rate = 1000;
   const total = rate * SIZES.latencySeconds;
   const started = performance.now();
@@ -166,26 +52,27 @@ async function latency(redis: Redis, redisUrl: string, nc: NatsConnection, natsU
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
     for (; sent < due; sent++) {
-      const id = `l-${sent}`;
+      const id = `l${tag}-${sent}`;
       pushedAt.set(id, performance.now());
-      void redis.lpush('latency:workload_queue', payload(id));
+      void s.redis.lpush(`${prefix}workload_queue`, payload(id));
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   const deadline = performance.now() + 10_000;
   while (samples.length < total && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   unsubscribe();
-  await stopChild(plane);
+  if (single) await stopChild(single);
+  await group?.stop();
   samples.sort((a, b) => a - b);
   const pct = (p: number) => +(samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))] ?? NaN).toFixed(2);
-  return { offered_per_s: rate, seconds: SIZES.latencySeconds, samples: samples.length, p50_ms: pct(50), p99_ms: pct(99), max_ms: +(samples.at(-1) ?? NaN).toFixed(2) };
+  return { replicas: replicas ?? 1, offered_per_s: rate, seconds: SIZES.latencySeconds, samples: samples.length, p50_ms: pct(50), p99_ms: pct(99), max_ms: +(samples.at(-1) ?? NaN).toFixed(2) };
 }
 
-async function commandCalls(redis: Redis): Promise<Record<string, number>> {
-  const info = await redis.info('commandstats');
-  const calls: Record<string, number> = {};
-  for (const [, name, n] of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) calls[name!] = Number(n);
-  return calls;
+async function latency(s: BenchServers) {
+  if (!replicaCounts) return latencyAt(s, undefined);
+  const rows = [];
+  for (const count of replicaCounts) rows.push(await latencyAt(s, count));
+  return { ...rows[0]!, by_replicas: rows };
 }
 
 async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string) {
@@ -222,8 +109,11 @@ async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConn
 
   // 1,000 leases lapse at once: their keys vanish and their deadlines pass, as on a real expiry.
   const before = await commandCalls(redis);
+  // Deadlines are Redis time, in the workload's shard (keys.ts); the lease keys keep the seed's name.
+  const keys = createKeys('live:');
+  const [seconds] = await redis.time();
   const pipeline = redis.pipeline();
-  for (const id of lapsing) pipeline.del(`live:session:${id}:heartbeat`).zadd('live:leasehold:lease-deadlines', Date.now() - 1, id);
+  for (const id of lapsing) pipeline.del(keys.lease(id)).zadd(keys.shard(keys.shardOf(id)).leaseDeadlines, Number(seconds) * 1000 - 1_000, id);
   await pipeline.exec();
   const started = performance.now();
   await allExpired;
@@ -301,6 +191,7 @@ async function main(): Promise<void> {
   servers.push(redisServer, natsServer);
   const redis = new Redis(redisServer.url);
   const nc = await connect({ servers: natsServer.url });
+  const s: BenchServers = { redis, redisUrl: redisServer.url, nc, natsUrl: natsServer.url, redisPid: redisServer.process.pid!, natsPid: natsServer.process.pid! };
   try {
     log(`leasehold bench${quick ? ' (quick)' : ''}: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
     if (only === 'kubernetes') {
@@ -308,30 +199,40 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify({ kubernetes: kubernetesResult })}\n`);
       return;
     }
-    log('burst…');
-    const burstResult = await burst(redis, redisServer.url, nc, natsServer.url);
+    if (only === 'takeover') {
+      const takeoverResult = await runTakeover(s);
+      printRows(takeoverRows(takeoverResult));
+      if (asJson) process.stdout.write(`${JSON.stringify({ takeover: takeoverResult })}\n`);
+      return;
+    }
+    log(replicaCounts ? `burst at ${replicaCounts.join(' and ')} processes…` : 'burst…');
+    const burstResult = await burst(s, { workloads: SIZES.burst, replicaCounts, rounds: quick ? 1 : 2, planeExtra: realProcesses ? { realProcesses, maxConcurrent: { trusted: 64, untrusted: 16 } } : {} });
     log(JSON.stringify(burstResult));
     if (only === 'burst') {
+      if ('scaling' in burstResult) printRows(burstRows(burstResult));
       if (asJson) process.stdout.write(`${JSON.stringify({ burst: burstResult })}\n`);
       return;
     }
-    log(`kubernetes runtime, ${SIZES.kubernetes} workloads…`);
-    const kubernetesResult = await kubernetes(redis, redisServer.url, nc, natsServer.url);
-    log(JSON.stringify(kubernetesResult));
-    log('latency…');
-    const latencyResult = await latency(redis, redisServer.url, nc, natsServer.url);
-    log(JSON.stringify(latencyResult));
-    log(`holding ${SIZES.live} and reaping ${SIZES.lapse}…`);
-    const { memory, reaper } = await holdingManyAndReaper(redis, redisServer.url, nc, natsServer.url);
+    // --only=replicas: what --replicas adds (burst, latency, takeover), without the single-process scenarios.
+    const kubernetesResult = only === 'replicas' ? undefined : await logged(`kubernetes runtime, ${SIZES.kubernetes} workloads…`, () => kubernetes(redis, redisServer.url, nc, natsServer.url));
+    const latencyResult = await logged(replicaCounts ? `latency at ${replicaCounts.join(' and ')} replicas…` : 'latency…', () => latency(s));
+    const takeoverResult = args.replicas !== undefined && args.replicas >= 2 ? await runTakeover(s) : undefined;
+    const held = only === 'replicas' ? undefined : await logged(`holding ${SIZES.live} and reaping ${SIZES.lapse}…`, () => holdingManyAndReaper(redis, redisServer.url, nc, natsServer.url));
     const result = {
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
       burst: burstResult,
-      kubernetes: kubernetesResult,
+      ...(kubernetesResult && { kubernetes: kubernetesResult }),
       latency: latencyResult,
-      memory,
-      reaper,
+      ...(takeoverResult && { takeover: takeoverResult }),
+      ...held,
     };
-    printTable(result);
+    printRows([
+      ...burstRows(burstResult),
+      ...(kubernetesResult ? kubernetesRows(kubernetesResult) : []),
+      ...latencyRows(latencyResult),
+      ...(takeoverResult ? takeoverRows(takeoverResult) : []),
+      ...(held ? heldRows(held) : []),
+    ]);
     if (asJson) process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     await nc.close();
@@ -340,27 +241,89 @@ async function main(): Promise<void> {
   }
 }
 
-function printTable(r: {
-  burst: Awaited<ReturnType<typeof burst>>;
-  kubernetes: Awaited<ReturnType<typeof kubernetes>>;
-  latency: Awaited<ReturnType<typeof latency>>;
-  memory: { live: number; rss_bytes: number; rss_bytes_per_workload: number; heap_bytes_per_workload: number };
-  reaper: { live: number; lapsed: number; ms: number; redis_commands: number };
-}): void {
-  const rows: [string, string][] = [
-    [`burst: ${r.burst.workloads} workloads, full lifecycle`, `${r.burst.leasehold_per_s}/s`],
-    ['burst: BullMQ no-op jobs, same run', `${r.burst.bullmq_per_s}/s  (Leasehold ${r.burst.leasehold_vs_bullmq}×)`],
-    ['burst: bare-Redis ceiling, same run', `${r.burst.ceiling_per_s}/s  (Leasehold at ${(r.burst.leasehold_vs_ceiling * 100).toFixed(1)}%)`],
-    ['burst: transitions received on NATS', `${r.burst.events_received} of ${r.burst.events_expected}`],
-    [
-      `kubernetes: ${r.kubernetes.workloads} workloads as Pods (fake API server)`,
-      `${r.kubernetes.kubernetes_per_s}/s  (instant runtime, same run: ${r.kubernetes.instant_per_s}/s)`,
-    ],
-    ['kubernetes: API calls', `${r.kubernetes.api_calls_per_workload} per workload: ${JSON.stringify(r.kubernetes.api_calls)}`],
-    [`latency: LPUSH → running at ${r.latency.offered_per_s}/s`, `p50 ${r.latency.p50_ms} ms, p99 ${r.latency.p99_ms} ms, max ${r.latency.max_ms} ms`],
-    [`memory: ${r.memory.live} live workloads`, `${(r.memory.rss_bytes / 2 ** 20).toFixed(0)} MiB RSS; ${r.memory.rss_bytes_per_workload} B RSS, ${r.memory.heap_bytes_per_workload} B heap each`],
-    [`reaper: ${r.reaper.lapsed} of ${r.reaper.live} leases lapse`, `${r.reaper.ms} ms to expiring, ${r.reaper.redis_commands} Redis commands`],
+async function logged<T>(title: string, run: () => Promise<T>): Promise<T> {
+  log(title);
+  const result = await run();
+  log(JSON.stringify(result));
+  return result;
+}
+
+function runTakeover(s: BenchServers) {
+  const replicas = Math.max(2, args.replicas ?? 2);
+  return logged(`kill -9 takeover: ${replicas} replicas, shard TTL ${args.shardTtlMs} ms…`, () =>
+    takeover(s, { replicas, shardTtlMs: args.shardTtlMs, longRunners: SIZES.takeoverLong, shortOnes: SIZES.takeoverShort }),
+  );
+}
+
+type Rows = [string, string][];
+
+function burstRows(b: Awaited<ReturnType<typeof burst>>): Rows {
+  const rows: Rows = [
+    [`burst: ${b.workloads} workloads, full lifecycle`, `${b.leasehold_per_s}/s`],
+    ['burst: BullMQ no-op jobs, same run', `${b.bullmq_per_s}/s  (Leasehold ${b.leasehold_vs_bullmq}×)`],
+    ['burst: bare-Redis ceiling, same run', `${b.ceiling_per_s}/s  (Leasehold at ${(b.leasehold_vs_ceiling * 100).toFixed(1)}%)`],
+    ['burst: transitions received on NATS', `${b.events_received} of ${b.events_expected}`],
   ];
+  if (!('scaling' in b)) return rows;
+  for (const row of b.replicas) {
+    rows.push([
+      `burst: ${row.processes} replica${row.processes > 1 ? 's' : ''} vs ${row.processes} BullMQ worker${row.processes > 1 ? 's' : ''}`,
+      `Leasehold ${row.leasehold_per_s}/s, BullMQ ${row.bullmq_per_s}/s  (Leasehold ${row.leasehold_vs_bullmq}×; ${row.events_received} of ${b.events_expected} transitions)`,
+    ]);
+  }
+  const cpu = (c: CpuReport) => `${Object.entries(c.ms_per_1000).map(([role, ms]) => `${role} ${ms}`).join(', ')} ms; machine ${c.machine_busy_pct}% busy`;
+  for (const row of b.replicas) {
+    rows.push([`burst: CPU per 1,000 at ${row.processes}: Leasehold run`, cpu(row.leasehold_cpu)]);
+    rows.push([`burst: CPU per 1,000 at ${row.processes}: BullMQ run`, cpu(row.bullmq_cpu)]);
+    rows.push([
+      `burst: Redis commands per workload at ${row.processes}`,
+      `Leasehold ${row.leasehold_redis_calls.total} ${JSON.stringify(row.leasehold_redis_calls.top)}; BullMQ ${row.bullmq_redis_calls.total}`,
+    ]);
+  }
+  const { processes, leasehold, bullmq } = b.scaling;
+  rows.push([`burst: scaling, ${processes} processes vs 1`, `Leasehold ${leasehold}×, BullMQ ${bullmq}×  (target: Leasehold ≥ 1.6× at 2)`]);
+  return rows;
+}
+
+function kubernetesRows(k: Awaited<ReturnType<typeof kubernetes>>): Rows {
+  return [
+    [`kubernetes: ${k.workloads} workloads as Pods (fake API server)`, `${k.kubernetes_per_s}/s  (instant runtime, same run: ${k.instant_per_s}/s)`],
+    ['kubernetes: API calls', `${k.api_calls_per_workload} per workload: ${JSON.stringify(k.api_calls)}`],
+  ];
+}
+
+function latencyRows(l: Awaited<ReturnType<typeof latency>>): Rows {
+  const each = 'by_replicas' in l ? l.by_replicas : [l];
+  return each.map((row) => [
+    `latency: LPUSH → running at ${row.offered_per_s}/s${'by_replicas' in l ? `, ${row.replicas} replica${row.replicas > 1 ? 's' : ''}` : ''}`,
+    `p50 ${row.p50_ms} ms, p99 ${row.p99_ms} ms, max ${row.max_ms} ms`,
+  ]);
+}
+
+function takeoverRows(t: Awaited<ReturnType<typeof takeover>>): Rows {
+  return [
+    [
+      `takeover: kill -9 of 1 of ${t.replicas} replicas (shard TTL ${t.shard_ttl_ms} ms)`,
+      `its ${t.victim_shards} shards owned again after ${t.shards_owned_again_ms} ms`,
+    ],
+    [
+      `takeover: its ${t.orphaned} unfinished workloads (${t.orphaned_running} running)`,
+      `all torn down ${t.all_orphans_torn_down_ms} ms after the kill (p50 ${t.orphans_torn_down_p50_ms} ms; target ≤ TTL + 2 s = ${t.target_ms} ms: ${t.target_met ? 'met' : 'missed'})` +
+        (t.orphaned_not_ended > 0 ? `; ${t.orphaned_not_ended} never ended` : ''),
+    ],
+    ['takeover: torn down by the killed replica, never announced', `${t.torn_down_unannounced} (saved as tornDown in Redis, no tornDown on NATS)`],
+  ];
+}
+
+function heldRows(h: Awaited<ReturnType<typeof holdingManyAndReaper>>): Rows {
+  const { memory: m, reaper: r } = h;
+  return [
+    [`memory: ${m.live} live workloads`, `${(m.rss_bytes / 2 ** 20).toFixed(0)} MiB RSS; ${m.rss_bytes_per_workload} B RSS, ${m.heap_bytes_per_workload} B heap each`],
+    [`reaper: ${r.lapsed} of ${r.live} leases lapse`, `${r.ms} ms to expiring, ${r.redis_commands} Redis commands`],
+  ];
+}
+
+function printRows(rows: Rows): void {
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
 }

@@ -1,12 +1,19 @@
 /**
  * The comparisons, each in a process of its own: BullMQ's worker with a no-op processor, and the
  * bare-Redis ceiling (reliable batched pop and acknowledge, nothing else).
+ *
+ * Several BullMQ workers may share one queue (`--replicas N` runs N of them, as N Leasehold
+ * replicas): none of them knows when the whole queue is done, so each reports its completions
+ * every few milliseconds (`progress`) and the driver adds them up.
  */
 import { Redis } from 'ioredis';
 import { Worker } from 'bullmq';
 
 const [mode, redisUrl, queue, countText] = process.argv.slice(2);
+/** The ceiling's jobs to take; a BullMQ worker takes whatever its share turns out to be. */
 const count = Number(countText);
+// A driver that died (Ctrl-C, a failed scenario) takes its workers with it.
+process.on('disconnect', () => process.exit(1));
 
 if (mode === 'bullmq') {
   const connection = new Redis(redisUrl!, { maxRetriesPerRequest: null });
@@ -17,13 +24,20 @@ if (mode === 'bullmq') {
     removeOnComplete: { count: 0 },
     autorun: true,
   });
-  worker.on('completed', () => {
-    if (++done === count) process.send!({ type: 'done' });
-  });
+  let reported = 0;
+  worker.on('completed', () => void done++);
+  // One IPC message per 10 ms, not per job: the report must not cost the worker what it measures.
+  const reporter = setInterval(() => {
+    if (done === reported) return;
+    reported = done;
+    process.send!({ type: 'progress', done });
+  }, 10);
   await worker.waitUntilReady();
   process.send!({ type: 'ready' });
   process.on('message', (m: { type: string }) => {
-    if (m.type === 'stop') void worker.close().then(() => connection.quit()).then(() => process.exit(0));
+    if (m.type !== 'stop') return;
+    clearInterval(reporter);
+    void worker.close().then(() => connection.quit()).then(() => process.exit(0));
   });
 } else if (mode === 'ceiling') {
   // The least a reliable consumer can do: move a batch to a processing list atomically, then

@@ -26,4 +26,6 @@ process.on('message', (message: { type: string }) => {
     void plane.stop().then(() => process.exit(0));
   }
 });
+// A driver that died (Ctrl-C, a failed scenario) takes its control planes with it.
+process.on('disconnect', () => process.exit(1));
 process.send!({ type: 'ready' });
