@@ -294,7 +294,6 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   });
   await heartbeatServer.listenOnSocket(heartbeatSocket);
   publicUrl ||= `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
-  sup.onCapacity(() => intake.resume());
   // Entries other replicas recorded into our shards: taken at once when a peer says so, and
   // polled in case that word was lost.
   const inboxes = new InboxDrainer({
@@ -306,6 +305,10 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       return true;
     },
     log,
+  });
+  sup.onCapacity(() => {
+    intake.resume();
+    inboxes.nudge();
   });
   const control = new NatsControlServer(sup, log, replica.id, (data) => {
     const shards = parseNudge(data, config.shardCount);

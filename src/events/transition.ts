@@ -69,7 +69,9 @@ export function subjectsFor(installation: string): Subjects {
     status: (id) => `${at}leasehold.status.${id}`,
     cancel: (id) => `${at}leasehold.cancel.${id}`,
     logs: (id) => `${at}leasehold.logs.${id}`,
-    replica: (replicaId, op, id) => `${at}leasehold.replica.${replicaId}.${op}.${id}`,
+    // One subject token per replica id, whatever dots it has (an FQDN host's default id, a Pod
+    // name): nats.conf allows `leasehold.replica.*.cancel.*`. Ids never hold '~', so no two meet.
+    replica: (replicaId, op, id) => `${at}leasehold.replica.${replicaId.replaceAll('.', '~')}.${op}.${id}`,
     inboxNudge: `${at}leasehold.replicas.inbox`,
     historyStream: installation === '' ? 'LEASEHOLD_TRANSITIONS' : `LEASEHOLD_TRANSITIONS_${installation}`,
   };

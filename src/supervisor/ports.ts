@@ -42,7 +42,8 @@ export interface SnapshotStore {
   /** The shard's unfinished workloads, in pages. */
   loadActive(shard: number): AsyncIterable<StoredWorkload[]>;
   /** Ids other replicas recorded into the shard since the last call (fenced). */
-  drainInbox(grant: ShardGrant): Promise<string[]>;
+  /** At most `max` ids (the rest stay for the next drain). */
+  drainInbox(grant: ShardGrant, max?: number): Promise<string[]>;
 }
 
 export interface LeaseGrant {

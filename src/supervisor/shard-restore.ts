@@ -22,7 +22,7 @@ export interface ShardRestoreDeps {
   readonly workloads: Pick<WorkloadRegistry, 'has'>;
   readonly spawner: Pick<WorkloadSpawner, 'spawn' | 'route'>;
   readonly router: Pick<RuntimeRouter, 'route'>;
-  readonly admission: Pick<AdmissionPump, 'occupy' | 'pumpAll'>;
+  readonly admission: Pick<AdmissionPump, 'occupy' | 'pumpAll' | 'capacity'>;
   readonly deadlines: Pick<WorkloadDeadlines, 'arm'>;
   readonly effects: Pick<RuntimeEffects, 'stoppingOf'>;
   readonly leases: Pick<LeaseKeeper, 'holdFor'>;
@@ -63,7 +63,12 @@ export class ShardRestore {
   async takeInbox(grant: ShardGrant): Promise<number> {
     const { store, grants } = this.deps;
     if (!grants.holds(grant)) return 0;
-    const ids = await store.drainInbox(grant);
+    // No more than there is room for: peers record whatever they pop into a hot shard's inbox,
+    // and taking it all had an owner hold 298 queued workloads under --max-pending 20. The rest
+    // waits in Redis; a freed slot drains again (the capacity signal nudges every inbox).
+    const room = this.deps.admission.capacity();
+    if (room <= 0) return 0;
+    const ids = await store.drainInbox(grant, room);
     let taken = 0;
     for (const id of ids) {
       if (this.deps.workloads.has(id)) continue;

@@ -10,12 +10,11 @@ import { secret } from '../security/nats-fixtures.js';
 
 const SHIPPED_CONFIG = fileURLToPath(new URL('../../../manifests/nats.conf', import.meta.url));
 
-// FAILS: replica ids may contain '.' (the validator allows it, and the default id is
-// `<hostname>-<pid>`, so an FQDN hostname has dots), but a dot splits the forwarding subject
-// `leasehold.replica.<id>.cancel.<wid>` into more tokens than manifests/nats.conf allows
-// (`leasehold.replica.*.cancel.*`): every cancel or logs request forwarded to such a replica is
-// a permissions violation, answered "changing owner; try again" forever.
-void it.skip('a replica id the validator accepts can be forwarded to under the shipped NATS permissions', async () => {
+// Replica ids may contain '.' (the default id is `<hostname>-<pid>`, so an FQDN hostname has
+// dots), and a dot split the forwarding subject `leasehold.replica.<id>.cancel.<wid>` into more
+// tokens than manifests/nats.conf allows (`leasehold.replica.*.cancel.*`): every cancel or logs
+// request forwarded to such a replica was a permissions violation. The id is one token now.
+void it('a replica id the validator accepts can be forwarded to under the shipped NATS permissions', async () => {
   const replicaId = 'ip-10-0-0-1.ec2.internal-4242';
   assert.doesNotThrow(() => resolveOwnershipOptions({ replicaId }), 'the id is accepted');
   const password = secret('control-plane');

@@ -127,10 +127,10 @@ describe('replicas under attack', () => {
     }
   });
 
-  // FAILS: with --max-pending 20, a replica owning a hot shard held 298 queued workloads and the
-  // queue was drained to 0: peers record whatever they pop into the owner's inbox whatever the
-  // owner's capacity, and takeInbox restores every id it drains without asking capacity().
-  void it.skip('backpressure holds across replicas: an owner of a hot shard never holds more than --max-pending waiting workloads', async () => {
+  // With --max-pending 20, a replica owning a hot shard held 298 queued workloads and the queue
+  // was drained to 0: peers record whatever they pop into the owner's inbox whatever the owner's
+  // capacity, and the inbox was taken whole. The owner now takes no more than it has room for.
+  it('backpressure holds across replicas: an owner of a hot shard never holds more than --max-pending waiting workloads', async () => {
     const set = replicaSet(['--max-concurrent', 'trusted=2', '--max-pending', '20']);
     const redis = redisClient(servers().redis.url);
     try {
