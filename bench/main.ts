@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --json] [-- --replicas 2]`: Leasehold measured side by side with
  * BullMQ and the bare-Redis ceiling, in one run, on servers this script starts. See README,
- * "Performance", and docs/pending/bench-replicas.md for `--replicas`.
+ * "Performance" (its "Several replicas" part for `--replicas`).
  */
 import { cpus } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
