@@ -9,6 +9,8 @@ export interface RuntimeEffectsDeps {
   readonly grants: Pick<HeldGrants, 'whileInDoubt'>;
   readonly workloads: Pick<WorkloadRegistry, 'get'>;
   readonly heartbeat: HeartbeatEndpoint | null;
+  /** This replica, named on what a runtime leaves behind (a Pod's labels and annotation). */
+  readonly replicaId?: string;
   /** A runtime call failed (counted by runtime name for metrics). */
   readonly runtimeError: (runtime: string) => void;
   readonly log: Logger;
@@ -36,7 +38,9 @@ export class RuntimeEffects {
       // Fenced meanwhile: the next owner provisions it (exactly once), not this replica.
       if (!(await this.deps.grants.whileInDoubt(entry.grant)) || this.deps.workloads.get(id) !== entry) return null;
       if (!entry.runtime) throw new Error(`workload ${id} has no runtime`);
-      return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry) });
+      const { shard, epoch } = entry.grant;
+      const owner = this.deps.replicaId === undefined ? {} : { owner: { replica: this.deps.replicaId, shard, epoch } };
+      return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry), ...owner });
     })().then(
       (result) => {
         if (result) actor.send({ type: 'runtime.provisioned', result });

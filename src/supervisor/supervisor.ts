@@ -97,6 +97,7 @@ export class Supervisor {
       grants: this.grants,
       workloads: this.entries,
       heartbeat: deps.heartbeat ?? null,
+      replicaId: deps.ownership.replicaId,
       runtimeError: (runtime) => {
         for (const observer of this.observers) observer.runtimeError?.(runtime);
       },

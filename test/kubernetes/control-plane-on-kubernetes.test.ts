@@ -63,6 +63,11 @@ describe('the control plane on the Kubernetes runtime (fake API server, real Red
     assert.equal(recorder.ended('test-1')!.reason, 'completed');
     assert.equal(recorder.ended('test-1')!.exitCode, 0);
     assert.deepEqual(kube.api.created.map((p) => p.metadata.name), ['job-test-1']);
+    // The Pod names the owner that made it: its shard and fencing epoch, as the transitions carry it.
+    const { labels, annotations } = kube.api.created[0]!.metadata as { labels: Record<string, string>; annotations?: Record<string, string> };
+    assert.equal(labels['leasehold.dev/shard'], String(cp.keys.shardOf('test-1')));
+    assert.equal(labels['leasehold.dev/epoch'], String(recorder.ended('test-1')!.epoch));
+    assert.equal(annotations?.['leasehold.dev/owner'], cp.ownership.replicaId);
     assert.equal(kube.api.get('jobs', 'job-test-1'), undefined, 'the Pod is deleted at teardown');
   });
 
