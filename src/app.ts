@@ -148,7 +148,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
         }
       },
       onReleasing: (grant): Promise<void> => sup.releaseShard(grant),
-      onLost: (grant): void => sup.loseShard(grant),
+      onLost: (grant, reason): void => sup.loseShard(grant, reason),
     },
     { replicaId: replica.id, prefix: config.keyPrefix, shardCount: config.shardCount, ttlMs: config.shardTtlMs, logger: log },
   );

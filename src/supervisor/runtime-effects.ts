@@ -83,8 +83,7 @@ export class RuntimeEffects {
   stopLocal(entry: WorkloadEntry): Promise<void> | null {
     const { id } = entry.spec;
     const runtime = entry.runtime;
-    if (!runtime || runtime.adoptable === true) return null;
-    if (entry.state === null || entry.state === 'queued' || entry.state === 'tornDown') return null;
+    if (!runtime || !this.isLocal(entry)) return null;
     const stopped = (entry.inflight ?? Promise.resolve())
       .then(() => runtime.teardown(id))
       .catch((error: unknown) => this.deps.log.error({ err: error, workload: id }, 'could not stop a local workload of a shard handed over'))
@@ -93,6 +92,12 @@ export class RuntimeEffects {
       });
     this.stopping.set(id, stopped);
     return stopped;
+  }
+
+  /** A process this replica started and only it can stop (not a Pod), that may be running. */
+  isLocal(entry: WorkloadEntry): boolean {
+    if (!entry.runtime || entry.runtime.adoptable === true) return false;
+    return entry.state !== null && entry.state !== 'queued' && entry.state !== 'tornDown';
   }
 
   /** The stop of a local process of `id` still under way (see stopLocal), if any. */

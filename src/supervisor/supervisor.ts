@@ -2,7 +2,7 @@ import { createWorkloadMachine, type LifecyclePolicy, type LifecycleState, type 
 import type { Clock } from '../clock.js';
 import type { TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
-import type { ShardGrant } from '../ownership/ownership.js';
+import type { LossReason, ShardGrant } from '../ownership/ownership.js';
 import type { RuntimeEvent } from '../runtime/runtime.js';
 import type { WorkloadSpec } from '../spec/index.js';
 import { AdmissionPump } from './admission-pump.js';
@@ -72,6 +72,7 @@ export class Supervisor {
   private readonly spawner: WorkloadSpawner;
   private readonly restore: ShardRestore;
   private readonly handover: ShardHandover;
+  private parkTimer: unknown = null;
   private readonly publishes: PublishQueue;
   private readonly leases: LeaseKeeper;
   private readonly unwatch: (() => void)[] = [];
@@ -191,6 +192,19 @@ export class Supervisor {
       this.unwatch.push(runtime.watch((id, event) => this.onRuntimeEvent(id, event)));
     }
     this.leases.start();
+    this.settleParkedSoon();
+  }
+
+  /** Looks every second at local processes a self-fence left running (see ShardHandover). */
+  private settleParkedSoon(): void {
+    this.parkTimer = this.deps.clock.setTimeout(() => {
+      void this.handover
+        .settleParked(this.deps.ownership)
+        .catch((error: unknown) => this.deps.log.warn({ err: error }, 'could not settle parked local workloads'))
+        .finally(() => {
+          if (this.parkTimer !== null) this.settleParkedSoon();
+        });
+    }, PARKED_CHECK_MS);
   }
 
   /**
@@ -234,8 +248,8 @@ export class Supervisor {
    * Fenced: the shard is another replica's now (or will be before we could write again). Stops its
    * actors at once, writes and publishes nothing more for it, and stops local processes.
    */
-  loseShard(grant: ShardGrant): void {
-    this.handover.lose(grant);
+  loseShard(grant: ShardGrant, reason?: LossReason): void {
+    this.handover.lose(grant, reason);
   }
 
   /**
@@ -285,6 +299,9 @@ export class Supervisor {
    * running, and the next start reconciles them.
    */
   async stop(): Promise<void> {
+    if (this.parkTimer !== null) this.deps.clock.clearTimeout(this.parkTimer);
+    this.parkTimer = null;
+    await this.handover.stopParked();
     this.leases.stop();
     this.deadlines.stop();
     for (const unwatch of this.unwatch.splice(0)) unwatch();
@@ -303,3 +320,6 @@ export class Supervisor {
     this.entries.get(id)?.actor.send(event);
   }
 }
+
+/** How often local processes left running by a self-fence are looked at again. */
+const PARKED_CHECK_MS = 1_000;
