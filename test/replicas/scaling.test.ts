@@ -66,6 +66,34 @@ describe('replicas on Kubernetes: scaling, rolling restarts and kill -9 during a
     }
   }
 
+  it('steady state: a burst of 1,000 is shared near evenly by three replicas, each workload run once', async () => {
+    const set = replicaSet();
+    const redis = redisClient(servers().redis.url);
+    const recorder = await TransitionRecorder.start(servers().nats.url);
+    try {
+      await Promise.all(['s1', 's2', 's3'].map((id) => set.start(id)));
+      await set.untilBalanced(redis);
+      const ownerOfEpoch = new Map((await set.owners(redis)).map(({ owner, epoch }) => [epoch, owner]));
+      const ids = Array.from({ length: 1_000 }, (_, i) => `steady-${i}`);
+      for (let i = 0; i < ids.length; i += 500) await redis.lpush(set.keys.queue, ...ids.slice(i, i + 500).map((id) => workload(id, ['true'])));
+      await recorder.untilEnded(ids, 120_000);
+      await assertEachRanOnce(set, recorder, ids);
+      // Who ran each: the owner of the epoch its `running` carries (the shards did not move).
+      const runs = new Map<string, number>();
+      for (const id of ids) {
+        const owner = ownerOfEpoch.get(recorder.of(id).find((m) => m.to === 'running')?.epoch ?? -1) ?? 'a shard that moved';
+        runs.set(owner, (runs.get(owner) ?? 0) + 1);
+      }
+      const shares = Object.fromEntries([...runs].map(([owner, n]) => [owner, n / ids.length]));
+      assert.deepEqual(Object.keys(shares).sort(), ['s1', 's2', 's3'], JSON.stringify(shares));
+      for (const [owner, share] of Object.entries(shares)) assert.ok(share > 0.25 && share < 0.42, `${owner} ran ${(share * 100).toFixed(1)} % (${JSON.stringify(shares)})`);
+    } finally {
+      await set.stopAll();
+      await recorder.close();
+      await redis.quit();
+    }
+  });
+
   it('scale 1 → 3 → 1 and a rolling restart of every replica during a burst: nothing stranded, nothing run twice', async () => {
     const set = replicaSet();
     const redis = redisClient(servers().redis.url);
