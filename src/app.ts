@@ -36,7 +36,7 @@ import { RedisWorkloadStore } from './store/redis-store.js';
 import { connectRedis } from './store/redis-connection.js';
 import { warnIfRedisCanLose } from './store/durability-check.js';
 import { warnIfLegacyLayout } from './store/legacy-layout.js';
-import { InboxDrainer, parseNudge } from './queue/inbox-drainer.js';
+import { InboxDrainer } from './queue/inbox-drainer.js';
 import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -310,10 +310,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     intake.resume();
     inboxes.nudge();
   });
-  const control = new NatsControlServer(sup, log, replica.id, (data) => {
-    const shards = parseNudge(data, config.shardCount);
-    if (shards && shards.size > 0) inboxes.nudge(shards);
-  }, subjects);
+  const control = new NatsControlServer(sup, log, replica.id, (data) => inboxes.fromPeer(data, config.shardCount), subjects);
 
   sup.start();
   await ownership.start();

@@ -11,6 +11,8 @@ export interface InboxDrainerDeps {
   readonly log: Logger;
 }
 
+/** Peers' nudges are read at most once per this window. */
+export const PEER_NUDGE_WINDOW_MS = 20;
 /** The least time between two drains of one shard's inbox, however often peers nudge. */
 export const MIN_DRAIN_INTERVAL_MS = 100;
 
@@ -24,8 +26,31 @@ export const MIN_DRAIN_INTERVAL_MS = 100;
 export class InboxDrainer {
   private readonly inFlight = new Set<number>();
   private readonly again = new Set<number>();
+  private peerWindowOpen = false;
+  private peerNudgesMissed = false;
 
   constructor(private readonly deps: InboxDrainerDeps) {}
+
+  /**
+   * A nudge message from a peer. One is read per PEER_NUDGE_WINDOW_MS; those that arrive within
+   * the window are not even parsed, and become one nudge of every owned shard when it closes. A
+   * flood then costs a timestamp check per message, not a parse.
+   */
+  fromPeer(data: Uint8Array, shardCount: number): void {
+    if (this.peerWindowOpen) {
+      this.peerNudgesMissed = true;
+      return;
+    }
+    this.peerWindowOpen = true;
+    setTimeout(() => {
+      this.peerWindowOpen = false;
+      if (!this.peerNudgesMissed) return;
+      this.peerNudgesMissed = false;
+      this.nudge();
+    }, PEER_NUDGE_WINDOW_MS).unref();
+    const shards = parseNudge(data, shardCount);
+    if (shards && shards.size > 0) this.nudge(shards);
+  }
 
   /** Drains the given shards' inboxes (every owned shard when none is given). */
   nudge(shards?: ReadonlySet<number>): void {
