@@ -147,6 +147,20 @@ describe('the Kubernetes runtime against the fake API server', () => {
     await eventually(() => assert.equal(kube.api.openWatches(), 1, 'the stalled watch was closed, not leaked'));
   });
 
+  it("finds a Pod its watch has not reported yet (another replica's, just created) instead of calling it not found", async () => {
+    const runtime = await kube.startedRuntime();
+    await eventually(() => assert.equal(kube.api.openWatches(), 1));
+    kube.api.stallWatches(); // the watch is a moment behind, as it is right after a takeover
+    kube.api.seed({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'job-made-elsewhere', namespace: 'jobs', labels: { 'app.kubernetes.io/managed-by': 'leasehold', 'leasehold.dev/workload-id': 'made-elsewhere' } },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'workload', image: 'alpine', command: ['sleep', '300'] }] },
+    } as never);
+    assert.notEqual((await runtime.status('made-elsewhere')).state, 'notFound', 'a running workload would have ended lost');
+    assert.equal((await runtime.status('never-made')).state, 'notFound');
+  });
+
   it('reports a Pod deleted behind its back as lost', async () => {
     const runtime = await kube.startedRuntime();
     const events = listen(runtime);

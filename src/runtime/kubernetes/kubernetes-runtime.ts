@@ -103,10 +103,23 @@ export class KubernetesRuntime implements WorkloadRuntime {
   }
 
   async status(id: string): Promise<ObservedStatus> {
-    const pod = this.watcher.get(podName(id));
+    // The watch can be a moment behind: a replica that takes over a shard right after its old
+    // owner created a Pod may not have seen it yet, and "not found" would end a running workload
+    // `lost`. The API server decides before we say so.
+    const pod = this.watcher.get(podName(id)) ?? (await this.readPod(id));
     if (!pod || !isOurs(pod, id)) return { state: 'notFound' };
     if (pod.metadata?.deletionTimestamp) return { state: 'exited', detail: 'the Pod is being deleted' };
     return observePod(pod);
+  }
+
+  private async readPod(id: string): Promise<V1Pod | undefined> {
+    const { namespace } = this.options;
+    try {
+      return await this.api.readNamespacedPod({ name: podName(id), namespace });
+    } catch (error) {
+      if (kubeStatus(error).code === 404) return undefined;
+      throw toRuntimeError(error, { verb: 'get', resource: 'pods', namespace });
+    }
   }
 
   async teardown(id: string): Promise<void> {
