@@ -308,7 +308,9 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   });
   sup.onCapacity(() => {
     intake.resume();
-    inboxes.nudge();
+    // Only the inboxes a full replica left work in: this fires at every workload's end.
+    const backlogged = sup.backloggedInboxes();
+    if (backlogged.size > 0) inboxes.nudge(backlogged);
   });
   const control = new NatsControlServer(sup, log, replica.id, (data) => inboxes.fromPeer(data, config.shardCount), subjects);
 

@@ -38,6 +38,9 @@ export interface ShardRestoreDeps {
  * replicas record new ones into its inbox.
  */
 export class ShardRestore {
+  /** Shards whose inbox may hold more than there was room to take. */
+  readonly backlogged = new Set<number>();
+
   constructor(private readonly deps: ShardRestoreDeps) {}
 
   /**
@@ -65,10 +68,15 @@ export class ShardRestore {
     if (!grants.holds(grant)) return 0;
     // No more than there is room for: peers record whatever they pop into a hot shard's inbox,
     // and taking it all had an owner hold 298 queued workloads under --max-pending 20. The rest
-    // waits in Redis; a freed slot drains again (the capacity signal nudges every inbox).
+    // waits in Redis, and the shard is remembered as backlogged: a freed slot drains it again.
     const room = this.deps.admission.capacity();
-    if (room <= 0) return 0;
+    if (room <= 0) {
+      this.backlogged.add(grant.shard);
+      return 0;
+    }
     const ids = await store.drainInbox(grant, room);
+    if (ids.length < room) this.backlogged.delete(grant.shard);
+    else this.backlogged.add(grant.shard);
     let taken = 0;
     for (const id of ids) {
       if (this.deps.workloads.has(id)) continue;

@@ -235,6 +235,11 @@ export class Supervisor {
     return this.restore.takeInbox(grant);
   }
 
+  /** Shards whose inbox was left with more than there was room for: drain them when slots free. */
+  backloggedInboxes(): ReadonlySet<number> {
+    return this.restore.backlogged;
+  }
+
   /**
    * Graceful handover: stop admitting the shard's workloads, persist every one (fenced), stop
    * their actors, and end the local processes among them (no other replica can adopt those).

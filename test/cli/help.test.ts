@@ -1,29 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { buildProgram } from '../../src/cli/main.js';
-import { BIN, runCli, shellQuote } from '../helpers/cli.js';
+import { bashCompletes, runCli } from '../helpers/cli.js';
 
 /** Every command a user can run, as `['dead-letters', 'retry']`. */
 function commandPaths(command: Command = buildProgram(), path: string[] = []): string[][] {
   return command.commands.flatMap((c) => [[...path, c.name()], ...commandPaths(c, [...path, c.name()])]);
 }
 
-/** What bash offers after typing `line` (the cursor at its end), from `leasehold completion bash`. */
-function bashCompletes(line: string): string[] {
-  const script = [
-    `source <(${shellQuote(process.execPath)} ${shellQuote(BIN)} completion bash)`,
-    `COMP_WORDS=(${line.split(' ').map(shellQuote).join(' ')})`,
-    'COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))',
-    '_leasehold',
-    'printf "%s\\n" "${COMPREPLY[@]}"',
-  ].join('\n');
-  const result = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
-  return result.stdout.split('\n').filter(Boolean);
-}
 
 describe('the CLI explains itself: help, examples, completion', () => {
   it('every command prints examples in --help', async () => {

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { parseSelector, matches } from '../../src/cli/list/selector.js';
@@ -8,7 +7,7 @@ import { createKeys } from '../../src/keys.js';
 import { memberKeys } from '../../src/ownership/shards.js';
 import { InstantRuntime } from '../../src/runtime/instant/instant-runtime.js';
 import type { WorkloadRuntime } from '../../src/runtime/runtime.js';
-import { BIN, runCli, runCliInTerminal, shellQuote } from '../helpers/cli.js';
+import { bashCompletes, runCli, runCliInTerminal } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
@@ -298,19 +297,6 @@ describe('label selectors mean what they mean to kubectl', () => {
   }
 });
 
-/** What bash offers after typing `line`, from `leasehold completion bash` (as help.test.ts does it). */
-function bashCompletes(line: string): string[] {
-  const script = [
-    `source <(${shellQuote(process.execPath)} ${shellQuote(BIN)} completion bash)`,
-    `COMP_WORDS=(${line.split(' ').map(shellQuote).join(' ')})`,
-    'COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))',
-    '_leasehold',
-    'printf "%s\\n" "${COMPREPLY[@]}"',
-  ].join('\n');
-  const result = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
-  return result.stdout.split('\n').filter(Boolean);
-}
 
 describe('leasehold list in the shell', () => {
   it('completion offers list, its flags, the states, types and output formats', () => {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/leasehold.js', import.meta.url));
@@ -121,4 +121,18 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: 
 function withoutCi(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { CI: _ci, ...rest } = env;
   return rest;
+}
+
+/** What bash offers after typing `line` (the cursor at its end), from `leasehold completion bash`. */
+export function bashCompletes(line: string): string[] {
+  const script = [
+    `source <(${shellQuote(process.execPath)} ${shellQuote(BIN)} completion bash)`,
+    `COMP_WORDS=(${line.split(' ').map(shellQuote).join(' ')})`,
+    'COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))',
+    '_leasehold',
+    'printf "%s\\n" "${COMPREPLY[@]}"',
+  ].join('\n');
+  const result = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`completion failed: ${result.stderr}`);
+  return result.stdout.split('\n').filter(Boolean);
 }
