@@ -13,9 +13,11 @@ export interface BenchArgs {
   readonly replicas: number | undefined;
   /** Shard lease TTL of the takeover scenario's replicas, ms. */
   readonly shardTtlMs: number;
+  /** Another build's checkout to measure beside this one (burst, latency, memory). */
+  readonly baseline: string | undefined;
 }
 
-const VALUE_FLAGS = ['only', 'workloads', 'replicas', 'shard-ttl'] as const;
+const VALUE_FLAGS = ['only', 'workloads', 'replicas', 'shard-ttl', 'baseline'] as const;
 const BOOLEAN_FLAGS = ['quick', 'json', 'real-processes'] as const;
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
@@ -43,6 +45,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     workloads: positiveInt(values, 'workloads'),
     replicas,
     shardTtlMs: positiveInt(values, 'shard-ttl') ?? 2_000,
+    baseline: values.get('baseline'),
   };
 }
 

@@ -33,13 +33,16 @@ export interface BurstOptions {
 const perSecond = (n: number, ms: number) => Math.round((n / ms) * 1000);
 let runs = 0;
 
-/** Every workload through all five states, every transition on NATS; resolves with ms and events seen. */
-async function leaseholdBurst(s: BenchServers, n: number, replicas: number | undefined, planeExtra: Record<string, unknown>) {
-  const prefix = replicas === undefined || replicas === 1 ? 'burst:' : `burst${replicas}:`;
+/**
+ * Every workload through all five states, every transition on NATS; resolves with ms and events
+ * seen. `build`: another build's plane (`--baseline`), single process only.
+ */
+export async function leaseholdBurst(s: BenchServers, n: number, replicas: number | undefined, planeExtra: Record<string, unknown>, build?: { plane: string; prefix: string }) {
+  const prefix = build?.prefix ?? (replicas === undefined || replicas === 1 ? 'burst:' : `burst${replicas}:`);
   const tag = replicas ?? 1;
   let single: Child | undefined;
   let group: ReplicaGroup | undefined;
-  if (replicas === undefined) single = await startPlane(s.redisUrl, s.natsUrl, prefix, planeExtra);
+  if (replicas === undefined) single = await startPlane(s.redisUrl, s.natsUrl, prefix, planeExtra, build?.plane);
   else group = await ReplicaGroup.start(s.redis, { redis: s.redisUrl, nats: s.natsUrl }, prefix, replicas, planeExtra);
   let events = 0;
   const ended = new Set<string>();

@@ -13,7 +13,7 @@ export interface Child {
   send(message: object): void;
 }
 
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const here = (file: string) => (file.startsWith('/') ? file : fileURLToPath(new URL(file, import.meta.url)));
 
 export function spawnChild(file: string, argv: string[], execArgv: string[] = []): Promise<Child> {
   const child = fork(here(file), argv, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -49,8 +49,11 @@ export async function stopChild(child: Child): Promise<void> {
   await exited;
 }
 
-/** A control plane on the instant runtime (bench/plane.ts) with these config overrides. */
-export function startPlane(redisUrl: string, natsUrl: string, prefix: string, extra: Record<string, unknown> = {}): Promise<Child> {
+/**
+ * A control plane on the instant runtime (bench/plane.ts) with these config overrides; `plane`:
+ * another build's plane.js (`--baseline`), by absolute path.
+ */
+export function startPlane(redisUrl: string, natsUrl: string, prefix: string, extra: Record<string, unknown> = {}, plane = './plane.js'): Promise<Child> {
   const config = {
     redisUrl,
     natsUrl,
@@ -62,5 +65,5 @@ export function startPlane(redisUrl: string, natsUrl: string, prefix: string, ex
   };
   // LEASEHOLD_BENCH_PROFILE=dir writes a CPU profile of each control plane there (see README).
   const profile = process.env.LEASEHOLD_BENCH_PROFILE;
-  return spawnChild('./plane.js', [JSON.stringify(config)], ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])]);
+  return spawnChild(plane, [JSON.stringify(config)], ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])]);
 }

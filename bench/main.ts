@@ -10,10 +10,11 @@ import { startNats, startRedis, type OwnedServer } from '../src/dev/servers.js';
 import { createKeys } from '../src/keys.js';
 import { FakeKubeApiServer } from '../test/kubernetes/fake-api-server.js';
 import { parseBenchArgs } from './args.js';
-import { burst, type BenchServers } from './burst.js';
+import { alternating, baselineBuild, type Baseline, type BuildUnderTest } from './baseline.js';
+import { burst, leaseholdBurst, type BenchServers } from './burst.js';
 import { commandCalls } from './redis-calls.js';
 import { startPlane, stopChild, type Child } from './children.js';
-import type { CpuReport } from './cpu.js';
+import { addCpu, cpuReport, type CpuReport, type CpuUsed } from './cpu.js';
 import { payload, pushAll, subscribeCounting } from './load.js';
 import { ReplicaGroup } from './replica-group.js';
 import { takeover } from './takeover.js';
@@ -31,11 +32,11 @@ const replicaCounts = args.replicas === undefined ? undefined : [...new Set([1, 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** LPUSH → `running` seen on NATS at a steady offered load; `replicas` undefined: one plane as always. */
-async function latencyAt(s: BenchServers, replicas: number | undefined) {
-  const prefix = replicas === undefined || replicas === 1 ? 'latency:' : `latency${replicas}:`;
+async function latencyAt(s: BenchServers, replicas: number | undefined, build?: BuildUnderTest) {
+  const prefix = build?.prefix ?? (replicas === undefined || replicas === 1 ? 'latency:' : `latency${replicas}:`);
   const tag = replicas ?? 1;
   const urls = { redis: s.redisUrl, nats: s.natsUrl };
-  const single: Child | undefined = replicas === undefined ? await startPlane(urls.redis, urls.nats, prefix) : undefined;
+  const single: Child | undefined = replicas === undefined ? await startPlane(urls.redis, urls.nats, prefix, {}, build?.plane) : undefined;
   const group = replicas === undefined ? undefined : await ReplicaGroup.start(s.redis, urls, prefix, replicas);
   const pushedAt = new Map<string, number>();
   const samples: number[] = [];
@@ -75,10 +76,11 @@ async function latency(s: BenchServers) {
   return { ...rows[0]!, by_replicas: rows };
 }
 
-async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string) {
+async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConnection, natsUrl: string, build?: BuildUnderTest) {
   const n = SIZES.live;
+  const prefix = build?.prefix ?? 'live:';
   // Leases long enough that no renewal falls inside the reaper measurement.
-  const plane = await startPlane(redisUrl, natsUrl, 'live:', { reaperIntervalMs: 100 });
+  const plane = await startPlane(redisUrl, natsUrl, prefix, { reaperIntervalMs: 100 }, build?.plane);
   const baseline = (await (plane.send({ type: 'memory' }), plane.next('memory'))) as { rss: number; heapUsed: number };
   let running = 0;
   let resolveRunning!: () => void;
@@ -95,7 +97,7 @@ async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConn
   const payloads = Array.from({ length: n }, (_, i) =>
     payload(`h-${i}`, { cmd: ['sleep', 'infinity'], leaseSeconds: 3600, ...(lapsing.has(`h-${i}`) ? { heartbeat: 'self' } : {}) }),
   );
-  await pushAll(redis, 'live:workload_queue', payloads);
+  await pushAll(redis, `${prefix}workload_queue`, payloads);
   await allRunning;
   await new Promise((resolve) => setTimeout(resolve, 500)); // let the last snapshot and lease writes land
   plane.send({ type: 'memory' });
@@ -110,7 +112,7 @@ async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConn
   // 1,000 leases lapse at once: their keys vanish and their deadlines pass, as on a real expiry.
   const before = await commandCalls(redis);
   // Deadlines are Redis time, in the workload's shard (keys.ts); the lease keys keep the seed's name.
-  const keys = createKeys('live:');
+  const keys = createKeys(prefix);
   const [seconds] = await redis.time();
   const pipeline = redis.pipeline();
   for (const id of lapsing) pipeline.del(keys.lease(id)).zadd(keys.shard(keys.shardOf(id)).leaseDeadlines, Number(seconds) * 1000 - 1_000, id);
@@ -199,6 +201,12 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify({ kubernetes: kubernetesResult })}\n`);
       return;
     }
+    if (args.baseline !== undefined) {
+      const compared = await compareWithBaseline(s, baselineBuild(args.baseline));
+      printRows(comparisonRows(compared));
+      if (asJson) process.stdout.write(`${JSON.stringify({ baseline: compared })}\n`);
+      return;
+    }
     if (only === 'takeover') {
       const takeoverResult = await runTakeover(s);
       printRows(takeoverRows(takeoverResult));
@@ -239,6 +247,78 @@ async function main(): Promise<void> {
     redis.disconnect();
     for (const server of servers) await server.stop();
   }
+}
+
+/**
+ * This build against `--baseline` in one run: the burst (rounds alternating A B B A), latency at
+ * 1,000/s and memory with many live workloads, each on both builds.
+ */
+async function compareWithBaseline(s: BenchServers, baseline: Baseline) {
+  const current: BuildUnderTest = { plane: './plane.js', prefix: 'this:' };
+  log(`comparing this build with ${baseline.label}`);
+  const rounds = quick ? 2 : 4;
+  // --only=burst|latency|memory: that part alone, on both builds.
+  const runs = (part: string) => only === undefined || only === part;
+  const burstMs = new Map<BuildUnderTest, number>([[current, 0], [baseline, 0]]);
+  const burstCpu = new Map<BuildUnderTest, CpuUsed | undefined>();
+  for (const build of runs('burst') ? alternating(current, baseline, rounds / 2) : []) {
+    const run = await leaseholdBurst(s, SIZES.burst, undefined, {}, { plane: build.plane, prefix: `${build.prefix}burst:` });
+    log(`  burst ${build === current ? 'this build' : 'baseline'}: ${Math.round((SIZES.burst / run.ms) * 1000)}/s, ${JSON.stringify(cpuReport(run.cpu, SIZES.burst))}`);
+    burstMs.set(build, burstMs.get(build)! + run.ms);
+    burstCpu.set(build, addCpu(burstCpu.get(build), run.cpu));
+  }
+  const perSecond = (build: BuildUnderTest) => Math.round(((SIZES.burst * rounds) / 2 / burstMs.get(build)!) * 1000);
+  const latencies = new Map<BuildUnderTest, Awaited<ReturnType<typeof latencyAt>>>();
+  for (const build of runs('latency') ? [baseline, current] : []) {
+    latencies.set(build, await logged(`latency, ${build === current ? 'this build' : 'baseline'}…`, () => latencyAt(s, undefined, { plane: build.plane, prefix: `${build.prefix}latency:` })));
+  }
+  const memories = new Map<BuildUnderTest, Awaited<ReturnType<typeof holdingManyAndReaper>>['memory']>();
+  for (const build of runs('memory') ? [baseline, current] : []) {
+    const held = await logged(`holding ${SIZES.live}, ${build === current ? 'this build' : 'baseline'}…`, () =>
+      holdingManyAndReaper(s.redis, s.redisUrl, s.nc, s.natsUrl, { plane: build.plane, prefix: `${build.prefix}live:` }),
+    );
+    memories.set(build, held.memory);
+  }
+  const side = (build: BuildUnderTest) => ({
+    ...(runs('burst') && { burst_per_s: perSecond(build), burst_cpu: cpuReport(burstCpu.get(build)!, (SIZES.burst * rounds) / 2) }),
+    latency: latencies.get(build),
+    memory: memories.get(build),
+  });
+  return {
+    baseline: baseline.label,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    workloads: SIZES.burst,
+    burst_rounds_each: rounds / 2,
+    this_build: side(current),
+    baseline_build: side(baseline),
+    ...(runs('burst') && { burst_speedup: +(burstMs.get(baseline)! / burstMs.get(current)!).toFixed(2) }),
+  };
+}
+
+function comparisonRows(c: Awaited<ReturnType<typeof compareWithBaseline>>): Rows {
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  const { this_build: now, baseline_build: base } = c;
+  const rows: Rows = [['baseline', c.baseline]];
+  if (now.burst_cpu && base.burst_cpu) {
+    const cpu = (side: typeof now) => side.burst_cpu!.ms_per_1000.leasehold!;
+    rows.push(
+      [`burst: ${c.workloads} workloads × ${c.burst_rounds_each} each, alternating`, `this build ${now.burst_per_s}/s, baseline ${base.burst_per_s}/s  (${c.burst_speedup}×; target ≥ 2×)`],
+      ['burst: control plane CPU per 1,000 workloads', `this build ${cpu(now)} ms, baseline ${cpu(base)} ms  (${(cpu(base) / cpu(now)).toFixed(2)}× less)`],
+    );
+  }
+  if (now.latency && base.latency) {
+    rows.push([
+      `latency: LPUSH → running at ${now.latency.offered_per_s}/s`,
+      `this build p50 ${now.latency.p50_ms} ms, p99 ${now.latency.p99_ms} ms; baseline p50 ${base.latency.p50_ms} ms, p99 ${base.latency.p99_ms} ms  (target p99 ≤ 10 ms)`,
+    ]);
+  }
+  if (now.memory && base.memory) {
+    rows.push([
+      `memory: ${now.memory.live} live workloads, RSS`,
+      `this build ${mib(now.memory.rss_bytes)} (${now.memory.heap_bytes_per_workload} B heap each), baseline ${mib(base.memory.rss_bytes)} (${base.memory.heap_bytes_per_workload} B)  (target ≤ 768 MiB at 100,000)`,
+    ]);
+  }
+  return rows;
 }
 
 async function logged<T>(title: string, run: () => Promise<T>): Promise<T> {

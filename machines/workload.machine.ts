@@ -1,4 +1,4 @@
-import { assign, setup } from 'xstate';
+import { assign, raise, setup } from 'xstate';
 import { backoffDelay } from './backoff.js';
 import {
   DEFAULT_POLICY,
@@ -60,6 +60,8 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       retryProvision: ({ context, event }) =>
         event.type === 'runtime.provisionFailed' && event.transient && context.provisionAttempts < context.policy.maxProvisionAttempts,
       retryTeardown: ({ context }) => context.teardownAttempts < context.policy.maxTeardownAttempts,
+      currentProvisionAttempt: ({ context, event }) => event.type === 'retry.provision' && event.attempt === context.provisionAttempts,
+      currentTeardownAttempt: ({ context, event }) => event.type === 'retry.teardown' && event.attempt === context.teardownAttempts,
       provisionDeadlinePassed: ({ context }) => due(context.provisionDeadlineAt),
       lifetimeDeadlinePassed: ({ context }) => due(context.lifetimeDeadlineAt),
       observedNotFound: ({ event }) => observed(event)?.state === 'notFound',
@@ -90,11 +92,22 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       // Effects: the defaults do nothing; the supervisor provides the real ones.
       provision: () => undefined,
       teardown: () => undefined,
-      /** Bookkeeping for entering a top-level state; a re-entry of the same state (reconcile) changes nothing. */
+      /**
+       * Bookkeeping for entering a state, in one assign (each assign copies the context): a
+       * re-entry of the same state (a retry, a reconcile) counts one more attempt of the state's
+       * runtime call and changes nothing else.
+       */
       enter: assign(({ context, event }, params: { state: LifecycleState }) => {
-        if (context.phase === params.state) return {};
+        const attempt: Partial<WorkloadContext> =
+          params.state === 'provisioning'
+            ? { provisionAttempts: context.provisionAttempts + 1 }
+            : params.state === 'expiring'
+              ? { teardownAttempts: context.teardownAttempts + 1 }
+              : {};
+        if (context.phase === params.state) return attempt;
         const at = deps.now();
         const patch: Partial<WorkloadContext> = {
+          ...attempt,
           phase: params.state,
           seq: context.seq + 1,
           lastEvent: eventName(event.type),
@@ -104,6 +117,10 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         if (params.state === 'running') patch.lifetimeDeadlineAt = at + context.spec.maxLifetimeSeconds * 1000;
         return patch;
       }),
+      // After a backoff, a delayed event of the machine's own; one that arrives after the state was
+      // left (cancelled meanwhile) is not handled there, and changes nothing.
+      retryProvisionLater: raise(({ context }) => ({ type: 'retry.provision' as const, attempt: context.provisionAttempts }), { delay: 'provisionRetry' }),
+      retryTeardownLater: raise(({ context }) => ({ type: 'retry.teardown' as const, attempt: context.teardownAttempts }), { delay: 'teardownRetry' }),
       endWith: assign((_, params: { reason: EndReason }) => ({ reason: params.reason })),
       rememberRetryAfter: assign(({ event }) => ({
         retryAfterMs:
@@ -116,8 +133,6 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         reason: 'provisionTimeout' as EndReason,
         error: `not running after ${context.policy.provisionTimeoutMs / 1000}s${context.waiting ? `: ${context.waiting}` : ''}`,
       })),
-      countProvisionAttempt: assign({ provisionAttempts: ({ context }) => context.provisionAttempts + 1 }),
-      countTeardownAttempt: assign({ teardownAttempts: ({ context }) => context.teardownAttempts + 1 }),
       recordExit: assign(({ event }) => exitOutcome(event as ExitedEvent)),
       recordObservedExit: assign(({ event }) => observedExitOutcome(event as ReconcileEvent)),
       recordFailure: assign(({ event }) => ({
@@ -179,10 +194,18 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
           'workload.cancel': { target: 'tornDown', actions: { type: 'endWith', params: { reason: 'cancelled' } } },
         },
       },
+      // Flat states: one per lifecycle state. Substates (creating, backoff, starting; tearingDown,
+      // retryWait) cost XState an entry and exit set to compute on every transition, and told
+      // nothing the context does not: the attempt counts and the pending retry are there.
       provisioning: {
-        entry: { type: 'enter', params: { state: 'provisioning' } },
-        initial: 'creating',
+        entry: [{ type: 'enter', params: { state: 'provisioning' } }, 'provision'],
         on: {
+          'runtime.provisioned': { guard: 'provisionedRunning', target: 'running' },
+          'runtime.provisionFailed': [
+            { guard: 'retryProvision', actions: ['rememberRetryAfter', 'retryProvisionLater'] },
+            { target: 'expiring', actions: 'recordFailure' },
+          ],
+          'retry.provision': { guard: 'currentProvisionAttempt', target: 'provisioning', reenter: true },
           'timer.provisionTimeout': {
             guard: 'provisionDeadlinePassed',
             target: 'expiring',
@@ -196,27 +219,13 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
           'workload.cancel': { target: 'expiring', actions: { type: 'endWith', params: { reason: 'cancelled' } } },
           'workload.reconcile': [
             // Never created (the crash came before provision): create it now, exactly once.
-            { guard: 'observedNotFound', target: '.creating', reenter: true },
-            { guard: 'observedPending', target: '.starting' },
+            { guard: 'observedNotFound', target: 'provisioning', reenter: true },
+            // Accepted by the runtime and still starting (a Pod pulling its image): wait for it.
+            { guard: 'observedPending' },
             { guard: 'observedAdoptable', target: 'running' },
             { guard: 'observedExited', target: 'expiring', actions: 'recordObservedExit' },
             { target: 'expiring', actions: 'recordLost' },
           ],
-        },
-        states: {
-          creating: {
-            entry: ['countProvisionAttempt', 'provision'],
-            on: {
-              'runtime.provisioned': [{ guard: 'provisionedRunning', target: '#workload.running' }, { target: 'starting' }],
-              'runtime.provisionFailed': [
-                { guard: 'retryProvision', target: 'backoff', actions: 'rememberRetryAfter' },
-                { target: '#workload.expiring', actions: 'recordFailure' },
-              ],
-            },
-          },
-          backoff: { after: { provisionRetry: 'creating' } },
-          // Accepted by the runtime, waiting for it to report the workload running (a Pod pulling its image).
-          starting: {},
         },
       },
       running: {
@@ -240,27 +249,19 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
           ],
         },
       },
+      // Graceful stop, then removal, both inside the runtime's teardown.
       expiring: {
-        entry: { type: 'enter', params: { state: 'expiring' } },
-        initial: 'tearingDown',
+        entry: [{ type: 'enter', params: { state: 'expiring' } }, 'teardown'],
         on: {
+          'runtime.tornDown': 'tornDown',
+          'runtime.teardownFailed': [
+            { guard: 'retryTeardown', actions: ['rememberRetryAfter', 'retryTeardownLater'] },
+            { target: 'tornDown', actions: 'recordTeardownFailure' },
+          ],
+          'retry.teardown': { guard: 'currentTeardownAttempt', target: 'expiring', reenter: true },
           // Teardown is idempotent: after a restart, simply do it again.
-          'workload.reconcile': { target: '.tearingDown', reenter: true },
+          'workload.reconcile': { target: 'expiring', reenter: true },
           'runtime.exited': { actions: 'recordExitWhileExpiring' },
-        },
-        states: {
-          // Graceful stop, then removal, both inside the runtime's teardown.
-          tearingDown: {
-            entry: ['countTeardownAttempt', 'teardown'],
-            on: {
-              'runtime.tornDown': '#workload.tornDown',
-              'runtime.teardownFailed': [
-                { guard: 'retryTeardown', target: 'retryWait', actions: 'rememberRetryAfter' },
-                { target: '#workload.tornDown', actions: 'recordTeardownFailure' },
-              ],
-            },
-          },
-          retryWait: { after: { teardownRetry: 'tearingDown' } },
         },
       },
       tornDown: {
@@ -310,6 +311,18 @@ export function toOutput(context: WorkloadContext): WorkloadOutput {
     timings: context.timings,
     durations,
   };
+}
+
+/**
+ * A persisted snapshot in the shape this machine restores. Snapshots written before the states
+ * were made flat (0.1) hold a nested value (`{ provisioning: 'creating' }`); each becomes its
+ * top-level state, whose context already says everything the substate did.
+ */
+export function restorable<T extends { value?: unknown }>(snapshot: T): T {
+  const { value } = snapshot;
+  if (value === null || typeof value !== 'object') return snapshot;
+  const [top] = Object.keys(value);
+  return top === undefined ? snapshot : { ...snapshot, value: top };
 }
 
 /** Names XState's internal events the way a person reading the NATS stream would. */

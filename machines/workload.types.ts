@@ -82,7 +82,13 @@ export type WorkloadEvent =
   | { type: 'runtime.waiting'; detail: string }
   | { type: 'runtime.exited'; exitCode: number | null; signal?: string | null; detail?: string }
   | { type: 'runtime.failed'; error: string }
-  | { type: 'runtime.lost'; detail?: string };
+  | { type: 'runtime.lost'; detail?: string }
+  /**
+   * Raised by the machine itself after a backoff: try the runtime call again. `attempt` is the
+   * attempt that failed; a retry that another attempt overtook meanwhile (a reconcile) is stale.
+   */
+  | { type: 'retry.provision'; attempt: number }
+  | { type: 'retry.teardown'; attempt: number };
 
 export type Timings = Partial<Record<LifecycleState, number>>;
 

@@ -63,7 +63,8 @@ export class NatsTransitionPublisher implements TransitionPublisher {
       return;
     }
     try {
-      this.nc.publish(this.subjects.transition(message.id, message.to), JSON.stringify(message), { headers: transitionHeaders(message) });
+      // Bytes, not a string: nats.js encodes strings with a TextEncoder, slower than Buffer.from for short ones.
+      this.nc.publish(this.subjects.transition(message.id, message.to), Buffer.from(JSON.stringify(message)), { headers: transitionHeaders(message) });
       this.recent.add(message);
     } catch (error) {
       this.drop(error);

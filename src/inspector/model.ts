@@ -34,7 +34,11 @@ export class InspectorModel {
   private readonly workloads = new Map<string, WorkloadView>();
   /** Ids of finished workloads, oldest first (a Set keeps insertion order), each once. */
   private readonly finished = new Set<string>();
-  private readonly counts = new Map<string, number>();
+  /** Per state, per type: bumped on every message, so no key is built for it. */
+  private readonly counts = Object.fromEntries(LIFECYCLE_STATES.map((state) => [state, { trusted: 0, untrusted: 0 }])) as Record<
+    LifecycleState,
+    Record<WorkloadType, number>
+  >;
   private readonly listeners = new Set<(message: TransitionMessage) => void>();
 
   constructor(
@@ -80,8 +84,7 @@ export class InspectorModel {
   summary(): Record<LifecycleState, { total: number; trusted: number; untrusted: number }> {
     const result = {} as Record<LifecycleState, { total: number; trusted: number; untrusted: number }>;
     for (const state of LIFECYCLE_STATES) {
-      const trusted = this.counts.get(`${state}/trusted`) ?? 0;
-      const untrusted = this.counts.get(`${state}/untrusted`) ?? 0;
+      const { trusted, untrusted } = this.counts[state];
       result[state] = { total: trusted + untrusted, trusted, untrusted };
     }
     return result;
@@ -118,7 +121,8 @@ export class InspectorModel {
   }
 
   private bump(state: LifecycleState, type: WorkloadType, delta: number): void {
-    const key = `${state}/${type}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + delta);
+    // A forged message may name a state or type that does not exist; it is counted nowhere.
+    const byType = this.counts[state] as Record<string, number> | undefined;
+    if (byType && Object.hasOwn(byType, type)) byType[type]! += delta;
   }
 }

@@ -250,13 +250,18 @@ export class Intake {
     const at = new Date(this.clock.now()).toISOString();
     const byShard = new Map<number, { spec: WorkloadSpec; run: string; ifDuplicate: Refusal }[]>();
     const invalid: Refusal[] = [];
-    for (const { raw, parsed } of await parseBatch(entries, this.options.maxPayloadBytes)) {
+    const parsedBatch = await parseBatch(entries, this.options.maxPayloadBytes);
+    // A new nonce per accepted entry: a resubmitted id is a new run, whose tokens are new. One
+    // draw of random bytes for the whole batch, not one call into the CSPRNG per entry.
+    const nonces = randomBytes(16 * parsedBatch.length);
+    let index = 0;
+    for (const { raw, parsed } of parsedBatch) {
+      const nonce = nonces.subarray(16 * index, 16 * ++index);
       if (parsed.ok) {
-        // A new nonce per accepted entry: a resubmitted id is a new run, whose tokens are new.
         const shard = this.keys.shardOf(parsed.spec.id);
         let list = byShard.get(shard);
         if (!list) byShard.set(shard, (list = []));
-        list.push({ spec: parsed.spec, run: randomBytes(16).toString('base64url'), ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
+        list.push({ spec: parsed.spec, run: nonce.toString('base64url'), ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
       } else {
         invalid.push({ raw, reason: parsed.reason, at, kind: parsed.kind });
       }

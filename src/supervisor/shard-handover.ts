@@ -6,6 +6,7 @@ import type { SnapshotStore } from './ports.js';
 import type { PublishQueue } from './publish-queue.js';
 import type { RuntimeEffects } from './runtime-effects.js';
 import { persisted } from './snapshots.js';
+import type { WorkloadSpawner } from './workload-spawner.js';
 import type { WorkloadEntry, WorkloadRegistry } from './workload-registry.js';
 
 export interface ShardHandoverDeps {
@@ -16,6 +17,7 @@ export interface ShardHandoverDeps {
   readonly leases: Pick<LeaseKeeper, 'forget'>;
   readonly admission: Pick<AdmissionPump, 'release' | 'pumpAll' | 'notifyCapacity'>;
   readonly effects: Pick<RuntimeEffects, 'stopLocal' | 'isLocal'>;
+  readonly actors: Pick<WorkloadSpawner, 'stop'>;
 }
 
 /** What settling parked processes asks of ownership. */
@@ -126,7 +128,7 @@ export class ShardHandover {
     const parked: WorkloadEntry[] = [];
     for (const entry of entries) {
       const { id } = entry.spec;
-      entry.actor.stop();
+      this.deps.actors.stop(entry);
       this.deps.workloads.remove(id);
       this.deps.leases.forget(id);
       admission.release(entry);

@@ -167,6 +167,7 @@ export class Supervisor {
       leases: this.leases,
       admission: this.admission,
       effects: this.effects,
+      actors: this.spawner,
     });
   }
 
@@ -314,7 +315,7 @@ export class Supervisor {
       const { id } = entry.spec;
       entry.subscription?.unsubscribe();
       const record = persisted(entry.actor);
-      entry.actor.stop();
+      this.spawner.stop(entry);
       if (entry.state && this.grants.owns(entry.grant)) this.deps.store.save(id, entry.grant, () => record);
     }
     this.entries.clear();

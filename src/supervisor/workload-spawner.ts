@@ -1,5 +1,5 @@
-import { createActor } from 'xstate';
-import type { LifecyclePolicy, LifecycleState, WorkloadContext, WorkloadMachine } from '../../machines/index.js';
+import { createActor, fromTransition, type AnyActorRef } from 'xstate';
+import { restorable, type LifecyclePolicy, type LifecycleState, type WorkloadContext, type WorkloadMachine } from '../../machines/index.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ShardGrant } from '../ownership/ownership.js';
@@ -23,9 +23,36 @@ export interface WorkloadSpawnerDeps {
   readonly log: Logger;
 }
 
-/** Brings a workload to life here: its actor (new, or restored from a snapshot) and its runtime. */
+const STOP = 'workload.stop';
+
+/**
+ * Brings a workload to life here: its actor (new, or restored from a snapshot) and its runtime.
+ *
+ * Every workload actor is created as a child of one root actor, so that they all share its actor
+ * system. A root actor of its own would give each workload a system of its own (maps, a
+ * scheduler, a dozen closures): 1.8 KB more per live workload, and that much more garbage per
+ * workload that ends. The root does nothing; it only hears that a workload actor finished.
+ */
 export class WorkloadSpawner {
-  constructor(private readonly deps: WorkloadSpawnerDeps) {}
+  private readonly root: AnyActorRef;
+
+  constructor(private readonly deps: WorkloadSpawnerDeps) {
+    // A child actor cannot be stopped directly, only by its parent: the root stops the one it is
+    // told to (and ignores the done events its children send it). The system's clock drives the
+    // machine's delays (backoff): the injected one, as before.
+    this.root = createActor(
+      fromTransition((state: null, event: { type: string; actor?: AnyActorRef }, { stopChild }) => {
+        if (event.type === STOP && event.actor) stopChild(event.actor);
+        return state;
+      }, null),
+      { clock: deps.clock },
+    ).start();
+  }
+
+  /** Stops the workload's actor: no more transitions, no delayed retry fires, and its system forgets it. */
+  stop(entry: Pick<WorkloadEntry, 'actor'>): void {
+    this.root.send({ type: STOP, actor: entry.actor });
+  }
 
   /**
    * Starts the workload's actor, from `snapshot` when there is one, and registers it under
@@ -35,8 +62,8 @@ export class WorkloadSpawner {
     const { policy } = this.deps;
     const actor = createActor(this.deps.machine, {
       input: { spec, ...(policy ? { policy } : {}) },
-      clock: this.deps.clock,
-      ...(snapshot ? { snapshot: snapshot as never } : {}),
+      parent: this.root,
+      ...(snapshot ? { snapshot: restorable(snapshot as { value?: unknown }) as never } : {}),
     });
     const restoredPhase = snapshot ? ((snapshot as { context: WorkloadContext }).context.phase ?? null) : null;
     const entry: WorkloadEntry = {

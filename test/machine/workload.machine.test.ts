@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { SimulatedClock, createActor, type AnyActorRef } from 'xstate';
 import {
   createWorkloadMachine,
+  restorable,
   type MachineSpec,
   type ProvisionResult,
   type WorkloadContext,
@@ -223,7 +224,7 @@ describe('workload machine', () => {
     await flush();
     h.actor.send({ type: 'runtime.waiting', detail: 'ContainerCreating' });
     h.actor.send({ type: 'runtime.waiting', detail: 'ErrImagePull: image "does-not-exist" not found' });
-    assert.deepEqual(h.actor.getSnapshot().value, { provisioning: 'starting' }, 'waiting is not a transition');
+    assert.equal(h.actor.getSnapshot().value, 'provisioning', 'waiting is not a transition');
     assert.equal(ctx(h.actor).seq, 2);
     h.clock.increment(5_000);
     h.actor.send({ type: 'timer.provisionTimeout' });
@@ -235,7 +236,8 @@ describe('workload machine', () => {
     const h = harness([async () => ({ state: 'pending' })]);
     h.actor.send({ type: 'workload.admit' });
     await flush();
-    assert.deepEqual(h.actor.getSnapshot().value, { provisioning: 'starting' });
+    assert.equal(h.actor.getSnapshot().value, 'provisioning');
+    assert.deepEqual(h.provisionCalls, [1], 'accepted and pending: provision is not called again');
     h.actor.send({ type: 'runtime.running' });
     assert.equal(ctx(h.actor).phase, 'running');
     assert.equal(ctx(h.actor).lastEvent, 'runtime.running');
@@ -284,7 +286,8 @@ describe('workload machine', () => {
     await flush();
     h.actor.send({ type: 'workload.cancel' });
     await flush();
-    assert.deepEqual(h.actor.getSnapshot().value, { expiring: 'retryWait' });
+    assert.equal(h.actor.getSnapshot().value, 'expiring');
+    assert.equal(h.teardownCalls, 1, 'no retry before the backoff elapses');
     h.clock.increment(10_000);
     await flush();
     assert.equal(h.teardownCalls, 2);
@@ -407,5 +410,39 @@ describe('workload machine, restored from a persisted snapshot', () => {
     await flush();
     assert.equal(r.teardownCalls, 1);
     assert.equal(r.actor.getSnapshot().output!.reason, 'cancelled');
+  });
+  it('restores a snapshot written by 0.1, whose states were nested, and carries on from it', async () => {
+    for (const [nested, top] of [
+      [{ provisioning: 'creating' }, 'provisioning'],
+      [{ provisioning: 'backoff' }, 'provisioning'],
+      [{ expiring: 'retryWait' }, 'expiring'],
+    ] as const) {
+      const persisted = await persistedAt(async (h) => {
+        h.actor.send({ type: 'workload.admit' });
+        await flush();
+        if (top === 'expiring') h.actor.send({ type: 'workload.cancel' });
+      });
+      const old = { ...(persisted as object), value: nested };
+      const r = harness([], [], restorable(old));
+      assert.equal(r.actor.getSnapshot().value, top, `${JSON.stringify(nested)} restores as ${top}`);
+      r.actor.send({ type: 'workload.reconcile', observed: { state: 'notFound' } });
+      await flush();
+      if (top === 'provisioning') assert.deepEqual([r.provisionCalls.length, ctx(r.actor).phase], [1, 'running']);
+      else assert.deepEqual([r.teardownCalls, r.actor.getSnapshot().output!.reason], [1, 'cancelled']);
+    }
+  });
+});
+
+describe('workload machine, retries', () => {
+  it('ignores a retry that another attempt overtook, so provision is never called twice for one failure', async () => {
+    const h = harness([async () => ({ state: 'pending' })]);
+    h.actor.send({ type: 'workload.admit' });
+    await flush();
+    assert.deepEqual(h.provisionCalls, [1]);
+    h.actor.send({ type: 'retry.provision', attempt: 0 });
+    h.actor.send({ type: 'retry.teardown', attempt: 0 });
+    await flush();
+    assert.deepEqual(h.provisionCalls, [1], 'a stale retry changes nothing');
+    assert.equal(ctx(h.actor).phase, 'provisioning');
   });
 });

@@ -1,0 +1,79 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SimulatedClock } from 'xstate';
+import { createWorkloadMachine, type LifecycleState } from '../../machines/index.js';
+import { silentLogger } from '../../src/log.js';
+import type { ShardGrant } from '../../src/ownership/ownership.js';
+import { WorkloadRegistry } from '../../src/supervisor/workload-registry.js';
+import { WorkloadSpawner } from '../../src/supervisor/workload-spawner.js';
+import { specOf } from './fakes.js';
+
+const grant: ShardGrant = { shard: 1, epoch: 1 };
+
+/** A spawner over the real machine, whose provision fails transiently until told otherwise. */
+function setUp() {
+  const clock = new SimulatedClock();
+  const provisions: string[] = [];
+  const transitions: string[] = [];
+  const workloads = new WorkloadRegistry();
+  const machine = createWorkloadMachine({ now: () => clock.now(), random: () => 0.5 }).provide({
+    actions: {
+      provision: ({ context, self }) => {
+        provisions.push(context.id);
+        queueMicrotask(() => self.send({ type: 'runtime.provisionFailed', error: 'busy', transient: true }));
+      },
+      teardown: () => undefined,
+    },
+  });
+  const spawner = new WorkloadSpawner({
+    machine,
+    policy: { backoffBaseMs: 100 },
+    clock,
+    workloads,
+    router: { route: () => ({ rejection: 'unused' }) },
+    admission: { enqueue: () => undefined },
+    onTransition: (entry, _from, to: LifecycleState) => transitions.push(`${entry.spec.id}:${to}`),
+    log: silentLogger,
+  });
+  return { clock, provisions, transitions, workloads, spawner };
+}
+
+describe('workload spawner: every workload actor in one shared actor system', () => {
+  it('runs each workload on its own and announces its transitions', async () => {
+    const { spawner, transitions } = setUp();
+    const a = spawner.spawn(specOf('a'), null, 'r', grant);
+    spawner.spawn(specOf('b'), null, 'r', grant);
+    a.actor.send({ type: 'workload.cancel' });
+    assert.deepEqual(transitions, ['a:queued', 'b:queued', 'a:tornDown']);
+    assert.equal(a.actor.getSnapshot().status, 'done');
+  });
+
+  it('stops an actor waiting out a backoff: its retry never fires, and it takes no more events', async () => {
+    const { clock, spawner, provisions } = setUp();
+    const entry = spawner.spawn(specOf('w'), null, 'r', grant);
+    entry.actor.send({ type: 'workload.admit' });
+    await Promise.resolve();
+    assert.deepEqual(provisions, ['w'], 'provisioned once, failed, backing off');
+    clock.increment(10);
+    spawner.stop(entry);
+    assert.equal(entry.actor.getSnapshot().status, 'stopped');
+    clock.increment(60_000);
+    entry.actor.send({ type: 'workload.cancel' });
+    await Promise.resolve();
+    assert.deepEqual(provisions, ['w'], 'a stopped workload was provisioned again');
+    assert.equal(entry.actor.getSnapshot().context.phase, 'provisioning');
+  });
+
+  it('keeps backing off the workloads it did not stop', async () => {
+    const { clock, spawner, provisions } = setUp();
+    const stopped = spawner.spawn(specOf('stopped'), null, 'r', grant);
+    const kept = spawner.spawn(specOf('kept'), null, 'r', grant);
+    stopped.actor.send({ type: 'workload.admit' });
+    kept.actor.send({ type: 'workload.admit' });
+    await Promise.resolve();
+    spawner.stop(stopped);
+    clock.increment(60_000);
+    await Promise.resolve();
+    assert.deepEqual(provisions, ['stopped', 'kept', 'kept'], 'the kept one retries after its backoff; the stopped one does not');
+  });
+});
