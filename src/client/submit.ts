@@ -115,7 +115,7 @@ async function lookUp(redis: Redis, keys: Keys, recordKey: string, entry: string
   const letters = await redis.lrange(keys.dead, -DEAD_LETTERS_LOOKED_AT, -1);
   for (const letter of letters.reverse()) {
     const refused = readDeadLetter(letter);
-    if (!refused || refused.raw !== entry) continue;
+    if (!refused || !isOurs(refused, entry)) continue;
     // A duplicate with no record left: an old letter of the same entry (its record expired since).
     if (refused.reason.startsWith('duplicate id ')) continue;
     throw new SubmissionRefusedError(spec.id, refused.reason);
@@ -123,10 +123,22 @@ async function lookUp(redis: Redis, keys: Keys, recordKey: string, entry: string
   return null;
 }
 
-function readDeadLetter(text: string): { raw: string; reason: string } | null {
+/** A dead letter keeps the head of a long entry only, with the entry's full size beside it. */
+function isOurs(letter: DeadLetterSeen, entry: string): boolean {
+  return letter.bytes === undefined ? letter.raw === entry : letter.bytes === Buffer.byteLength(entry) && entry.startsWith(letter.raw);
+}
+
+interface DeadLetterSeen {
+  readonly raw: string;
+  readonly reason: string;
+  readonly bytes: number | undefined;
+}
+
+function readDeadLetter(text: string): DeadLetterSeen | null {
   try {
-    const letter = JSON.parse(text) as { raw?: unknown; reason?: unknown };
-    return typeof letter.raw === 'string' && typeof letter.reason === 'string' ? { raw: letter.raw, reason: letter.reason } : null;
+    const letter = JSON.parse(text) as { raw?: unknown; reason?: unknown; bytes?: unknown };
+    if (typeof letter.raw !== 'string' || typeof letter.reason !== 'string') return null;
+    return { raw: letter.raw, reason: letter.reason, bytes: typeof letter.bytes === 'number' ? letter.bytes : undefined };
   } catch {
     return null;
   }
