@@ -1,6 +1,6 @@
 import { LeaseholdError } from '../errors.js';
 import type { LifecycleState } from '../../machines/index.js';
-import type { RefusalKind } from '../spec/index.js';
+import { MAX_ID_LENGTH, type RefusalKind } from '../spec/index.js';
 
 /**
  * What the client throws. Each is a {@link LeaseholdError}: `code` is stable for programs to branch
@@ -77,5 +77,15 @@ export class NatsPermissionError extends LeaseholdError {
     readonly operation: 'publish' | 'subscribe',
   ) {
     super('NATS_PERMISSION', `NATS refused this identity permission to ${operation} on ${subject} (see the NATS permissions in the README)`);
+  }
+}
+
+/**
+ * Not a workload id (a DNS-1123 label of at most 59 characters). Refused before anything is sent:
+ * an id is a NATS subject token, and `a.*` or `>` would ask about, wait for or watch other workloads.
+ */
+export class InvalidIdError extends LeaseholdError {
+  constructor(readonly id: string) {
+    super('INVALID_ID', `${JSON.stringify(id.slice(0, 100))} is not a workload id: a DNS-1123 label of at most ${MAX_ID_LENGTH} characters`);
   }
 }

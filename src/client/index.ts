@@ -8,6 +8,7 @@ export {
   ClientTimeoutError,
   ControlPlaneUnavailableError,
   DuplicateIdError,
+  InvalidIdError,
   InvalidSpecError,
   NatsPermissionError,
   SubmissionRefusedError,

@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import type { LifecycleState } from '../../machines/index.js';
+import { LIFECYCLE_STATES, type LifecycleState } from '../../machines/index.js';
 import { LeaseholdError } from '../errors.js';
 import type { NatsAuth } from '../events/nats-auth.js';
 import { dialNats } from '../events/nats-connect.js';
@@ -10,8 +10,9 @@ import { createKeys, type Keys } from '../keys.js';
 import { DEFAULT_SHARD_COUNT } from '../ownership/shards.js';
 import { redactUrl, redactUrlsIn } from '../redact.js';
 import { checkRedisUrl } from '../server-urls.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, type WorkloadSubmission } from '../spec/index.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DNS1123_LABEL, MAX_ID_LENGTH, type WorkloadSubmission } from '../spec/index.js';
 import { ControlRequests } from './control-requests.js';
+import { InvalidIdError } from './errors.js';
 import type { CallOptions } from './deadline.js';
 import { submitWorkload, type Submitted } from './submit.js';
 import { waitForEnd, type WorkloadEnd } from './wait.js';
@@ -89,15 +90,15 @@ export class Leasehold implements AsyncDisposable {
    * plane has recorded it. Submitting an id again with the same spec resolves with the recorded
    * one (`alreadySubmitted`); with a different spec it is a `DuplicateIdError`. Default timeout 30 s.
    */
-  submit(spec: WorkloadSubmission, options: CallOptions = {}): Promise<Submitted> {
+  async submit(spec: WorkloadSubmission, options: CallOptions = {}): Promise<Submitted> {
     this.checkOpen();
-    return submitWorkload({ redis: this.redis, nc: this.nc, keys: this.keys, subjects: this.subjects, maxPayloadBytes: this.maxPayloadBytes }, spec, options);
+    return await submitWorkload({ redis: this.redis, nc: this.nc, keys: this.keys, subjects: this.subjects, maxPayloadBytes: this.maxPayloadBytes }, spec, options);
   }
 
   /** Resolves with how `id` ended (reason, exit code), however long that takes unless `timeoutMs` says. */
-  wait(id: string, options: CallOptions = {}): Promise<WorkloadEnd> {
-    this.checkOpen();
-    return waitForEnd(this.nc, this.subjects, this.control, id, options);
+  async wait(id: string, options: CallOptions = {}): Promise<WorkloadEnd> {
+    this.checkOpen(id);
+    return await waitForEnd(this.nc, this.subjects, this.control, id, options);
   }
 
   /**
@@ -106,29 +107,30 @@ export class Leasehold implements AsyncDisposable {
    * once, in order per workload; with history, across lost connections too (see TransitionWatch).
    */
   watch(target?: string | WatchFilter, options: WatchOptions = {}): TransitionWatch {
-    this.checkOpen();
     const filter = typeof target === 'string' ? { id: target } : (target ?? {});
+    this.checkOpen(filter.id);
+    if (filter.state !== undefined && !LIFECYCLE_STATES.includes(filter.state)) throw new Error(`unknown state ${String(filter.state)}: one of ${LIFECYCLE_STATES.join(', ')}`);
     const watch: TransitionWatch = new TransitionWatch(this.nc, this.subjects, this.control, filter, options, () => this.watches.delete(watch));
     this.watches.add(watch);
     return watch;
   }
 
   /** Where `id` is now; null when the control plane knows no such workload. */
-  status(id: string): Promise<WorkloadStatus | null> {
-    this.checkOpen();
-    return this.control.status(id);
+  async status(id: string): Promise<WorkloadStatus | null> {
+    this.checkOpen(id);
+    return await this.control.status(id);
   }
 
   /** Ends `id` (its end reason will be `cancelled`); resolves with the state it was in. */
-  cancel(id: string): Promise<{ state: LifecycleState | undefined }> {
-    this.checkOpen();
-    return this.control.cancel(id);
+  async cancel(id: string): Promise<{ state: LifecycleState | undefined }> {
+    this.checkOpen(id);
+    return await this.control.cancel(id);
   }
 
   /** The output the control plane holds for `id`; null when it holds none. */
-  logs(id: string): Promise<string | null> {
-    this.checkOpen();
-    return this.control.logs(id);
+  async logs(id: string): Promise<string | null> {
+    this.checkOpen(id);
+    return await this.control.logs(id);
   }
 
   /** Ends every watch and closes the connections this client opened (not those it was given). */
@@ -144,8 +146,9 @@ export class Leasehold implements AsyncDisposable {
     await this.close();
   }
 
-  private checkOpen(): void {
+  private checkOpen(id?: string): void {
     if (this.closed) throw new Error('this Leasehold client is closed');
+    if (id !== undefined && (typeof id !== 'string' || id.length > MAX_ID_LENGTH || !DNS1123_LABEL.test(id))) throw new InvalidIdError(String(id));
   }
 }
 

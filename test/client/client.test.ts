@@ -5,6 +5,7 @@ import {
   CancelRefusedError,
   ClientTimeoutError,
   DuplicateIdError,
+  InvalidIdError,
   InvalidSpecError,
   Leasehold,
   SubmissionRefusedError,
@@ -144,6 +145,16 @@ describe('the TypeScript client against a real control plane (with history)', ()
       await assert.rejects(client.cancel('cancel-me'), (error: unknown) => error instanceof CancelRefusedError && error.state === 'tornDown' && !error.transient);
     });
 
+    it('an id that is a subject pattern (a.*, >) is refused before anything is sent: it would reach other workloads', async () => {
+      for (const id of ['cancel-me.*', '>', '*', 'a.b', 'x'.repeat(60)]) {
+        await assert.rejects(client.cancel(id), InvalidIdError);
+        await assert.rejects(client.status(id), InvalidIdError);
+        await assert.rejects(client.logs(id), InvalidIdError);
+        await assert.rejects(client.wait(id, { timeoutMs: 100 }), InvalidIdError);
+        assert.throws(() => client.watch(id), InvalidIdError);
+      }
+    });
+
     it('an unknown id: status and logs are null, cancel is WorkloadNotFoundError', async () => {
       assert.equal(await client.status('never-submitted'), null);
       assert.equal(await client.logs('never-submitted'), null);
@@ -190,7 +201,7 @@ describe('the TypeScript client against a real control plane (with history)', ()
       await other.close();
       assert.equal(await iterating, 'ended');
       assert.throws(() => other.watch(), /closed/);
-      await assert.rejects(async () => other.status('x'), /closed/);
+      await assert.rejects(other.status('x'), /closed/);
     });
 
     it('await using closes the client it declared', async () => {
