@@ -54,7 +54,7 @@ export async function submitWorkload(context: SubmitContext, submission: Workloa
   let heard = () => undefined as void;
   const transition = new Promise<void>((resolve) => (heard = resolve));
   const subscription = nc.subscribe(subjects.watch(spec.id), { max: 1, callback: () => heard() });
-  const deadline = new CallDeadline({ timeoutMs: DEFAULT_SUBMIT_TIMEOUT_MS, ...options }, async () => {
+  const deadline = new CallDeadline({ ...options, timeoutMs: options.timeoutMs ?? DEFAULT_SUBMIT_TIMEOUT_MS }, async () => {
     const queued = (await redis.lpos(keys.queue, entry).catch(() => null)) !== null;
     return queued
       ? `workload ${spec.id} is still in ${keys.queue}: no control plane took it (is one running against this Redis, with this key prefix?). The entry stays there and will run when one does`
