@@ -105,6 +105,10 @@ describe('the TypeScript client against a real control plane (with history)', ()
           assert.match(error.message, /still in .*workload_queue: no control plane took it/);
           return true;
         });
+        const controller = new AbortController();
+        const submitting = nobody.submit(spec('sub-abandoned'), { signal: controller.signal });
+        controller.abort(new Error('the caller gave up'));
+        await assert.rejects(submitting, /the caller gave up/);
       } finally {
         await nobody.close();
       }
@@ -153,6 +157,7 @@ describe('the TypeScript client against a real control plane (with history)', ()
         await assert.rejects(client.wait(id, { timeoutMs: 100 }), InvalidIdError);
         assert.throws(() => client.watch(id), InvalidIdError);
       }
+      assert.throws(() => client.watch({ state: '>' as never }), /unknown state/);
     });
 
     it('an unknown id: status and logs are null, cancel is WorkloadNotFoundError', async () => {
