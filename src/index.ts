@@ -14,3 +14,4 @@ export { createWorkloadMachine, LIFECYCLE_STATES, type LifecycleState, type EndR
 export { shardOf, DEFAULT_SHARD_COUNT } from './ownership/shards.js';
 export type { ShardOwnership, ShardGrant, ShardOwner, ShardCallbacks, LossReason } from './ownership/ownership.js';
 export { FencedError } from './ownership/fencing.js';
+export * from './client/index.js';

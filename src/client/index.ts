@@ -1,0 +1,17 @@
+export { Leasehold, type ConnectOptions } from './leasehold.js';
+export type { CallOptions } from './deadline.js';
+export type { Submitted } from './submit.js';
+export type { WorkloadEnd } from './wait.js';
+export { TransitionWatch, type WatchFilter, type WatchOptions, type WatchStarted } from './watch.js';
+export {
+  CancelRefusedError,
+  ClientTimeoutError,
+  ControlPlaneUnavailableError,
+  DuplicateIdError,
+  InvalidIdError,
+  InvalidSpecError,
+  NatsPermissionError,
+  SubmissionRefusedError,
+  WorkloadNotFoundError,
+} from './errors.js';
+export { workloadJsonSchema } from './json-schema.js';

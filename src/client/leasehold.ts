@@ -1,0 +1,167 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import { LIFECYCLE_STATES, type LifecycleState } from '../../machines/index.js';
+import { LeaseholdError } from '../errors.js';
+import type { NatsAuth } from '../events/nats-auth.js';
+import { dialNats } from '../events/nats-connect.js';
+import { subjectsFor, type Subjects, type WorkloadStatus } from '../events/transition.js';
+import { installationKeyPrefix, parseInstallation } from '../installation.js';
+import { createKeys, type Keys } from '../keys.js';
+import { DEFAULT_SHARD_COUNT } from '../ownership/shards.js';
+import { redactUrl, redactUrlsIn } from '../redact.js';
+import { checkRedisUrl } from '../server-urls.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DNS1123_LABEL, MAX_ID_LENGTH, type WorkloadSubmission } from '../spec/index.js';
+import { ControlRequests } from './control-requests.js';
+import { InvalidIdError } from './errors.js';
+import type { CallOptions } from './deadline.js';
+import { submitWorkload, type Submitted } from './submit.js';
+import { waitForEnd, type WorkloadEnd } from './wait.js';
+import { TransitionWatch, type WatchFilter, type WatchOptions } from './watch.js';
+
+export interface ConnectOptions {
+  /** The installation's Redis: a URL (`redis://…`, `rediss://…`), or a connection the caller owns and closes. */
+  readonly redis: string | Redis;
+  /** The installation's NATS: a URL (several separated by commas), or a connection the caller owns and closes. */
+  readonly nats: string | NatsConnection;
+  /** Credentials and TLS for a NATS URL (as `leasehold start` takes them). */
+  readonly natsAuth?: NatsAuth;
+  /** The installation's name (`--installation`); default: the unnamed one. */
+  readonly installation?: string;
+  /** Its Redis key prefix (`--key-prefix`); default: `<installation>:`, or none. */
+  readonly keyPrefix?: string;
+  /** Its shard count (`--shards`); must match the control plane's. */
+  readonly shardCount?: number;
+  /** Its payload limit (`--max-payload-bytes`): a bigger spec is refused before it is pushed. */
+  readonly maxPayloadBytes?: number;
+  /** How long a status, cancel or logs request waits for an answer. */
+  readonly requestTimeoutMs?: number;
+}
+
+/**
+ * A program's way into one Leasehold installation: what the CLI gives people. It speaks the
+ * installation's own Redis (to submit) and NATS (everything else), never HTTP.
+ *
+ * @example
+ * ```ts
+ * await using leasehold = await Leasehold.connect({ redis: 'redis://127.0.0.1:6379', nats: 'nats://127.0.0.1:4222' });
+ * await leasehold.submit({ id: 'test-1', type: 'trusted', image: 'alpine', cmd: ['echo', 'hello'] });
+ * const end = await leasehold.wait('test-1', { timeoutMs: 60_000 });
+ * console.log(end.reason, end.exitCode, await leasehold.logs('test-1'));
+ * ```
+ */
+export class Leasehold implements AsyncDisposable {
+  private closed = false;
+  private readonly watches = new Set<TransitionWatch>();
+  private readonly control: ControlRequests;
+
+  private constructor(
+    private readonly redis: Redis,
+    private readonly nc: NatsConnection,
+    private readonly owns: { redis: boolean; nats: boolean },
+    readonly keys: Keys,
+    readonly subjects: Subjects,
+    private readonly maxPayloadBytes: number,
+    requestTimeoutMs: number,
+  ) {
+    this.control = new ControlRequests(nc, subjects, requestTimeoutMs);
+  }
+
+  /** Connects to both servers; fails at once, with a typed error naming the server, if one is unreachable. */
+  static async connect(options: ConnectOptions): Promise<Leasehold> {
+    const installation = parseInstallation(options.installation ?? '');
+    const keys = createKeys(options.keyPrefix ?? installationKeyPrefix(installation), options.shardCount ?? DEFAULT_SHARD_COUNT);
+    const redis = typeof options.redis === 'string' ? await openRedis(options.redis) : options.redis;
+    let nc: NatsConnection;
+    try {
+      nc =
+        typeof options.nats === 'string'
+          ? await dialNats({ url: options.nats, auth: options.natsAuth ?? {} }, { name: 'leasehold-client', reconnect: true })
+          : options.nats;
+    } catch (error) {
+      if (typeof options.redis === 'string') redis.disconnect();
+      throw error;
+    }
+    const owns = { redis: typeof options.redis === 'string', nats: typeof options.nats === 'string' };
+    return new Leasehold(redis, nc, owns, keys, subjectsFor(installation), options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, options.requestTimeoutMs ?? 5_000);
+  }
+
+  /**
+   * Validates `spec` with intake's own schema and limits, pushes it, and resolves once a control
+   * plane has recorded it. Submitting an id again with the same spec resolves with the recorded
+   * one (`alreadySubmitted`); with a different spec it is a `DuplicateIdError`. Default timeout 30 s.
+   */
+  async submit(spec: WorkloadSubmission, options: CallOptions = {}): Promise<Submitted> {
+    this.checkOpen();
+    return await submitWorkload({ redis: this.redis, nc: this.nc, keys: this.keys, subjects: this.subjects, maxPayloadBytes: this.maxPayloadBytes }, spec, options);
+  }
+
+  /** Resolves with how `id` ended (reason, exit code), however long that takes unless `timeoutMs` says. */
+  async wait(id: string, options: CallOptions = {}): Promise<WorkloadEnd> {
+    this.checkOpen(id);
+    return await waitForEnd(this.nc, this.subjects, this.control, id, options);
+  }
+
+  /**
+   * Transitions as an async iterator: of one workload (`watch('test-1')`, ending after its
+   * `tornDown`), of all (`watch()`), or filtered (`watch({ state: 'running' })`). Each is delivered
+   * once, in order per workload; with history, across lost connections too (see TransitionWatch).
+   */
+  watch(target?: string | WatchFilter, options: WatchOptions = {}): TransitionWatch {
+    const filter = typeof target === 'string' ? { id: target } : (target ?? {});
+    this.checkOpen(filter.id);
+    if (filter.state !== undefined && !LIFECYCLE_STATES.includes(filter.state)) throw new Error(`unknown state ${String(filter.state)}: one of ${LIFECYCLE_STATES.join(', ')}`);
+    const watch: TransitionWatch = new TransitionWatch(this.nc, this.subjects, this.control, filter, options, () => this.watches.delete(watch));
+    this.watches.add(watch);
+    return watch;
+  }
+
+  /** Where `id` is now; null when the control plane knows no such workload. */
+  async status(id: string): Promise<WorkloadStatus | null> {
+    this.checkOpen(id);
+    return await this.control.status(id);
+  }
+
+  /** Ends `id` (its end reason will be `cancelled`); resolves with the state it was in. */
+  async cancel(id: string): Promise<{ state: LifecycleState | undefined }> {
+    this.checkOpen(id);
+    return await this.control.cancel(id);
+  }
+
+  /** The output the control plane holds for `id`; null when it holds none. */
+  async logs(id: string): Promise<string | null> {
+    this.checkOpen(id);
+    return await this.control.logs(id);
+  }
+
+  /** Ends every watch and closes the connections this client opened (not those it was given). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.watches].map((watch) => watch.close()));
+    if (this.owns.nats) await this.nc.close();
+    if (this.owns.redis) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private checkOpen(id?: string): void {
+    if (this.closed) throw new Error('this Leasehold client is closed');
+    if (id !== undefined && (typeof id !== 'string' || id.length > MAX_ID_LENGTH || !DNS1123_LABEL.test(id))) throw new InvalidIdError(String(id));
+  }
+}
+
+async function openRedis(url: string): Promise<Redis> {
+  checkRedisUrl(url);
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  // Reported through the commands that fail; an 'error' event with no listener would crash the program.
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return redis;
+  } catch (error) {
+    redis.disconnect();
+    throw new LeaseholdError('REDIS_UNREACHABLE', `cannot reach Redis at ${redactUrl(url)} (${redactUrlsIn(String(error))})`, { cause: error, transient: true });
+  }
+}
