@@ -1,6 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RuntimeError } from '../../src/errors.js';
+import type { ExecOutput, ExecRequest } from '../../src/runtime/exec.js';
+import type { KubernetesRuntime } from '../../src/runtime/kubernetes/kubernetes-runtime.js';
 import { spec } from '../runtime/conformance.js';
 import { eventually } from '../helpers/eventually.js';
 import { startKube, type KubeHarness } from './kube-harness.js';
@@ -84,5 +90,171 @@ describe('kubectl exec against the fake API server', () => {
     } finally {
       await other.stop();
     }
+  });
+});
+
+/** Output as it arrives, chunk by chunk. */
+function collect() {
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const output: ExecOutput = {
+    stdout: (chunk) => stdout.push(Buffer.from(chunk)),
+    stderr: (chunk) => stderr.push(Buffer.from(chunk)),
+  };
+  return { output, stdout, stderr, text: () => Buffer.concat(stdout).toString(), errors: () => Buffer.concat(stderr).toString() };
+}
+
+async function* chunks(...parts: string[]): AsyncIterable<Uint8Array> {
+  for (const part of parts) yield new TextEncoder().encode(part);
+}
+
+describe('KubernetesRuntime.exec against the fake API server', () => {
+  let kube: KubeHarness;
+  let runtime: KubernetesRuntime;
+  let scratch: string;
+  const never = new AbortController().signal;
+  const exec = (request: ExecRequest, output = collect().output, signal = never) => runtime.exec('s', request, output, signal);
+
+  before(async () => {
+    kube = await startKube();
+    await runningPod(kube, 's');
+    runtime = await kube.startedRuntime();
+    scratch = mkdtempSync(join(tmpdir(), 'kexec-'));
+  });
+  after(async () => {
+    await kube.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('streams output as it is produced: the first chunk arrives while the command still runs', async () => {
+    const gate = join(scratch, 'gate');
+    const seen = collect();
+    let settled = false;
+    const firstChunk = new Promise<void>((resolve) => {
+      seen.output.stdout = (chunk) => {
+        seen.stdout.push(Buffer.from(chunk));
+        resolve();
+      };
+    });
+    // The command waits for a file the test writes only after it has seen the first line.
+    const running = exec({ cmd: ['sh', '-c', 'echo first; while [ ! -e "$0" ]; do sleep 0.02; done; echo second', gate] }, seen.output).finally(
+      () => (settled = true),
+    );
+    await firstChunk;
+    assert.equal(seen.text(), 'first\n');
+    assert.equal(settled, false, 'the exec had not ended when its first output arrived');
+    writeFileSync(gate, '');
+    assert.deepEqual(await running, { exitCode: 0 });
+    assert.equal(seen.text(), 'first\nsecond\n');
+  });
+
+  it('keeps stdout and stderr apart and reports the exit code, zero or not', async () => {
+    const ok = collect();
+    assert.deepEqual(await exec({ cmd: ['sh', '-c', 'echo out; echo err >&2'] }, ok.output), { exitCode: 0 });
+    assert.equal(ok.text(), 'out\n');
+    assert.equal(ok.errors(), 'err\n');
+    assert.deepEqual(await exec({ cmd: ['sh', '-c', 'exit 7'] }), { exitCode: 7 });
+    // A command the container cannot start has no exit code; the runtime's message says why.
+    const missing = await exec({ cmd: ['no-such-command-here'] });
+    assert.equal(missing.exitCode, null);
+    assert.match(missing.reason ?? '', /no-such-command-here/);
+  });
+
+  it('passes stdin through, and its end reaches the command', async () => {
+    const seen = collect();
+    assert.deepEqual(await exec({ cmd: ['tr', 'a-z', 'A-Z'], stdin: chunks('hello ', 'world\n') }, seen.output), { exitCode: 0 });
+    assert.equal(seen.text(), 'HELLO WORLD\n');
+  });
+
+  it('ends at its timeout, closing the stream, and says so', async () => {
+    assert.deepEqual(await exec({ cmd: ['sleep', '30'], timeoutMs: 100 }), { exitCode: null, reason: 'timeout' });
+  });
+
+  it('ends when cancelled, and says so', async () => {
+    const controller = new AbortController();
+    const seen = collect();
+    seen.output.stdout = () => controller.abort();
+    assert.deepEqual(await exec({ cmd: ['sh', '-c', 'echo started; sleep 30'] }, seen.output, controller.signal), { exitCode: null, reason: 'cancelled' });
+    const already = AbortSignal.abort();
+    const before = kube.api.count('create pods/exec');
+    assert.deepEqual(await exec({ cmd: ['true'] }, collect().output, already), { exitCode: null, reason: 'cancelled' });
+    assert.equal(kube.api.count('create pods/exec'), before, 'an exec cancelled before it began never reached the server');
+  });
+
+  it('applies env and cwd, and hostile values stay literal strings', async () => {
+    const pwned = join(scratch, 'pwned');
+    const hostile = {
+      SUBST: `$(touch ${pwned}-subst)`,
+      QUOTE: `'; touch ${pwned}-quote; '`,
+      BACKTICK: `\`touch ${pwned}-backtick\``,
+      NEWLINE: `x\ntouch ${pwned}-newline`,
+    };
+    const dir = join(scratch, `a dir '$(touch ${'pwned-cwd'})'; "x"`);
+    mkdirSync(dir);
+    const seen = collect();
+    const result = await exec({ cmd: ['sh', '-c', 'printenv SUBST QUOTE BACKTICK NEWLINE; pwd', '--'], env: hostile, cwd: dir }, seen.output);
+    assert.deepEqual(result, { exitCode: 0 }, seen.errors());
+    assert.equal(seen.text(), `${Object.values(hostile).join('\n')}\n${dir}\n`);
+    for (const suffix of ['subst', 'quote', 'backtick', 'newline']) assert.equal(existsSync(`${pwned}-${suffix}`), false, suffix);
+    assert.equal(existsSync(join(dir, 'pwned-cwd')), false);
+
+    // An argument that looks like the wrapper's own end marker is still just an argument.
+    const marker = collect();
+    await exec({ cmd: ['printf', '%s,', '--', 'A=B'], env: { n: '0' }, cwd: '/' }, marker.output);
+    assert.equal(marker.text(), '--,A=B,');
+  });
+
+  it('refuses an env name that is not a variable name, before reaching the server', async () => {
+    const before = kube.api.count('create pods/exec');
+    await assert.rejects(exec({ cmd: ['true'], env: { 'A;touch x': '1' } }), (error: unknown) => error instanceof RuntimeError && error.code === 'INVALID_EXEC');
+    await assert.rejects(exec({ cmd: ['true'], env: { A: 'x\0y' } }), (error: unknown) => error instanceof RuntimeError && error.code === 'INVALID_EXEC');
+    assert.equal(kube.api.count('create pods/exec'), before);
+  });
+
+  it('refuses a workload with no Pod, and a Pod that leasehold did not make, without exec-ing', async () => {
+    const before = kube.api.count('create pods/exec');
+    await assert.rejects(runtime.exec('nobody', { cmd: ['true'] }, collect().output, never), (error: unknown) => {
+      return error instanceof RuntimeError && error.code === 'WORKLOAD_NOT_FOUND' && /job-nobody/.test(error.message);
+    });
+    // A stranger's Pod of the very name, even one carrying our workload-id label.
+    kube.api.seed({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'job-stranger', namespace: 'jobs', labels: { 'leasehold.dev/workload-id': 'stranger' } },
+      spec: { containers: [{ name: 'workload', image: 'alpine', command: ['sleep', '3600'] }] },
+    });
+    await eventually(() => assert.equal(kube.api.get('jobs', 'job-stranger')?.status.phase, 'Running'));
+    await assert.rejects(runtime.exec('stranger', { cmd: ['true'] }, collect().output, never), (error: unknown) => {
+      return error instanceof RuntimeError && error.code === 'POD_NOT_OURS';
+    });
+    assert.equal(kube.api.count('create pods/exec'), before, 'no exec request reached the server');
+  });
+
+  it('names the missing RBAC rule when the Role lacks pods/exec', async () => {
+    kube.api.forbid('create', 'pods/exec');
+    try {
+      await assert.rejects(exec({ cmd: ['true'] }), (error: unknown) => {
+        return error instanceof RuntimeError && error.code === 'KUBERNETES_FORBIDDEN' && /"pods\/exec"/.test(error.message);
+      });
+    } finally {
+      kube.api.allow('create', 'pods/exec');
+    }
+  });
+});
+
+describe('KubernetesRuntime.exec against an API server older than 1.30 (v4 only)', () => {
+  let kube: KubeHarness;
+  before(async () => {
+    kube = await startKube({ execProtocols: ['v4.channel.k8s.io'] });
+    await runningPod(kube, 'old');
+  });
+  after(() => kube.stop());
+
+  it('does not lose output when stdin ends, which v4 cannot signal', async () => {
+    const runtime = await kube.startedRuntime();
+    const seen = collect();
+    const result = await runtime.exec('old', { cmd: ['sh', '-c', 'head -c 5; echo; echo done'], stdin: chunks('hello') }, seen.output, new AbortController().signal);
+    assert.deepEqual(result, { exitCode: 0 });
+    assert.equal(seen.text(), 'hello\ndone\n');
   });
 });

@@ -211,6 +211,11 @@ export class FakeKubeApiServer {
     this.forbidden.add(`${verb} ${resource}`);
   }
 
+  /** Lifts a `forbid`. */
+  allow(verb: string, resource: string): void {
+    this.forbidden.delete(`${verb} ${resource}`);
+  }
+
   /** Ends every open watch, as an API server restart or a load balancer would. */
   closeWatches(): void {
     for (const watcher of this.watchers) watcher.close();
