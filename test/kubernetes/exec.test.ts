@@ -196,7 +196,8 @@ describe('KubernetesRuntime.exec against the fake API server', () => {
     assert.deepEqual(result, { exitCode: 0 }, seen.errors());
     assert.equal(seen.text(), `${Object.values(hostile).join('\n')}\n${dir}\n`);
     for (const suffix of ['subst', 'quote', 'backtick', 'newline']) assert.equal(existsSync(`${pwned}-${suffix}`), false, suffix);
-    assert.equal(existsSync(join(dir, 'pwned-cwd')), false);
+    // Had the cwd been evaluated, its `$(touch …)` would have run where the command starts.
+    assert.equal(existsSync(join(kube.api.execDir, 'pwned-cwd')), false);
 
     // An argument that looks like the wrapper's own end marker is still just an argument.
     const marker = collect();

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -119,6 +119,8 @@ export class FakeKubeApiServer {
   private readonly logs = new Map<string, string>();
   /** Commands exec'd into each Pod (by namespace/name) that may still run. */
   private readonly execs = new Map<string, Set<ChildProcess>>();
+  /** Where exec'd commands start when the container names no workingDir: a directory of the fake's own, not the host's `/`. */
+  readonly execDir = mkdtempSync(join(tmpdir(), 'fake-kube-exec-'));
   /** TLS connections accepted, to show whether clients reuse them. */
   connections = 0;
   private revision = 1000;
@@ -159,6 +161,7 @@ export class FakeKubeApiServer {
     for (const key of this.execs.keys()) this.endExecs(key);
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    rmSync(this.execDir, { recursive: true, force: true });
   }
 
   /** A kubeconfig for this server, as kubectl and client-node read it. */
@@ -375,7 +378,7 @@ export class FakeKubeApiServer {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
     for (const entry of (container.env ?? []) as { name: string; value?: string }[]) if (entry.value !== undefined) env[entry.name] = entry.value;
     const key = `${namespace}/${name}`;
-    const child = runExec(ws, query, { env, cwd: typeof container.workingDir === 'string' ? container.workingDir : '/' });
+    const child = runExec(ws, query, { env, cwd: typeof container.workingDir === 'string' ? container.workingDir : this.execDir });
     const running = this.execs.get(key) ?? new Set<ChildProcess>();
     this.execs.set(key, running.add(child));
     child.on('close', () => running.delete(child));
