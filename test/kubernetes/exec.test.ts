@@ -231,16 +231,20 @@ describe('KubernetesRuntime.exec against the fake API server', () => {
     assert.equal(kube.api.count('create pods/exec'), before, 'no exec request reached the server');
   });
 
-  it('names the missing RBAC rule when the Role lacks pods/exec', async () => {
-    kube.api.forbid('create', 'pods/exec');
-    try {
-      await assert.rejects(exec({ cmd: ['true'] }), (error: unknown) => {
-        return error instanceof RuntimeError && error.code === 'KUBERNETES_FORBIDDEN' && /"pods\/exec"/.test(error.message);
-      });
-    } finally {
-      kube.api.allow('create', 'pods/exec');
-    }
-  });
+  // Why the Role grants both verbs: the WebSocket opens with a GET (`get`), and servers since 1.30
+  // also check `create`.
+  for (const verb of ['create', 'get']) {
+    it(`names the missing RBAC rule when the Role lacks ${verb} on pods/exec`, async () => {
+      kube.api.forbid(verb, 'pods/exec');
+      try {
+        await assert.rejects(exec({ cmd: ['true'] }), (error: unknown) => {
+          return error instanceof RuntimeError && error.code === 'KUBERNETES_FORBIDDEN' && /"pods\/exec"/.test(error.message);
+        });
+      } finally {
+        kube.api.allow(verb, 'pods/exec');
+      }
+    });
+  }
 });
 
 describe('KubernetesRuntime.exec against an API server older than 1.30 (v4 only)', () => {
