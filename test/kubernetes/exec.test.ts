@@ -263,3 +263,22 @@ describe('KubernetesRuntime.exec against an API server older than 1.30 (v4 only)
     assert.equal(seen.text(), 'hello\ndone\n');
   });
 });
+
+describe('KubernetesRuntime.exec against a server that sends channels a client does not expect', () => {
+  let kube: KubeHarness;
+  before(async () => {
+    // A resize (4) and a close of stdout (255, 1) from the server: client-node ends the stream the
+    // close names, by default this very process's stdout, and throws on channel 4 from inside the
+    // socket's event handler.
+    kube = await startKube({ execPreamble: [Buffer.of(255, 1), Buffer.from('\x04{"Width":80,"Height":24}')] });
+    await runningPod(kube, 'odd');
+  });
+  after(() => kube.stop());
+
+  it('neither crashes the control plane nor ends its stdout, and still reports the exit code', async () => {
+    const runtime = await kube.startedRuntime();
+    const result = await runtime.exec('odd', { cmd: ['sh', '-c', 'exit 4'] }, collect().output, new AbortController().signal);
+    assert.deepEqual(result, { exitCode: 4 });
+    assert.equal(process.stdout.writableEnded, false);
+  });
+});

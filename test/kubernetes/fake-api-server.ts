@@ -88,6 +88,8 @@ export interface FakeApiServerOptions {
   readonly terminateMs?: number;
   /** The exec subprotocols it speaks, preferred first (an older server: only v4). */
   readonly execProtocols?: readonly string[];
+  /** Messages sent on every exec stream before the command's own, as a proxy or odd server might. */
+  readonly execPreamble?: readonly Buffer[];
 }
 
 /**
@@ -132,7 +134,7 @@ export class FakeKubeApiServer {
   port = 0;
 
   constructor(options: FakeApiServerOptions = {}) {
-    this.options = { bookmarkMs: 500, historyLimit: 10_000, startMs: 30, runMs: 30, terminateMs: 10, execProtocols: EXEC_PROTOCOLS, ...options };
+    this.options = { bookmarkMs: 500, historyLimit: 10_000, startMs: 30, runMs: 30, terminateMs: 10, execProtocols: EXEC_PROTOCOLS, execPreamble: [], ...options };
   }
 
   get url(): string {
@@ -377,6 +379,7 @@ export class FakeKubeApiServer {
     // The container's own environment (literal values) and working directory, on this host.
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
     for (const entry of (container.env ?? []) as { name: string; value?: string }[]) if (entry.value !== undefined) env[entry.name] = entry.value;
+    for (const message of this.options.execPreamble) ws.send(message);
     const key = `${namespace}/${name}`;
     const child = runExec(ws, query, { env, cwd: typeof container.workingDir === 'string' ? container.workingDir : this.execDir });
     const running = this.execs.get(key) ?? new Set<ChildProcess>();
