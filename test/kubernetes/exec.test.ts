@@ -174,7 +174,10 @@ describe('KubernetesRuntime.exec against the fake API server', () => {
     const controller = new AbortController();
     const seen = collect();
     seen.output.stdout = () => controller.abort();
-    assert.deepEqual(await exec({ cmd: ['sh', '-c', 'echo started; sleep 30'] }, seen.output, controller.signal), { exitCode: null, reason: 'cancelled' });
+    assert.deepEqual(await exec({ cmd: ['sh', '-c', 'echo started; sleep 30'] }, seen.output, controller.signal), {
+      exitCode: null,
+      reason: 'cancelled',
+    });
     const already = AbortSignal.abort();
     const before = kube.api.count('create pods/exec');
     assert.deepEqual(await exec({ cmd: ['true'] }, collect().output, already), { exitCode: null, reason: 'cancelled' });
@@ -207,8 +210,14 @@ describe('KubernetesRuntime.exec against the fake API server', () => {
 
   it('refuses an env name that is not a variable name, before reaching the server', async () => {
     const before = kube.api.count('create pods/exec');
-    await assert.rejects(exec({ cmd: ['true'], env: { 'A;touch x': '1' } }), (error: unknown) => error instanceof RuntimeError && error.code === 'INVALID_EXEC');
-    await assert.rejects(exec({ cmd: ['true'], env: { A: 'x\0y' } }), (error: unknown) => error instanceof RuntimeError && error.code === 'INVALID_EXEC');
+    await assert.rejects(
+      exec({ cmd: ['true'], env: { 'A;touch x': '1' } }),
+      (error: unknown) => error instanceof RuntimeError && error.code === 'INVALID_EXEC',
+    );
+    await assert.rejects(
+      exec({ cmd: ['true'], env: { A: 'x\0y' } }),
+      (error: unknown) => error instanceof RuntimeError && error.code === 'INVALID_EXEC',
+    );
     assert.equal(kube.api.count('create pods/exec'), before);
   });
 
@@ -258,7 +267,12 @@ describe('KubernetesRuntime.exec against an API server older than 1.30 (v4 only)
   it('does not lose output when stdin ends, which v4 cannot signal', async () => {
     const runtime = await kube.startedRuntime();
     const seen = collect();
-    const result = await runtime.exec('old', { cmd: ['sh', '-c', 'head -c 5; echo; echo done'], stdin: chunks('hello') }, seen.output, new AbortController().signal);
+    const result = await runtime.exec(
+      'old',
+      { cmd: ['sh', '-c', 'head -c 5; echo; echo done'], stdin: chunks('hello') },
+      seen.output,
+      new AbortController().signal,
+    );
     assert.deepEqual(result, { exitCode: 0 });
     assert.equal(seen.text(), 'hello\ndone\n');
   });

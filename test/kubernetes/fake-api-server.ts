@@ -393,11 +393,6 @@ export class FakeKubeApiServer {
     this.execs.delete(key);
   }
 
-  /** How many commands exec'd into a Pod are still running. */
-  runningExecs(namespace: string, name: string): number {
-    return this.execs.get(`${namespace}/${name}`)?.size ?? 0;
-  }
-
   private verbOf(method: string, name: string | undefined, url: URL): string {
     if (method === 'POST') return 'create';
     if (method === 'DELETE') return 'delete';

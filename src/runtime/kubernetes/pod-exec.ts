@@ -97,7 +97,10 @@ export async function execInPod(
       throw connectError(error, target.namespace);
     });
     if (socket === null) {
-      void connecting.then((late) => late.close(), () => {});
+      void connecting.then(
+        (late) => late.close(),
+        () => {},
+      );
       return { exitCode: null, reason: why ?? 'cancelled' };
     }
     const closed = new Promise<number>((resolve) => socket.on('close', resolve));
