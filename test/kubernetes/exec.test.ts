@@ -166,6 +166,55 @@ describe('KubernetesRuntime.exec against the fake API server', () => {
     assert.equal(seen.text(), 'HELLO WORLD\n');
   });
 
+  it('carries a large stdin whole, and big output back', async () => {
+    const size = 4 * 1024 * 1024;
+    async function* big(): AsyncIterable<Uint8Array> {
+      for (let sent = 0; sent < size; sent += 65536) yield new Uint8Array(65536).fill(97);
+    }
+    const counted = collect();
+    assert.deepEqual(await exec({ cmd: ['wc', '-c'], stdin: big() }, counted.output), { exitCode: 0 });
+    assert.equal(counted.text().trim(), String(size));
+    const echoed = collect();
+    assert.deepEqual(await exec({ cmd: ['head', '-c', String(size), '/dev/zero'] }, echoed.output), { exitCode: 0 });
+    assert.equal(Buffer.concat(echoed.stdout).length, size);
+  });
+
+  it('runs several execs at once in one workload, each with its own output and exit code', async () => {
+    const runs = await Promise.all(
+      [1, 2, 3, 4].map(async (n) => {
+        const seen = collect();
+        const result = await exec({ cmd: ['sh', '-c', `for i in 1 2 3; do echo ${n}-$i; sleep 0.01; done; exit ${n}`] }, seen.output);
+        return { result, text: seen.text() };
+      }),
+    );
+    runs.forEach(({ result, text }, i) => {
+      const n = i + 1;
+      assert.deepEqual(result, { exitCode: n });
+      assert.equal(text, `${n}-1\n${n}-2\n${n}-3\n`);
+    });
+  });
+
+  it('stops reading stdin once the exec has ended', async () => {
+    let reads = 0;
+    let released = false;
+    async function* endless(): AsyncIterable<Uint8Array> {
+      try {
+        for (;;) {
+          reads++;
+          yield new TextEncoder().encode('x');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      } finally {
+        released = true;
+      }
+    }
+    assert.deepEqual(await exec({ cmd: ['true'], stdin: endless() }), { exitCode: 0 });
+    await eventually(() => assert.equal(released, true, 'the stdin source was released'));
+    const after = reads;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(reads, after);
+  });
+
   it('ends at its timeout, closing the stream, and says so', async () => {
     assert.deepEqual(await exec({ cmd: ['sleep', '30'], timeoutMs: 100 }), { exitCode: null, reason: 'timeout' });
   });

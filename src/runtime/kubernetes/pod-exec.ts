@@ -1,5 +1,5 @@
-import { once } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 // Not re-exported by the package's index, but the only way to give Exec streams of our own (below);
 // the package has no `exports` map, and tsc fails the build if the module goes.
@@ -17,12 +17,19 @@ export interface PodTarget {
 /** What we use of the WebSocket client-node hands back (`ws`, whose types the project does not install). */
 interface ExecSocket {
   readonly protocol: string;
+  /** Bytes sent but not yet on the wire. */
+  readonly bufferedAmount: number;
   close(): void;
   on(event: 'close', listener: (code: number) => void): void;
 }
 
 /** The only subprotocol in which a client can end stdin without ending the whole exec. */
 const HALF_CLOSE_PROTOCOL = 'v5.channel.k8s.io';
+/**
+ * client-node sends stdin as fast as it is read and the socket buffers what the network has not
+ * taken, so a large stdin would sit in memory whole; reading pauses above this.
+ */
+const STDIN_BUFFER_BYTES = 1024 * 1024;
 
 /**
  * The exec API has no env or working directory, so a command that needs either runs under
@@ -43,6 +50,10 @@ export function wrapCommand(request: ExecRequest): string[] {
   if (strings.some((s) => s.includes('\0'))) throw new RuntimeError('INVALID_EXEC', 'exec arguments, env and cwd cannot contain NUL bytes');
   const badName = env.find(([name]) => !ENV_NAME.test(name));
   if (badName) throw new RuntimeError('INVALID_EXEC', `exec env name ${JSON.stringify(badName[0])} is not a valid variable name`);
+  const timeout = request.timeoutMs;
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
+    throw new RuntimeError('INVALID_EXEC', `exec timeoutMs must be a positive number of milliseconds, not ${timeout}`);
+  }
   if (request.cwd === undefined && env.length === 0) return [...request.cmd];
   if (request.cwd === '') throw new RuntimeError('INVALID_EXEC', 'exec cwd is empty');
   // `./` keeps a relative cwd off CDPATH, where cd would also print the directory to stdout.
@@ -105,9 +116,7 @@ export async function execInPod(
     }
     const closed = new Promise<number>((resolve) => socket.on('close', resolve));
     if (request.stdin && stdin) {
-      void pump(request.stdin, stdin, socket.protocol === HALF_CLOSE_PROTOCOL, stop.signal).catch((error: unknown) =>
-        end(`stdin failed: ${(error as Error).message}`),
-      );
+      void pump(request.stdin, stdin, socket, stop.signal).catch((error: unknown) => end(`stdin failed: ${(error as Error).message}`));
     }
     const code = await Promise.race([closed, aborted(stop.signal)]);
     if (status) return resultOf(status);
@@ -117,6 +126,7 @@ export async function execInPod(
   } finally {
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
+    stop.abort(); // ends a stdin pump still waiting for the source or the network
     stdin?.destroy();
   }
 }
@@ -144,14 +154,18 @@ function connectError(error: unknown, namespace: string): RuntimeError {
 }
 
 /** Copies stdin into the stream client-node sends; ends it only where the protocol can say so. */
-async function pump(source: AsyncIterable<Uint8Array>, into: PassThrough, canHalfClose: boolean, stop: AbortSignal): Promise<void> {
+async function pump(source: AsyncIterable<Uint8Array>, into: PassThrough, socket: ExecSocket, stop: AbortSignal): Promise<void> {
   for await (const chunk of source) {
     if (stop.aborted) return;
-    if (!into.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) await once(into, 'drain', { signal: stop });
+    into.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)); // flows straight to the socket
+    while (socket.bufferedAmount > STDIN_BUFFER_BYTES) {
+      await delay(5, undefined, { signal: stop }).catch(() => {});
+      if (stop.aborted) return;
+    }
   }
   // With v4, client-node closes the whole connection at stdin's end, losing the output still to
   // come; there the command sees no end of stdin (only v5, Kubernetes 1.30+, can send one).
-  if (canHalfClose) into.end();
+  if (socket.protocol === HALF_CLOSE_PROTOCOL && !stop.aborted) into.end();
 }
 
 /** A Writable that hands each chunk on at once; a consumer that throws ends the exec. */
