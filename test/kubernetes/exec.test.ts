@@ -257,6 +257,15 @@ describe('KubernetesRuntime.exec against the fake API server', () => {
     assert.equal(marker.text(), '--,A=B,');
   });
 
+  it('execs into a Pod that has just started even when the watch has not seen it start yet', async () => {
+    const fresh = await kube.startedRuntime();
+    await fresh.provision('fresh', spec('fresh', ['sleep', '3600']));
+    kube.api.stallWatches(); // the runtime's cache keeps the Pod as created: Pending
+    await eventually(() => assert.equal(kube.api.get('jobs', 'job-fresh')?.status.phase, 'Running'));
+    assert.equal((await fresh.status('fresh')).state, 'pending', 'the watch has not seen it start');
+    assert.deepEqual(await fresh.exec('fresh', { cmd: ['true'] }, collect().output, never), { exitCode: 0 });
+  });
+
   it('refuses an env name that is not a variable name, before reaching the server', async () => {
     const before = kube.api.count('create pods/exec');
     await assert.rejects(

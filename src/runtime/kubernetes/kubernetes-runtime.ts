@@ -205,7 +205,9 @@ export class KubernetesRuntime implements WorkloadRuntime {
   async exec(id: string, request: ExecRequest, output: ExecOutput, signal: AbortSignal): Promise<ExecResult> {
     const { namespace } = this.options;
     const name = podName(id);
-    const pod = this.watcher.get(name) ?? (await this.readPod(id));
+    let pod = this.watcher.get(name);
+    // The watch can be a moment behind a Pod that has just started: the API server decides before we refuse.
+    if (pod?.status?.phase !== 'Running') pod = await this.readPod(id);
     if (!pod) throw new RuntimeError('WORKLOAD_NOT_FOUND', `cannot exec in workload ${id}: there is no Pod ${name} in namespace ${namespace}`);
     if (!isOurs(pod, id)) {
       throw new RuntimeError(
