@@ -1,9 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { RuntimeError } from '../../src/errors.js';
 import type { ExecOutput, ExecRequest } from '../../src/runtime/exec.js';
 import type { KubernetesRuntime } from '../../src/runtime/kubernetes/kubernetes-runtime.js';
@@ -107,6 +109,76 @@ function collect() {
 async function* chunks(...parts: string[]): AsyncIterable<Uint8Array> {
   for (const part of parts) yield new TextEncoder().encode(part);
 }
+
+/**
+ * The fake's exec by hand, bytes on the wire: a WebSocket upgrade by POST (which only RBAC `create`
+ * allows), then the messages as they arrive, each as [channel, text], until the server closes.
+ */
+function rawExec(kube: KubeHarness, pod: string, argv: string[]): Promise<{ protocol: string; messages: [number, string][] }> {
+  const query = new URLSearchParams([...argv.map((a): [string, string] => ['command', a]), ['stdout', 'true'], ['stderr', 'true']]);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${kube.api.url}/api/v1/namespaces/jobs/pods/${pod}/exec?${query}`, {
+      method: 'POST',
+      ca: readFileSync(new URL('../../../test/kubernetes/tls/ca.crt', import.meta.url)),
+      headers: {
+        Authorization: `Bearer ${kube.api.token}`,
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': Buffer.from('0123456789abcdef').toString('base64'),
+        'Sec-WebSocket-Protocol': 'v4.channel.k8s.io, v5.channel.k8s.io',
+      },
+    });
+    req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+    req.on('error', reject);
+    req.on('upgrade', (res, socket: Duplex, head: Buffer) => {
+      let data = head;
+      socket.on('data', (chunk: Buffer) => (data = Buffer.concat([data, chunk])));
+      socket.on('end', () => {
+        const messages: [number, string][] = [];
+        // Server frames are unmasked: [0x82, length (or 126 and 16 bits of length), channel, ...payload].
+        for (let at = 0; at < data.length;) {
+          const long = data[at + 1] === 126;
+          const length = long ? data.readUInt16BE(at + 2) : data[at + 1]!;
+          const start = at + (long ? 4 : 2);
+          if ((data[at]! & 0x0f) === 0x2) messages.push([data[start]!, data.subarray(start + 1, start + length).toString()]);
+          at = start + length;
+        }
+        resolve({ protocol: String(res.headers['sec-websocket-protocol']), messages });
+      });
+    });
+    req.end();
+  });
+}
+
+describe('the fake API server speaks exec as a real one does', () => {
+  let kube: KubeHarness;
+  before(async () => {
+    kube = await startKube();
+    await runningPod(kube, 'raw');
+  });
+  after(() => kube.stop());
+
+  it('prefers v5, announces the stream with an empty stdout message, and ends with the Status on channel 3', async () => {
+    kube.api.forbid('get', 'pods/exec'); // a POST needs only `create`
+    const { protocol, messages } = await rawExec(kube, 'job-raw', ['sh', '-c', 'echo hi; exit 3']);
+    assert.equal(protocol, 'v5.channel.k8s.io');
+    assert.deepEqual(messages.slice(0, 2), [
+      [1, ''],
+      [1, 'hi\n'],
+    ]);
+    const [channel, status] = messages[2]!;
+    assert.equal(channel, 3);
+    assert.deepEqual(JSON.parse(status), {
+      metadata: {},
+      status: 'Failure',
+      message: 'command terminated with non-zero exit code: error executing command [sh -c echo hi; exit 3], exit code 3',
+      reason: 'NonZeroExitCode',
+      details: { causes: [{ reason: 'ExitCode', message: '3' }] },
+    });
+    assert.equal(messages.length, 3);
+  });
+});
 
 describe('KubernetesRuntime.exec against the fake API server', () => {
   let kube: KubeHarness;
