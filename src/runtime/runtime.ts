@@ -1,5 +1,6 @@
 import type { ObservedStatus, ProvisionResult, WorkloadEvent } from '../../machines/index.js';
 import type { WorkloadSpec } from '../spec/index.js';
+import type { ExecOutput, ExecRequest, ExecResult } from './exec.js';
 
 /** What a runtime tells the control plane on its own, without being asked. */
 export type RuntimeEvent = Extract<WorkloadEvent, { type: `runtime.${string}` }>;
@@ -70,5 +71,7 @@ export interface WorkloadRuntime {
   logs(id: string): Promise<string | null>;
   /** Counters worth watching in production (exported on /metrics), where the runtime has any. */
   stats?(): Readonly<Record<string, number>>;
+  /** Runs a command inside a running workload, where the runtime can (see exec.ts). */
+  exec?(id: string, request: ExecRequest, output: ExecOutput, signal: AbortSignal): Promise<ExecResult>;
   close(): Promise<void>;
 }

@@ -1,11 +1,15 @@
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simulate } from '../helpers/simulated-command.js';
+import { EXEC_PROTOCOLS, parseExecQuery, runExec } from './fake-exec.js';
+import { acceptWebSocket, refuseUpgrade } from './fake-websocket.js';
 import { matchesSelector } from './label-selector.js';
 import { schemaErrors } from './schema.js';
 
@@ -82,12 +86,17 @@ export interface FakeApiServerOptions {
   readonly runMs?: number;
   /** Extra time a Pod takes to terminate after its deletion. */
   readonly terminateMs?: number;
+  /** The exec subprotocols it speaks, preferred first (an older server: only v4). */
+  readonly execProtocols?: readonly string[];
+  /** Messages sent on every exec stream before the command's own, as a proxy or odd server might. */
+  readonly execPreamble?: readonly Buffer[];
 }
 
 /**
  * A Kubernetes API server for tests, speaking the real HTTP protocol for what Leasehold uses:
  * core/v1 Pods create/get/list (label selectors, limit/continue)/delete/watch (resourceVersion,
- * bookmarks, 410 Gone), Pod logs, `Status` error bodies, and the discovery documents (`/version`,
+ * bookmarks, 410 Gone), Pod logs, Pod exec over WebSocket (see fake-exec.ts), `Status` error
+ * bodies, and the discovery documents (`/version`,
  * `/api`, `/api/v1`, `/apis`) plus Table output that `kubectl get pods` needs.
  *
  * Every Pod created is validated against the Kubernetes schemas, unknown fields included, as a
@@ -110,6 +119,10 @@ export class FakeKubeApiServer {
   private lostCreateAnswers = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly logs = new Map<string, string>();
+  /** Commands exec'd into each Pod (by namespace/name) that may still run. */
+  private readonly execs = new Map<string, Set<ChildProcess>>();
+  /** Where exec'd commands start when the container names no workingDir: a directory of the fake's own, not the host's `/`. */
+  readonly execDir = mkdtempSync(join(tmpdir(), 'fake-kube-exec-'));
   /** TLS connections accepted, to show whether clients reuse them. */
   connections = 0;
   private revision = 1000;
@@ -121,7 +134,7 @@ export class FakeKubeApiServer {
   port = 0;
 
   constructor(options: FakeApiServerOptions = {}) {
-    this.options = { bookmarkMs: 500, historyLimit: 10_000, startMs: 30, runMs: 30, terminateMs: 10, ...options };
+    this.options = { bookmarkMs: 500, historyLimit: 10_000, startMs: 30, runMs: 30, terminateMs: 10, execProtocols: EXEC_PROTOCOLS, execPreamble: [], ...options };
   }
 
   get url(): string {
@@ -137,6 +150,7 @@ export class FakeKubeApiServer {
       });
     });
     this.server.on('secureConnection', () => this.connections++);
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     this.bookmarkTimer = setInterval(() => this.sendBookmarks(), this.options.bookmarkMs);
@@ -146,8 +160,10 @@ export class FakeKubeApiServer {
     if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
     for (const timer of this.timers) clearTimeout(timer);
     for (const watcher of this.watchers) watcher.close();
+    for (const key of this.execs.keys()) this.endExecs(key);
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    rmSync(this.execDir, { recursive: true, force: true });
   }
 
   /** A kubeconfig for this server, as kubectl and client-node read it. */
@@ -198,6 +214,11 @@ export class FakeKubeApiServer {
   /** RBAC as if the Role lacked `verb` on `resource`. */
   forbid(verb: string, resource: string): void {
     this.forbidden.add(`${verb} ${resource}`);
+  }
+
+  /** Lifts a `forbid`. */
+  allow(verb: string, resource: string): void {
+    this.forbidden.delete(`${verb} ${resource}`);
   }
 
   /** Ends every open watch, as an API server restart or a load balancer would. */
@@ -263,10 +284,16 @@ export class FakeKubeApiServer {
     if (req.method === 'GET' && path === '/apis') return this.json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
     if (req.method === 'GET' && path === '/api/v1') return this.json(res, 200, apiResourceList());
 
-    const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+)(?:\/(log))?)?$/.exec(path);
+    // kubectl reads the namespace to explain a Pod that is not found; every namespace exists here.
+    const namespaceOnly = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && namespaceOnly) {
+      return this.json(res, 200, { kind: 'Namespace', apiVersion: 'v1', metadata: { name: namespaceOnly[1] }, status: { phase: 'Active' } });
+    }
+    const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+)(?:\/(log|exec))?)?$/.exec(path);
     if (!match) return this.status(res, 404, `the server could not find the requested resource (${req.method} ${path})`);
     const [, namespace, name, sub] = match as unknown as [string, string, string | undefined, string | undefined];
     const verb = this.verbOf(req.method ?? 'GET', name, url);
+    if (sub === 'exec') return this.status(res, 400, 'Upgrade request required');
     const resource = sub ? 'pods/log' : 'pods';
     this.requests.set(`${verb} ${resource}`, this.count(`${verb} ${resource}`) + 1);
 
@@ -299,6 +326,71 @@ export class FakeKubeApiServer {
       default:
         return this.status(res, 405, `${req.method} is not supported by the fake API server`);
     }
+  }
+
+  /**
+   * `pods/<name>/exec` with `Upgrade: websocket`, by GET (client-go, client-node) or POST. Since
+   * Kubernetes 1.30 a WebSocket GET needs RBAC `create` on pods/exec as well as `get`
+   * (AuthorizePodWebsocketUpgradeCreatePermission); a POST needs `create`.
+   */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const refuse = (code: number, message: string, details?: { name?: string; kind?: string }) =>
+      refuseUpgrade(socket, code, REASONS[code] ?? 'Error', statusBody(code, message, details));
+    if (req.headers.authorization !== `Bearer ${this.token}`) return refuse(401, 'Unauthorized');
+    const url = new URL(req.url ?? '/', this.url);
+    const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
+    if (!match || (req.method !== 'GET' && req.method !== 'POST')) {
+      return refuse(404, `the server could not find the requested resource (${req.method} ${url.pathname})`);
+    }
+    const [, namespace, name] = match as unknown as [string, string, string];
+    this.requests.set('create pods/exec', this.count('create pods/exec') + 1);
+    for (const verb of req.method === 'GET' ? ['get', 'create'] : ['create']) {
+      if (this.forbidden.has(`${verb} pods/exec`)) {
+        return refuse(
+          403,
+          `pods "${name}" is forbidden: User "system:serviceaccount:leasehold:leasehold" cannot ${verb} resource "pods/exec" in API group "" in the namespace "${namespace}"`,
+          { name, kind: 'pods' },
+        );
+      }
+    }
+    const query = parseExecQuery(url);
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) return refuse(404, `pods "${name}" not found`, { name, kind: 'pods' });
+    const containers = pod.spec.containers;
+    const container = query.container ? containers.find((c) => c.name === query.container) : containers.length === 1 ? containers[0] : undefined;
+    if (!container) {
+      return refuse(
+        400,
+        query.container
+          ? `container ${query.container} is not valid for pod ${name}`
+          : `a container name must be specified for pod ${name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`,
+      );
+    }
+    if (query.argv.length === 0) return refuse(400, 'you must specify at least one command for the container');
+    if (!query.stdin && !query.stdout && !query.stderr) return refuse(400, 'you must specify at least 1 of stdin, stdout, stderr');
+    if (pod.status.phase !== 'Running' || pod.metadata.deletionTimestamp) {
+      return refuse(400, `unable to upgrade connection: container not found ("${container.name}")`);
+    }
+    const ws = acceptWebSocket(req, socket, head, this.options.execProtocols);
+    if (!ws) {
+      return refuse(400, `unable to upgrade connection: the fake API server speaks only WebSocket (${this.options.execProtocols.join(', ')})`);
+    }
+    // The container's own environment (literal values) and working directory, on this host.
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+    for (const entry of (container.env ?? []) as { name: string; value?: string }[]) if (entry.value !== undefined) env[entry.name] = entry.value;
+    for (const message of this.options.execPreamble) ws.send(message);
+    const key = `${namespace}/${name}`;
+    const child = runExec(ws, query, { env, cwd: typeof container.workingDir === 'string' ? container.workingDir : this.execDir });
+    const running = this.execs.get(key) ?? new Set<ChildProcess>();
+    this.execs.set(key, running.add(child));
+    child.on('close', () => running.delete(child));
+  }
+
+  /** Exec'd commands end with their Pod (and with the fake). */
+  private endExecs(key: string): void {
+    for (const child of this.execs.get(key) ?? []) child.kill('SIGKILL');
+    this.execs.delete(key);
   }
 
   private verbOf(method: string, name: string | undefined, url: URL): string {
@@ -480,7 +572,10 @@ export class FakeKubeApiServer {
     pod.metadata.resourceVersion = String(++this.revision);
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     if (type !== 'DELETED') this.pods.set(key, pod);
-    else this.logs.delete(key);
+    else {
+      this.logs.delete(key);
+      this.endExecs(key);
+    }
     const entry = { rv: this.revision, type, pod: structuredClone(pod) };
     this.history.push(entry);
     if (this.history.length > this.options.historyLimit) this.compactedRevision = this.history.shift()!.rv;
@@ -622,6 +717,7 @@ function apiResourceList() {
     resources: [
       { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs, shortNames: ['po'], categories: ['all'] },
       { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
+      { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
     ],
   };
 }

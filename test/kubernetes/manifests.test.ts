@@ -76,6 +76,7 @@ describe('manifests/ (kubectl kustomize)', () => {
       assert.deepEqual(role.rules, [
         { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
         { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
       ]);
       const binding = find(all, 'RoleBinding', name);
       assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'leasehold', namespace: 'leasehold' }]);

@@ -3,10 +3,12 @@ import type { ObservedStatus, ProvisionResult } from '../../../machines/index.js
 import { RuntimeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import type { WorkloadSpec } from '../../spec/index.js';
+import type { ExecOutput, ExecRequest, ExecResult } from '../exec.js';
 import type { ProvisionContext, RuntimeEvent, RuntimeListener, WorkloadRuntime } from '../runtime.js';
 import { kubeStatus, toRuntimeError } from './api-errors.js';
 import { makeWatch } from './kube-config.js';
 import { CONTAINER_NAME, LABELS, MANAGED_SELECTOR, MANAGER, buildPod, podName, type SandboxProfile } from './pod-manifest.js';
+import { execInPod } from './pod-exec.js';
 import { eventFor, observePod } from './pod-observation.js';
 import { DEFAULT_STALL_MS, PodWatcher } from './pod-watcher.js';
 
@@ -193,6 +195,31 @@ export class KubernetesRuntime implements WorkloadRuntime {
       if (code === 404 || code === 400) return null;
       throw toRuntimeError(error, { verb: 'get', resource: 'pods/log', namespace });
     }
+  }
+
+  /**
+   * Runs a command in the workload's container through `pods/exec` (see pod-exec.ts). Only in a Pod
+   * that carries this workload's labels: a Pod of the same name that leasehold did not make is
+   * never exec'd into.
+   */
+  async exec(id: string, request: ExecRequest, output: ExecOutput, signal: AbortSignal): Promise<ExecResult> {
+    const { namespace } = this.options;
+    const name = podName(id);
+    let pod = this.watcher.get(name);
+    // The watch can be a moment behind a Pod that has just started: the API server decides before we refuse.
+    if (pod?.status?.phase !== 'Running') pod = await this.readPod(id);
+    if (!pod) throw new RuntimeError('WORKLOAD_NOT_FOUND', `cannot exec in workload ${id}: there is no Pod ${name} in namespace ${namespace}`);
+    if (!isOurs(pod, id)) {
+      throw new RuntimeError(
+        'POD_NOT_OURS',
+        `cannot exec in workload ${id}: the Pod ${name} in namespace ${namespace} was not made by leasehold for this workload`,
+      );
+    }
+    if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp) {
+      const state = pod.metadata?.deletionTimestamp ? 'being deleted' : (pod.status?.phase ?? 'unknown');
+      throw new RuntimeError('WORKLOAD_NOT_RUNNING', `cannot exec in workload ${id}: its Pod ${name} is ${state}, not Running`);
+    }
+    return execInPod(this.options.kubeConfig, { namespace, pod: name, container: CONTAINER_NAME }, request, output, signal);
   }
 
   async close(): Promise<void> {
