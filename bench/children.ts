@@ -65,5 +65,7 @@ export function startPlane(redisUrl: string, natsUrl: string, prefix: string, ex
   };
   // LEASEHOLD_BENCH_PROFILE=dir writes a CPU profile of each control plane there (see README).
   const profile = process.env.LEASEHOLD_BENCH_PROFILE;
-  return spawnChild(plane, [JSON.stringify(config)], ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])]);
+  // LEASEHOLD_BENCH_NODE_FLAGS: Node flags for this build's control plane only (not a --baseline's).
+  const flags = plane === './plane.js' ? (process.env.LEASEHOLD_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
+  return spawnChild(plane, [JSON.stringify(config)], ['--expose-gc', ...flags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])]);
 }

@@ -25,9 +25,9 @@ const observed = (event: WorkloadEvent): ObservedStatus | null => (event.type ==
 
 /**
  * Builds the workload lifecycle machine. It is pure: it names its effects — the actions
- * `provision` and `teardown` — and the supervisor supplies them with
- * `machine.provide({ actions: { provision, teardown } })`; their outcomes come back as
- * `runtime.*` events. Time and randomness are injected, so every transition can be driven in a
+ * `provision` and `teardown`, and `announce` for every state entered — and the supervisor
+ * supplies them with `machine.provide({ actions: { provision, teardown, announce } })`; their
+ * outcomes come back as `runtime.*` events. Time and randomness are injected, so every transition can be driven in a
  * test with a simulated clock.
  *
  * Why actions and not invoked promise actors: an invoked actor costs a child actor, an abort
@@ -92,6 +92,13 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       // Effects: the defaults do nothing; the supervisor provides the real ones.
       provision: () => undefined,
       teardown: () => undefined,
+      /**
+       * Tells the supervisor that a state was entered, with the context that entry made. It runs
+       * after the entry bookkeeping and before the state's effect, so that whatever the
+       * supervisor does for the transition (save it, arm a deadline) is done before the runtime
+       * is called. Cheaper than a subscription per actor, which is told after the effects.
+       */
+      announce: () => undefined,
       /**
        * Bookkeeping for entering a state, in one assign (each assign copies the context): a
        * re-entry of the same state (a retry, a reconcile) counts one more attempt of the state's
@@ -187,7 +194,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
     output: ({ context }) => toOutput(context),
     states: {
       queued: {
-        entry: { type: 'enter', params: { state: 'queued' } },
+        entry: [{ type: 'enter', params: { state: 'queued' } }, 'announce'],
         on: {
           'workload.admit': 'provisioning',
           'workload.reject': { target: 'tornDown', actions: 'recordRejection' },
@@ -198,7 +205,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       // retryWait) cost XState an entry and exit set to compute on every transition, and told
       // nothing the context does not: the attempt counts and the pending retry are there.
       provisioning: {
-        entry: [{ type: 'enter', params: { state: 'provisioning' } }, 'provision'],
+        entry: [{ type: 'enter', params: { state: 'provisioning' } }, 'announce', 'provision'],
         on: {
           'runtime.provisioned': { guard: 'provisionedRunning', target: 'running' },
           'runtime.provisionFailed': [
@@ -229,7 +236,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         },
       },
       running: {
-        entry: { type: 'enter', params: { state: 'running' } },
+        entry: [{ type: 'enter', params: { state: 'running' } }, 'announce'],
         on: {
           'timer.lifetime': {
             guard: 'lifetimeDeadlinePassed',
@@ -251,7 +258,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       },
       // Graceful stop, then removal, both inside the runtime's teardown.
       expiring: {
-        entry: [{ type: 'enter', params: { state: 'expiring' } }, 'teardown'],
+        entry: [{ type: 'enter', params: { state: 'expiring' } }, 'announce', 'teardown'],
         on: {
           'runtime.tornDown': 'tornDown',
           'runtime.teardownFailed': [
@@ -266,7 +273,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       },
       tornDown: {
         type: 'final',
-        entry: { type: 'enter', params: { state: 'tornDown' } },
+        entry: [{ type: 'enter', params: { state: 'tornDown' } }, 'announce'],
       },
     },
   });

@@ -55,8 +55,7 @@ export class ShardHandover {
     this.deps.grants.end(grant);
     const entries = this.deps.workloads.ofGrant(grant);
     for (const entry of entries) {
-      entry.subscription?.unsubscribe();
-      entry.subscription = null;
+      entry.detached = true;
     }
     this.deps.store.drop(grant);
     this.deps.publishes.dropGrant(grant);
@@ -104,8 +103,7 @@ export class ShardHandover {
   private async persistAndForget(grant: ShardGrant): Promise<void> {
     const entries = this.deps.workloads.ofGrant(grant);
     for (const entry of entries) {
-      entry.subscription?.unsubscribe();
-      entry.subscription = null;
+      entry.detached = true;
       if (entry.state) this.deps.store.save(entry.spec.id, grant, () => persisted(entry.actor));
     }
     await this.deps.store.whenDurable();

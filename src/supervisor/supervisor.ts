@@ -313,7 +313,7 @@ export class Supervisor {
     for (const unwatch of this.unwatch.splice(0)) unwatch();
     for (const entry of this.entries.values()) {
       const { id } = entry.spec;
-      entry.subscription?.unsubscribe();
+      entry.detached = true;
       const record = persisted(entry.actor);
       this.spawner.stop(entry);
       if (entry.state && this.grants.owns(entry.grant)) this.deps.store.save(id, entry.grant, () => record);

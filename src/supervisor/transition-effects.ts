@@ -51,7 +51,6 @@ export class TransitionEffects {
     }
     if (to === 'tornDown') {
       deps.store.finish(id, grant, () => persisted(entry.actor), deps.retentionSeconds);
-      entry.subscription?.unsubscribe();
       deps.workloads.remove(id);
       deps.admission.finished(entry);
       deps.deadlines.compactIfStale();

@@ -1,4 +1,4 @@
-import type { Actor, Subscription } from 'xstate';
+import type { Actor } from 'xstate';
 import { LIFECYCLE_STATES, type LifecycleState, type WorkloadMachine, type WorkloadType } from '../../machines/index.js';
 import type { ShardGrant } from '../ownership/ownership.js';
 import type { WorkloadRuntime } from '../runtime/runtime.js';
@@ -18,7 +18,8 @@ export interface WorkloadEntry {
   state: LifecycleState | null;
   /** Holds an admission slot of its type, which must be given back when it leaves. */
   admitted: boolean;
-  subscription: Subscription | null;
+  /** Let go of (handed over, fenced, stopping): its transitions are no longer acted upon here. */
+  detached: boolean;
   /** The runtime call in flight, so that a teardown never overtakes the provision before it. */
   inflight: Promise<void> | null;
 }

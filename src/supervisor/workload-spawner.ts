@@ -16,7 +16,7 @@ export interface WorkloadSpawnerDeps {
   readonly machine: WorkloadMachine;
   readonly policy: Partial<LifecyclePolicy> | undefined;
   readonly clock: Clock;
-  readonly workloads: Pick<WorkloadRegistry, 'add'>;
+  readonly workloads: Pick<WorkloadRegistry, 'add' | 'get'>;
   readonly router: Pick<RuntimeRouter, 'route'>;
   readonly admission: Pick<AdmissionPump, 'enqueue'>;
   readonly onTransition: TransitionListener;
@@ -36,13 +36,18 @@ const STOP = 'workload.stop';
 export class WorkloadSpawner {
   private readonly root: AnyActorRef;
 
+  private readonly machine: WorkloadMachine;
+
   constructor(private readonly deps: WorkloadSpawnerDeps) {
+    this.machine = deps.machine.provide({ actions: { announce: ({ context, self }) => this.announce(context, self) } });
     // A child actor cannot be stopped directly, only by its parent: the root stops the one it is
     // told to (and ignores the done events its children send it). The system's clock drives the
     // machine's delays (backoff): the injected one, as before.
     this.root = createActor(
-      fromTransition((state: null, event: { type: string; actor?: AnyActorRef }, { stopChild }) => {
+      fromTransition((state: null, event: { type: string; actor?: AnyActorRef; error?: unknown }, { stopChild }) => {
         if (event.type === STOP && event.actor) stopChild(event.actor);
+        // A workload actor whose action threw: it is stuck in error, which an operator must see.
+        else if (event.type.startsWith('xstate.error.actor')) deps.log.error({ err: event.error, actor: event.type.slice('xstate.error.actor.'.length) }, 'workload actor failed');
         return state;
       }, null),
       { clock: deps.clock },
@@ -56,12 +61,15 @@ export class WorkloadSpawner {
 
   /**
    * Starts the workload's actor, from `snapshot` when there is one, and registers it under
-   * `grant`. Its top-level transitions go to `onTransition`, one at a time, as the actor makes them.
+   * `grant`. Its top-level transitions go to `onTransition`, one at a time, as the machine enters
+   * each state (its `announce` action): before the state's effect runs.
    */
   spawn(spec: WorkloadSpec, snapshot: unknown, run: string, grant: ShardGrant): WorkloadEntry {
     const { policy } = this.deps;
-    const actor = createActor(this.deps.machine, {
+    const actor = createActor(this.machine, {
       input: { spec, ...(policy ? { policy } : {}) },
+      // Named after the workload: an error the root logs says whose.
+      id: spec.id,
       parent: this.root,
       ...(snapshot ? { snapshot: restorable(snapshot as { value?: unknown }) as never } : {}),
     });
@@ -74,19 +82,19 @@ export class WorkloadSpawner {
       runtime: null,
       state: restoredPhase,
       admitted: false,
-      subscription: null,
+      detached: false,
       inflight: null,
     };
     this.deps.workloads.add(entry);
-    entry.subscription = actor.subscribe({
-      next: (snap) => {
-        const phase = snap.context.phase;
-        if (phase !== null && phase !== entry.state) this.deps.onTransition(entry, entry.state, phase, snap.context);
-      },
-      error: (error) => this.deps.log.error({ err: error, workload: spec.id }, 'workload actor failed'),
-    });
     actor.start();
     return entry;
+  }
+
+  private announce(context: WorkloadContext, self: AnyActorRef): void {
+    const entry = this.deps.workloads.get(context.id);
+    if (!entry || entry.actor !== self || entry.detached) return;
+    const phase = context.phase;
+    if (phase !== null && phase !== entry.state) this.deps.onTransition(entry, entry.state, phase, context);
   }
 
   /** Picks the runtime and queues the workload for admission; one that has none is rejected at once, with the reason. */

@@ -159,7 +159,7 @@ export function entryOf(spec: WorkloadSpec, grant: ShardGrant, runtime: Workload
     runtime,
     state,
     admitted: false,
-    subscription: null,
+    detached: false,
     inflight: null,
   };
   return { entry, actor };

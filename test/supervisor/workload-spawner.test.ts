@@ -20,6 +20,7 @@ function setUp() {
     actions: {
       provision: ({ context, self }) => {
         provisions.push(context.id);
+        transitions.push(`provision ${context.id}`);
         queueMicrotask(() => self.send({ type: 'runtime.provisionFailed', error: 'busy', transient: true }));
       },
       teardown: () => undefined,
@@ -46,6 +47,13 @@ describe('workload spawner: every workload actor in one shared actor system', ()
     a.actor.send({ type: 'workload.cancel' });
     assert.deepEqual(transitions, ['a:queued', 'b:queued', 'a:tornDown']);
     assert.equal(a.actor.getSnapshot().status, 'done');
+  });
+
+  it('announces a state before its effect runs, so the transition is saved before the runtime is called', async () => {
+    const { spawner, transitions } = setUp();
+    const entry = spawner.spawn(specOf('w'), null, 'r', grant);
+    entry.actor.send({ type: 'workload.admit' });
+    assert.deepEqual(transitions, ['w:queued', 'w:provisioning', 'provision w']);
   });
 
   it('stops an actor waiting out a backoff: its retry never fires, and it takes no more events', async () => {
@@ -75,5 +83,13 @@ describe('workload spawner: every workload actor in one shared actor system', ()
     clock.increment(60_000);
     await Promise.resolve();
     assert.deepEqual(provisions, ['stopped', 'kept', 'kept'], 'the kept one retries after its backoff; the stopped one does not');
+  });
+
+  it('acts on nothing more for a workload let go of (handed over): the actor runs on until stopped, unannounced', async () => {
+    const { spawner, transitions } = setUp();
+    const entry = spawner.spawn(specOf('gone'), null, 'r', grant);
+    entry.detached = true;
+    entry.actor.send({ type: 'workload.cancel' });
+    assert.deepEqual(transitions, ['gone:queued']);
   });
 });
