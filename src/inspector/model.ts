@@ -40,10 +40,18 @@ export class InspectorModel {
     Record<WorkloadType, number>
   >;
   private readonly listeners = new Set<(message: TransitionMessage) => void>();
+  /** Ids whose timeline is kept whole, least recently changed first. */
+  private readonly withTimeline = new Set<string>();
 
   constructor(
     private readonly keepFinished = 10_000,
     private readonly maxUnfinished = 200_000,
+    /**
+     * Whole timelines are kept for this many workloads, the most recently changed; the others
+     * keep their last transition only. 100,000 live workloads kept three messages each, about a
+     * tenth of the control plane's memory per workload.
+     */
+    private readonly maxTimelines = 10_000,
   ) {}
 
   apply(message: TransitionMessage): void {
@@ -62,6 +70,14 @@ export class InspectorModel {
     if (message.exitCode !== undefined) view.exitCode = message.exitCode;
     view.timeline.push(message);
     if (view.timeline.length > MAX_TIMELINE) view.timeline.shift();
+    this.withTimeline.delete(message.id);
+    this.withTimeline.add(message.id);
+    if (this.withTimeline.size > this.maxTimelines) {
+      const [oldest] = this.withTimeline;
+      this.withTimeline.delete(oldest!);
+      const stale = this.workloads.get(oldest!);
+      if (stale && stale.timeline.length > 1) stale.timeline.splice(0, stale.timeline.length - 1);
+    }
     this.bump(view.state, view.type, +1);
     if (message.to === 'tornDown') {
       this.finished.add(message.id);
@@ -118,6 +134,7 @@ export class InspectorModel {
     this.bump(view.state, view.type, -1);
     this.workloads.delete(id);
     this.finished.delete(id);
+    this.withTimeline.delete(id);
   }
 
   private bump(state: LifecycleState, type: WorkloadType, delta: number): void {

@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
+import { defineScripts, type ScriptCommand } from '../lua.js';
 import { loadFencedLua, rethrowFenced, FencedError } from '../ownership/fencing.js';
 import type { ShardGrant } from '../ownership/ownership.js';
 import type { LeaseGrant, LeaseStore } from '../supervisor/ports.js';
 
-const DEADLINES = loadFencedLua(import.meta.url, 'deadlines.lua');
-const REAP_DUE = loadFencedLua(import.meta.url, 'reap-due.lua');
-const REAP_CONFIRM = loadFencedLua(import.meta.url, 'reap-confirm.lua');
+const SCRIPTS = {
+  leaseholdDeadlines: { numberOfKeys: 2, lua: loadFencedLua(import.meta.url, 'deadlines.lua') },
+  leaseholdReapDue: { numberOfKeys: 2, lua: loadFencedLua(import.meta.url, 'reap-due.lua') },
+  leaseholdReapConfirm: { numberOfKeys: 2, lua: loadFencedLua(import.meta.url, 'reap-confirm.lua') },
+};
 
 /**
  * Heartbeat leases in Redis: a key with a TTL per workload (`session:<id>:heartbeat`, as the seed
@@ -24,7 +27,11 @@ export class RedisLeases implements LeaseStore {
     private readonly keys: Keys,
     private readonly replicaId: string,
     private readonly onFenced: (grant: ShardGrant) => void = () => undefined,
-  ) {}
+  ) {
+    this.scripts = defineScripts(redis, SCRIPTS);
+  }
+
+  private readonly scripts: Record<keyof typeof SCRIPTS, ScriptCommand>;
 
   /** Takes or renews leases. */
   grant(grants: readonly LeaseGrant[]): Promise<unknown> {
@@ -55,14 +62,14 @@ export class RedisLeases implements LeaseStore {
    */
   async reap(grant: ShardGrant, limit: number, defaultTtlMs: number): Promise<string[]> {
     const keys = this.keys.shard(grant.shard);
-    const due = (await this.redis.eval(REAP_DUE, 2, keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, limit).catch(rethrowFenced)) as string[];
+    const due = (await this.scripts.leaseholdReapDue(keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, limit).catch(rethrowFenced)) as string[];
     if (due.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const id of due) pipeline.pttl(this.keys.lease(id));
     const ttls = ((await pipeline.exec()) ?? []).map(([error, ttl]) => (error ? 1 : Number(ttl)));
     const pairs = due.flatMap((id, i) => [id, ttls[i] ?? 1]);
-    return (await this.redis
-      .eval(REAP_CONFIRM, 2, keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, defaultTtlMs, ...pairs)
+    return (await this.scripts
+      .leaseholdReapConfirm(keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, defaultTtlMs, ...pairs)
       .catch(rethrowFenced)) as string[];
   }
 
@@ -75,7 +82,7 @@ export class RedisLeases implements LeaseStore {
   private async deadlines(grant: ShardGrant, op: 'grant' | 'release', args: (string | number)[]): Promise<void> {
     const keys = this.keys.shard(grant.shard);
     try {
-      await this.redis.eval(DEADLINES, 2, keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, op, ...args).catch(rethrowFenced);
+      await this.scripts.leaseholdDeadlines(keys.owner, keys.leaseDeadlines, this.replicaId, grant.epoch, op, ...args).catch(rethrowFenced);
     } catch (error) {
       if (!(error instanceof FencedError)) throw error;
       this.onFenced(grant);

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { loadLua } from '../lua.js';
+import { defineScripts, loadLua, type ScriptCommand } from '../lua.js';
 import { loadFencedLua } from './fencing.js';
 import { memberKeys, shardKeys, type MemberKeys } from './shards.js';
 
@@ -7,8 +7,7 @@ import { memberKeys, shardKeys, type MemberKeys } from './shards.js';
  * The ownership scripts, each touching the keys of one hash slot only (one shard's, or the
  * membership's), with every key passed in KEYS: so they run unchanged on Redis Cluster.
  *
- * They are registered with `defineCommand`, which sends EVALSHA and falls back to EVAL once on
- * NOSCRIPT (after a Redis restart or failover), instead of the whole text on every call.
+ * They are registered with `defineScripts` (EVALSHA, see src/lua.ts).
  */
 const SCRIPTS = {
   leaseholdShardAcquire: { numberOfKeys: 1, lua: loadLua(import.meta.url, 'acquire.lua') },
@@ -20,8 +19,7 @@ const SCRIPTS = {
   leaseholdMemberLeave: { numberOfKeys: 3, lua: loadLua(import.meta.url, 'leave.lua') },
 } as const;
 
-type Arg = string | number;
-type Commands = { [name in keyof typeof SCRIPTS]: (...args: Arg[]) => Promise<unknown> };
+type Commands = Record<keyof typeof SCRIPTS, ScriptCommand>;
 
 export class OwnershipScripts {
   private readonly commands: Commands;
@@ -35,8 +33,7 @@ export class OwnershipScripts {
     private readonly incarnation: string,
     shardCount: number,
   ) {
-    for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition);
-    this.commands = redis as unknown as Commands;
+    this.commands = defineScripts(redis, SCRIPTS);
     this.members = memberKeys(prefix);
     this.owners = Array.from({ length: shardCount }, (_, shard) => shardKeys(prefix, shard).owner);
   }

@@ -3,16 +3,18 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
-import { loadLua } from '../lua.js';
+import { defineScripts, loadLua, type ScriptCommand } from '../lua.js';
 import { loadFencedLua } from '../ownership/fencing.js';
 import type { ShardGrant } from '../ownership/ownership.js';
 import type { RefusalKind, WorkloadSpec } from '../spec/index.js';
 import { parseBatch } from './parse-batch.js';
 
-const MOVE_BATCH = loadLua(import.meta.url, 'move-batch.lua');
-const RECORD = loadFencedLua(import.meta.url, 'record.lua');
-const SETTLE = loadLua(import.meta.url, 'settle.lua');
-const ADOPT = loadLua(import.meta.url, 'adopt.lua');
+const SCRIPTS = {
+  leaseholdMoveBatch: { numberOfKeys: 3, lua: loadLua(import.meta.url, 'move-batch.lua') },
+  leaseholdRecord: { lua: loadFencedLua(import.meta.url, 'record.lua') },
+  leaseholdSettle: { numberOfKeys: 2, lua: loadLua(import.meta.url, 'settle.lua') },
+  leaseholdAdopt: { numberOfKeys: 3, lua: loadLua(import.meta.url, 'adopt.lua') },
+};
 
 /** What record.lua answers per entry. */
 const RECORDED_FOR_ME = 1;
@@ -112,8 +114,11 @@ export class Intake {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly ownership: IntakeOwnership,
-  ) {}
+  ) {
+    this.scripts = defineScripts(redis, SCRIPTS);
+  }
 
+  private readonly scripts: Record<keyof typeof SCRIPTS, ScriptCommand>;
   private lastAdoption = -Infinity;
 
   get processingKey(): string {
@@ -168,7 +173,7 @@ export class Intake {
     let moved = 0;
     for (const consumer of consumers) {
       if (consumer === this.options.consumer || live.has(consumer)) continue;
-      moved += Number(await this.redis.eval(ADOPT, 3, this.keys.processing(consumer), this.processingKey, this.keys.consumers, consumer));
+      moved += Number(await this.scripts.leaseholdAdopt(this.keys.processing(consumer), this.processingKey, this.keys.consumers, consumer));
     }
     if (moved > 0) {
       this.log.warn({ count: moved }, 'recording entries a dead replica popped but did not record');
@@ -190,9 +195,7 @@ export class Intake {
           this.wake = null;
           continue;
         }
-        const [entries, oversized] = (await this.redis.eval(
-          MOVE_BATCH,
-          3,
+        const [entries, oversized] = (await this.scripts.leaseholdMoveBatch(
           this.keys.queue,
           this.processingKey,
           this.keys.dead,
@@ -273,8 +276,7 @@ export class Intake {
       [...byShard].map(async ([shard, valid]) => {
         const epoch = this.ownership.epochOf(shard) ?? 0;
         const keys = this.keys.shard(shard);
-        const flags = (await this.redis.eval(
-          RECORD,
+        const flags = (await this.scripts.leaseholdRecord(
           3 + valid.length,
           keys.owner,
           keys.active,
@@ -294,7 +296,7 @@ export class Intake {
       }),
     );
     const refused = [...invalid, ...duplicates];
-    await this.redis.eval(SETTLE, 2, this.processingKey, this.keys.dead, this.options.maxDeadLetters, ...refused.map(deadLetterJson));
+    await this.scripts.leaseholdSettle(this.processingKey, this.keys.dead, this.options.maxDeadLetters, ...refused.map(deadLetterJson));
     for (const { workloads, grant } of handed) this.sink.accepted(workloads, grant);
     if (elsewhere.length > 0) this.sink.recordedElsewhere(elsewhere);
     if (refused.length > 0) this.sink.rejected(refused);

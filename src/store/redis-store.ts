@@ -1,13 +1,16 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../keys.js';
 import type { Logger } from '../log.js';
+import { defineScripts, type ScriptCommand } from '../lua.js';
 import { FencedError, loadFencedLua, rethrowFenced } from '../ownership/fencing.js';
 import type { ShardGrant } from '../ownership/ownership.js';
 import type { WorkloadSpec } from '../spec/index.js';
 import type { SnapshotReader, StoredWorkload } from '../supervisor/ports.js';
 
-const SAVE = loadFencedLua(import.meta.url, 'save.lua');
-const DRAIN_INBOX = loadFencedLua(import.meta.url, 'drain-inbox.lua');
+const SCRIPTS = {
+  leaseholdSave: { lua: loadFencedLua(import.meta.url, 'save.lua') },
+  leaseholdDrainInbox: { numberOfKeys: 2, lua: loadFencedLua(import.meta.url, 'drain-inbox.lua') },
+};
 /** save.lua's answer for a snapshot older than the stored one. */
 const REFUSED_OLDER = 0;
 
@@ -35,13 +38,17 @@ export class RedisWorkloadStore {
   /** What `whenDurable` hands out; dropped whenever a flush is scheduled that it does not cover. */
   private durable: Promise<void> | null = null;
 
+  private readonly scripts: Record<keyof typeof SCRIPTS, ScriptCommand>;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly log: Logger,
     private readonly replicaId: string,
     private readonly onFenced: (grant: ShardGrant) => void,
-  ) {}
+  ) {
+    this.scripts = defineScripts(redis, SCRIPTS);
+  }
 
   save(id: string, grant: ShardGrant, read: SnapshotReader): void {
     const pending = this.pending.get(id);
@@ -82,7 +89,7 @@ export class RedisWorkloadStore {
   /** The ids recorded into the shard's inbox by other replicas since the last call (fenced). */
   async drainInbox(grant: ShardGrant, max = 10_000): Promise<string[]> {
     const keys = this.keys.shard(grant.shard);
-    const ids = await this.redis.eval(DRAIN_INBOX, 2, keys.owner, keys.inbox, this.replicaId, grant.epoch, max).catch(rethrowFenced);
+    const ids = await this.scripts.leaseholdDrainInbox(keys.owner, keys.inbox, this.replicaId, grant.epoch, max).catch(rethrowFenced);
     return ids as string[];
   }
 
@@ -188,8 +195,8 @@ export class RedisWorkloadStore {
       fields.push(id, state, JSON.stringify(snapshot), seq);
       retentions.push(write.finishSeconds === null ? '' : String(write.finishSeconds));
     }
-    const results = (await this.redis
-      .eval(SAVE, 2 + writes.length, keys.owner, keys.active, ...writes.map(([id]) => this.keys.workload(id)), this.replicaId, grant.epoch, ...fields, ...retentions)
+    const results = (await this.scripts
+      .leaseholdSave(2 + writes.length, keys.owner, keys.active, ...writes.map(([id]) => this.keys.workload(id)), this.replicaId, grant.epoch, ...fields, ...retentions)
       .catch(rethrowFenced)) as number[];
     const older = writes.filter((_, i) => results[i] === REFUSED_OLDER).map(([id]) => id);
     if (older.length > 0) this.log.error({ workloads: older, shard: grant.shard }, 'snapshot refused: Redis holds a newer one (another writer)');

@@ -83,4 +83,23 @@ describe('what the CLI and leasehold inspect believe from NATS', () => {
     assert.equal(model.summary().tornDown.total, 10, 'finished workloads past keepFinished are forgotten');
     assert.equal(model.summary().queued.total, 0);
   });
+
+  it('keeps whole timelines for the most recently changed workloads only; the rest keep their last transition', () => {
+    const model = new InspectorModel(10, 100, 2);
+    const step = (id: string, seq: number, to: 'queued' | 'provisioning' | 'running') =>
+      model.apply({ id, type: 'trusted', from: seq === 1 ? null : 'queued', to, event: 'x', at, seq });
+    for (const id of ['old', 'middle', 'new']) {
+      step(id, 1, 'queued');
+      step(id, 2, 'provisioning');
+    }
+    assert.deepEqual(model.get('old')!.timeline.map((m) => m.to), ['provisioning'], 'the least recently changed keeps its last transition');
+    assert.deepEqual(model.get('new')!.timeline.map((m) => m.to), ['queued', 'provisioning']);
+    assert.deepEqual(model.get('middle')!.timeline.map((m) => m.to), ['queued', 'provisioning']);
+    step('old', 3, 'running');
+    assert.deepEqual(model.get('old')!.timeline.map((m) => m.to), ['provisioning', 'running'], 'changed again: kept whole from here on');
+    assert.equal(model.get('old')!.state, 'running');
+    step('old', 2, 'provisioning');
+    assert.equal(model.get('old')!.state, 'running', 'a replayed transition is still recognised after trimming');
+    assert.equal(model.summary().running.total + model.summary().provisioning.total, 3);
+  });
 });

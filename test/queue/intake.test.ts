@@ -163,11 +163,10 @@ describe('intake when recording fails', () => {
     let injected = 0;
     const flaky = new Proxy(redis, {
       get(target, name, receiver) {
-        if (name === 'eval') {
-          return (script: string, ...args: unknown[]) => {
-            if (script.includes('Records valid entries') && injected++ === 0) return Promise.reject(new Error('injected failure'));
-            return (target.eval as (...a: unknown[]) => Promise<unknown>)(script, ...args);
-          };
+        // The record script, registered on the connection by intake (defineScripts).
+        if (name === 'leaseholdRecord') {
+          const record = Reflect.get(target, name, receiver) as (...a: unknown[]) => Promise<unknown>;
+          return (...args: unknown[]) => (injected++ === 0 ? Promise.reject(new Error('injected failure')) : record.apply(target, args));
         }
         return Reflect.get(target, name, receiver) as unknown;
       },
