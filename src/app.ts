@@ -40,6 +40,7 @@ import { InboxDrainer } from './queue/inbox-drainer.js';
 import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { LogWindows } from './events/log-windows.js';
 import { NatsPeers } from './events/nats-peers.js';
 import { FencedError } from './ownership/fencing.js';
 import type { ShardOwnership } from './ownership/ownership.js';
@@ -312,7 +313,15 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     const backlogged = sup.backloggedInboxes();
     if (backlogged.size > 0) inboxes.nudge(backlogged);
   });
-  const control = new NatsControlServer(sup, log, replica.id, (data) => inboxes.fromPeer(data, config.shardCount), subjects);
+  // `logs -f`: the output from a byte offset on, from the runtime that holds it (here or at the owner).
+  const logWindows = new LogWindows(() => router.all(), {
+    peerOwning: async (id) => {
+      const owner = await ownership.ownerOf(keys.shardOf(id));
+      return owner && owner.replicaId !== replica.id ? owner.replicaId : null;
+    },
+    askPeer: (replicaId, id, from) => peers.logsFrom(replicaId, id, from),
+  });
+  const control = new NatsControlServer(sup, log, replica.id, (data) => inboxes.fromPeer(data, config.shardCount), subjects, logWindows);
 
   sup.start();
   await ownership.start();
