@@ -156,9 +156,19 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const reportFenced = (grant: { shard: number; epoch: number }) => ownership.reportFenced(grant);
   const store = new RedisWorkloadStore(redis, keys, log, replica.id, reportFenced);
   const leases = new RedisLeases(redis, keys, replica.id, reportFenced);
-  const runtimes = deps.runtimes ?? (await createRuntimes({ ...config, stateDir: replica.stateDir }, log));
-  const router = new TypeRouter(runtimes);
-  for (const runtime of router.all()) await runtime.start();
+  let router: TypeRouter;
+  try {
+    router = new TypeRouter(deps.runtimes ?? (await createRuntimes({ ...config, stateDir: replica.stateDir }, log)));
+    for (const runtime of router.all()) await runtime.start();
+  } catch (error) {
+    // A runtime that cannot start (a kubeconfig it cannot read): close what is open, or the
+    // process prints the error and then never exits.
+    await nats.stop();
+    redis.disconnect();
+    blocking.disconnect();
+    ownershipRedis.disconnect();
+    throw error;
+  }
 
   // Known once the HTTP server is bound; workloads are only provisioned after that.
   let publicUrl = config.publicUrl ?? '';
