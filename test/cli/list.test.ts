@@ -218,6 +218,12 @@ describe('leasehold list across replicas', () => {
       assert.deepEqual([row.owner, row.replica], [holder, holder], row.id);
     }
     assert.deepEqual(new Set(rows.map((r) => r.owner)), new Set(['replica-a', 'replica-b']), 'the ids were meant to land on both replicas');
+    // Finished ones too: each owner indexes what it finished in its own shards; one listing reads them all.
+    const done = Array.from({ length: 6 }, (_, i) => `ended-${i}`);
+    for (const id of done) assert.equal((await runCli(['submit', '--wait', '--id', id, ...submit, '--', 'true'])).code, 0);
+    const finished = await listJson(conn, '--state', 'tornDown');
+    assert.deepEqual(ids(finished), done);
+    assert.deepEqual(new Set(finished.map((r) => r.replica)), new Set(['replica-a', 'replica-b']), 'finished on both replicas');
   });
 });
 

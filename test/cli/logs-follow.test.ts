@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SUBJECTS } from '../../src/events/transition.js';
+import { OutputTail } from '../../src/runtime/process/output-tail.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
@@ -148,5 +149,22 @@ describe('logs -f across replicas', () => {
         assert.deepEqual(reply, { id, logs: `${id}\n`, start: 5, end: `from ${id}\n`.length }, `ask ${ask}`);
       }
     }
+  });
+});
+
+describe("the process runtime's windows never split a character", () => {
+  it('a character whose last byte has not come is left for the next window; one cut by the tail is skipped and counted', () => {
+    const tail = new OutputTail(4);
+    tail.push(Buffer.from([0x68, 0xc3])); // 'h' and the first byte of 'é'
+    assert.deepEqual(tail.window(0, false), { start: 0, end: 1, text: 'h' });
+    tail.push(Buffer.from([0xa9, 0x21])); // the rest of 'é', '!'
+    assert.deepEqual(tail.window(1, false), { start: 1, end: 4, text: 'é!' });
+    tail.push(Buffer.from('€x')); // three bytes and one: the tail (4 bytes) now starts inside nothing but '€x'
+    assert.deepEqual(tail.window(4, false), { start: 4, end: 8, text: '€x' });
+    tail.push(Buffer.from('y'));
+    // From 4, but the tail keeps bytes 5..8: the rest of '€' is skipped, and the gap says so.
+    assert.deepEqual(tail.window(4, false), { start: 7, end: 9, text: 'xy' });
+    tail.push(Buffer.from([0xe2, 0x82]));
+    assert.deepEqual(tail.window(9, true), { start: 9, end: 11, text: '\ufffd' }, 'once the stream has ended, what is there is given');
   });
 });
