@@ -40,6 +40,7 @@ import { InboxDrainer } from './queue/inbox-drainer.js';
 import { redactUrl } from './redact.js';
 import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import { LogWindows } from './events/log-windows.js';
 import { NatsPeers } from './events/nats-peers.js';
 import { FencedError } from './ownership/fencing.js';
 import type { ShardOwnership } from './ownership/ownership.js';
@@ -155,9 +156,19 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const reportFenced = (grant: { shard: number; epoch: number }) => ownership.reportFenced(grant);
   const store = new RedisWorkloadStore(redis, keys, log, replica.id, reportFenced);
   const leases = new RedisLeases(redis, keys, replica.id, reportFenced);
-  const runtimes = deps.runtimes ?? (await createRuntimes({ ...config, stateDir: replica.stateDir }, log));
-  const router = new TypeRouter(runtimes);
-  for (const runtime of router.all()) await runtime.start();
+  let router: TypeRouter;
+  try {
+    router = new TypeRouter(deps.runtimes ?? (await createRuntimes({ ...config, stateDir: replica.stateDir }, log)));
+    for (const runtime of router.all()) await runtime.start();
+  } catch (error) {
+    // A runtime that cannot start (a kubeconfig it cannot read): close what is open, or the
+    // process prints the error and then never exits.
+    await nats.stop();
+    redis.disconnect();
+    blocking.disconnect();
+    ownershipRedis.disconnect();
+    throw error;
+  }
 
   // Known once the HTTP server is bound; workloads are only provisioned after that.
   let publicUrl = config.publicUrl ?? '';
@@ -312,7 +323,15 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     const backlogged = sup.backloggedInboxes();
     if (backlogged.size > 0) inboxes.nudge(backlogged);
   });
-  const control = new NatsControlServer(sup, log, replica.id, (data) => inboxes.fromPeer(data, config.shardCount), subjects);
+  // `logs -f`: the output from a byte offset on, from the runtime that holds it (here or at the owner).
+  const logWindows = new LogWindows(() => router.all(), {
+    peerOwning: async (id) => {
+      const owner = await ownership.ownerOf(keys.shardOf(id));
+      return owner && owner.replicaId !== replica.id ? owner.replicaId : null;
+    },
+    askPeer: (replicaId, id, from) => peers.logsFrom(replicaId, id, from),
+  });
+  const control = new NatsControlServer(sup, log, replica.id, (data) => inboxes.fromPeer(data, config.shardCount), subjects, logWindows);
 
   sup.start();
   await ownership.start();

@@ -24,6 +24,12 @@ export interface Keys {
   shardOf(id: string): number;
   /** The shard's owner hash, active set, lease deadlines and inbox (see ownership/shards.ts). */
   shard(shard: number): ShardKeys;
+  /**
+   * Sorted set of the ids of the shard's finished workloads, scored by when their final snapshot
+   * was written (ms, Redis time); in the shard's slot. save.lua adds to it and trims what is older
+   * than the retention; `leasehold list --state tornDown` reads it.
+   */
+  finished(shard: number): string;
   lease(id: string): string;
   readonly leasePrefix: string;
   readonly leaseSuffix: string;
@@ -49,6 +55,7 @@ export function createKeys(prefix = '', shardCount = DEFAULT_SHARD_COUNT): Keys 
       if (!keys) throw new Error(`shard ${shard} is out of range 0..${shardCount - 1}`);
       return keys;
     },
+    finished: (shard) => `${prefix}leasehold:{s${shard}}:finished`,
     lease: (id) => `${leasePrefix}${id}${leaseSuffix}`,
     leasePrefix,
     leaseSuffix,

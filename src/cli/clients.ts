@@ -70,11 +70,11 @@ function permissionRefusal(nc: NatsConnection, subject: string, what: string): {
  * One request to the control plane. The reply is shape-checked by `parse`: junk, or an answer
  * about another workload, is an error, never something printed as if the control plane said it.
  */
-export async function request<T>(nc: NatsConnection, subject: string, what: string, parse: (data: Uint8Array) => Reply<T> | null): Promise<Reply<T>> {
+export async function request<T>(nc: NatsConnection, subject: string, what: string, parse: (data: Uint8Array) => Reply<T> | null, body = ''): Promise<Reply<T>> {
   const permission = permissionRefusal(nc, subject, what);
   let data: Uint8Array;
   try {
-    data = (await Promise.race([nc.request(subject, '', { timeout: 5_000 }), permission.refused])).data;
+    data = (await Promise.race([nc.request(subject, body, { timeout: 5_000 }), permission.refused])).data;
   } catch (error) {
     if (error instanceof CliError) throw error;
     const refusal = [error, (error as { cause?: unknown } | null)?.cause].find((e) => e instanceof PermissionViolationError);

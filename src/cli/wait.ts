@@ -6,7 +6,7 @@ import { CliError } from './cli-error.js';
 import { TransitionPrinter, openNats } from './clients.js';
 import { fetchLogs, writeLogs } from './workload-logs.js';
 import { EXIT, describeEnd, exitCodeOfEnd } from './exit-codes.js';
-import { newOutput } from './log-tail.js';
+import { LogCursor } from './log-cursor.js';
 import { natsTargetOf, subjectsOf, type ConnectionOptions } from './options.js';
 import type { OutputFormat } from './output.js';
 import { ProgressLine, elapsed } from './progress.js';
@@ -61,20 +61,21 @@ export async function waitForWorkload(input: { redis: Redis; queue: string; raw:
 
     timers.push(setTimeout(() => void quietHint(), Math.min(QUIET_HINT_MS, (options.timeout * 1000) / 2 || QUIET_HINT_MS)));
 
-    let shown = '';
+    const cursor = new LogCursor(nc, id, subjects);
+    /** Prints what is new, until a read brings nothing; `always`: even once the wait has finished (the last words). */
+    const drainLogs = async (always: boolean) => {
+      // Checked before a read, never after: what the cursor has read must be printed.
+      while (always || !finished) {
+        const piece = await cursor.read().catch(() => null);
+        if (!piece || (piece.text === '' && piece.missed === 0)) return;
+        progress.clear();
+        if (piece.missed > 0) process.stderr.write(`leasehold: ${piece.missed} bytes of ${id}'s output were no longer kept by the control plane and are not shown\n`);
+        writeLogs(id, piece.text, options.output);
+      }
+    };
     const streamLogs = async () => {
       while (!finished) {
-        if (state !== null && state !== 'queued' && state !== 'provisioning') {
-          const { logs } = await fetchLogs(nc, id, subjects).catch(() => ({ logs: null }));
-          if (logs !== null && !finished) {
-            const piece = newOutput(shown, logs);
-            shown = logs;
-            if (piece) {
-              progress.clear();
-              writeLogs(id, piece, options.output);
-            }
-          }
-        }
+        if (state !== null && state !== 'queued' && state !== 'provisioning') await drainLogs(false);
         await new Promise((resolve) => setTimeout(resolve, LOG_POLL_MS));
       }
     };
@@ -96,8 +97,11 @@ export async function waitForWorkload(input: { redis: Redis; queue: string; raw:
 
     async function finish(t: TransitionMessage): Promise<void> {
       // The last words: what --follow has not printed yet, or all of it.
-      const { logs } = await fetchLogs(nc, id, subjects).catch(() => ({ logs: null }));
-      if (logs !== null) writeLogs(id, options.follow ? newOutput(shown, logs) : logs, options.output);
+      if (options.follow) await drainLogs(true);
+      else {
+        const { logs } = await fetchLogs(nc, id, subjects).catch(() => ({ logs: null }));
+        if (logs !== null) writeLogs(id, logs, options.output);
+      }
       const code = exitCodeOfEnd(t);
       if (code !== EXIT.ok) process.stderr.write(`leasehold: ${describeEnd(t)}\n`);
       process.exitCode = code;

@@ -11,6 +11,19 @@ export async function fetchLogs(nc: NatsConnection, id: string, subjects: Subjec
   return reply.ok ? { logs: reply.value.logs, refusal: null } : { logs: null, refusal: reply.error };
 }
 
+/** The output from byte `from` on; `start`/`end` are absent when the control plane keeps no offsets (an older version, or a Pod's log). */
+export async function fetchLogsFrom(
+  nc: NatsConnection,
+  id: string,
+  from: number,
+  subjects: Subjects = SUBJECTS,
+): Promise<{ logs: string | null; start?: number; end?: number; refusal: string | null }> {
+  const reply = await request(nc, subjects.logs(id), `logs ${id}`, (data) => parseLogsReply(data, id), JSON.stringify({ from }));
+  if (!reply.ok) return { logs: null, refusal: reply.error };
+  const { logs, start, end } = reply.value;
+  return start !== undefined && end !== undefined ? { logs, start, end, refusal: null } : { logs, refusal: null };
+}
+
 /**
  * Writes output as text (byte for byte to a pipe, escaped on a terminal: see terminal.ts) or as
  * data, one item per piece.

@@ -73,7 +73,14 @@ function withoutUndefined<T extends object>(value: T): T {
 const refusal = z.strictObject({ error: TEXT });
 // Logs are the workload's own output: kept whole here; whoever shows them decides how much.
 const cancelReply = z.object({ ok: z.boolean(), state: state.optional(), error: TEXT.optional() });
-const logsReply = z.object({ id: ID, logs: z.string() });
+const OFFSET = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** `start`/`end`: byte offsets of `logs` in all the output, answered to an asker that sent `from`. */
+const logsReply = z
+  .object({ id: ID, logs: z.string(), start: OFFSET.optional(), end: OFFSET.optional() })
+  .refine((l) => (l.start === undefined) === (l.end === undefined) && (l.start === undefined || l.start <= l.end!))
+  .transform(withoutUndefined);
+/** A logs request's body: empty (the tail, as every version answers) or `{"from": <byte offset>}`. */
+const logsRequest = z.looseObject({ from: OFFSET });
 
 /** What the control plane answers: the thing asked for, or its reason for not giving it. */
 export type Reply<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -116,6 +123,21 @@ export function parseCancelReply(data: Uint8Array): Reply<z.infer<typeof cancelR
   return reply(data, cancelReply, () => true);
 }
 
-export function parseLogsReply(data: Uint8Array, id: string): Reply<{ id: string; logs: string }> | null {
-  return reply(data, logsReply, (l) => l.id === id);
+export interface LogsAnswer {
+  readonly id: string;
+  readonly logs: string;
+  /** Present when the asker sent `from` and the runtime keeps offsets: where `logs` starts and ends. */
+  readonly start?: number;
+  readonly end?: number;
+}
+
+export function parseLogsReply(data: Uint8Array, id: string): Reply<LogsAnswer> | null {
+  return reply(data, logsReply as z.ZodType<LogsAnswer>, (l) => l.id === id);
+}
+
+/** The offset a logs request asks from; null for the plain request (an empty or unreadable body). */
+export function parseLogsRequest(data: Uint8Array): number | null {
+  if (data.length === 0) return null;
+  const request = logsRequest.safeParse(json(data));
+  return request.success ? request.data.from : null;
 }

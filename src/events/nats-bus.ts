@@ -1,6 +1,8 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
 import { ControlRequestGate } from './control-gate.js';
+import type { LogWindows } from './log-windows.js';
+import { parseLogsRequest } from './messages.js';
 import { RecentTransitions, transitionHeaders } from './recent-transitions.js';
 import { CONTROL_QUEUE_GROUP, SUBJECTS, type ControlHandlers, type Subjects, type TransitionMessage, type TransitionPublisher } from './transition.js';
 
@@ -117,6 +119,8 @@ export class NatsControlServer {
      * NATS whose replicas share an id (`leasehold-0` on Kubernetes) must not answer each other.
      */
     private readonly subjects: Subjects = SUBJECTS,
+    /** Answers logs requests that send `{"from": N}` with a window at byte offsets; null: the tail only. */
+    private readonly logWindows: LogWindows | null = null,
   ) {
     this.gate = new ControlRequestGate(log);
   }
@@ -124,7 +128,7 @@ export class NatsControlServer {
   /** Serves on `nc`; called again with a new connection, it serves there instead. */
   start(nc: NatsConnection): void {
     this.stop();
-    const serve = (subject: string, handle: (id: string) => Promise<unknown>, queue: string | undefined = CONTROL_QUEUE_GROUP) => {
+    const serve = (subject: string, handle: (id: string, data: Uint8Array) => Promise<unknown>, queue: string | undefined = CONTROL_QUEUE_GROUP) => {
       const prefix = subject.slice(0, -1);
       this.subscriptions.push(
         nc.subscribe(subject, {
@@ -132,7 +136,7 @@ export class NatsControlServer {
           callback: (error, msg) => {
             if (error || !this.gate.admit(msg, prefix)) return;
             const id = msg.subject.slice(prefix.length);
-            this.gate.settle(nc, prefix, handle(id).then(
+            this.gate.settle(nc, prefix, handle(id, msg.data).then(
               (reply) => msg.respond(JSON.stringify(reply ?? { error: `no workload ${id}` })),
               (failure: unknown) => {
                 this.log.warn({ err: failure, workload: id, subject: msg.subject }, 'control request failed');
@@ -145,18 +149,12 @@ export class NatsControlServer {
     };
     serve(this.subjects.status('*'), (id) => this.handlers.status(id));
     serve(this.subjects.cancel('*'), (id) => this.handlers.cancel(id));
-    serve(this.subjects.logs('*'), async (id) => {
-      const text = await this.handlers.logs(id);
-      return text === null ? null : { id, logs: text };
-    });
+    serve(this.subjects.logs('*'), (id, data) => this.answerLogs(id, data, false));
     if (this.replicaId === null) return;
     serve(this.subjects.replica(this.replicaId, 'cancel', '*'), (id) => this.handlers.cancel(id, { forwarded: true }), undefined);
     serve(
       this.subjects.replica(this.replicaId, 'logs', '*'),
-      async (id) => {
-        const text = await this.handlers.logs(id, { forwarded: true });
-        return text === null ? null : { id, logs: text };
-      },
+      (id, data) => this.answerLogs(id, data, true),
       undefined,
     );
     this.subscriptions.push(
@@ -167,6 +165,21 @@ export class NatsControlServer {
         },
       }),
     );
+  }
+
+  /**
+   * A plain request (empty body) gets the tail, `{id, logs}`, as every version answered it; one
+   * with `{"from": N}` gets the output from byte N on with its offsets, `{id, logs, start, end}`,
+   * where the runtime keeps them, and the plain answer where it does not.
+   */
+  private async answerLogs(id: string, data: Uint8Array, forwarded: boolean): Promise<unknown> {
+    const from = parseLogsRequest(data);
+    if (from !== null && this.logWindows) {
+      const window = await this.logWindows.from(id, from, { forwarded });
+      if (window) return { id, logs: window.text, start: window.start, end: window.end };
+    }
+    const text = await this.handlers.logs(id, { forwarded });
+    return text === null ? null : { id, logs: text };
   }
 
   stop(): void {

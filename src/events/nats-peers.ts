@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LifecycleState } from '../../machines/index.js';
 import type { Logger } from '../log.js';
+import type { LogWindow } from '../runtime/runtime.js';
 import { parseCancelReply, parseLogsReply } from './messages.js';
 import { SUBJECTS, type Subjects } from './transition.js';
 
@@ -38,6 +39,14 @@ export class NatsPeers {
     return reply?.ok ? reply.value.logs : null;
   }
 
+  /** The output from byte `from` on, from the replica that runs the workload; null without offsets. */
+  async logsFrom(replicaId: string, id: string, from: number): Promise<LogWindow | null> {
+    const data = await this.request(this.subjects.replica(replicaId, 'logs', id), JSON.stringify({ from }));
+    const reply = data && parseLogsReply(data, id);
+    if (!reply?.ok || reply.value.start === undefined || reply.value.end === undefined) return null;
+    return { start: reply.value.start, end: reply.value.end, text: reply.value.logs };
+  }
+
   /** Owners drain these shards' inboxes now rather than at their next poll. */
   nudgeInbox(shards: readonly number[]): void {
     try {
@@ -47,10 +56,10 @@ export class NatsPeers {
     }
   }
 
-  private async request(subject: string): Promise<Uint8Array | null> {
+  private async request(subject: string, body = ''): Promise<Uint8Array | null> {
     if (!this.nc) return null;
     try {
-      return (await this.nc.request(subject, '', { timeout: FORWARD_TIMEOUT_MS })).data;
+      return (await this.nc.request(subject, body, { timeout: FORWARD_TIMEOUT_MS })).data;
     } catch (error) {
       this.log.warn({ err: error, subject }, 'the owning replica did not answer a forwarded request');
       return null;

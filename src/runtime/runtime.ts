@@ -40,6 +40,16 @@ export interface WorkloadOwner {
   readonly epoch: number;
 }
 
+/** A stretch of a workload's output, placed by byte offsets in all of its output (stdout and stderr as read). */
+export interface LogWindow {
+  /** The offset of the first byte of `text`: later than asked when what was asked is no longer kept. */
+  readonly start: number;
+  /** The offset just past its last byte: where the next read starts. */
+  readonly end: number;
+  /** The bytes from `start` to `end`, as UTF-8; both ends fall between characters. */
+  readonly text: string;
+}
+
 /**
  * The one port every place a workload can run implements. Adapters live beside this file.
  *
@@ -69,6 +79,12 @@ export interface WorkloadRuntime {
   list(): Promise<string[]>;
   /** The tail of the workload's output, where the runtime keeps one. */
   logs(id: string): Promise<string | null>;
+  /**
+   * The output from byte `from` of all the workload's output on, as far as the runtime still
+   * holds it: what `leasehold logs -f` reads, so that it prints each byte once. Where a runtime
+   * has no byte offsets (it is absent), followers fall back to comparing tails.
+   */
+  logsFrom?(id: string, from: number): Promise<LogWindow | null>;
   /** Counters worth watching in production (exported on /metrics), where the runtime has any. */
   stats?(): Readonly<Record<string, number>>;
   /** Runs a command inside a running workload, where the runtime can (see exec.ts). */

@@ -196,7 +196,7 @@ export class RedisWorkloadStore {
       retentions.push(write.finishSeconds === null ? '' : String(write.finishSeconds));
     }
     const results = (await this.scripts
-      .leaseholdSave(2 + writes.length, keys.owner, keys.active, ...writes.map(([id]) => this.keys.workload(id)), this.replicaId, grant.epoch, ...fields, ...retentions)
+      .leaseholdSave(3 + writes.length, keys.owner, keys.active, ...writes.map(([id]) => this.keys.workload(id)), this.keys.finished(grant.shard), this.replicaId, grant.epoch, ...fields, ...retentions)
       .catch(rethrowFenced)) as number[];
     const older = writes.filter((_, i) => results[i] === REFUSED_OLDER).map(([id]) => id);
     if (older.length > 0) this.log.error({ workloads: older, shard: grant.shard }, 'snapshot refused: Redis holds a newer one (another writer)');

@@ -5,6 +5,7 @@
   KEYS[1]     the shard's owner hash
   KEYS[2]     the shard's active set
   KEYS[3..]   one workload hash per write, all of this shard
+  KEYS[last]  the shard's index of finished workloads (a sorted set; keys.ts `finished`)
   ARGV[1]     the writer's replica id
   ARGV[2]     the epoch it holds the shard under
   ARGV[3..]   per write, four values: id, state, snapshot JSON, seq; then per write one more
@@ -17,12 +18,17 @@
   until its end has been published (the store's `announced`), so that an owner that dies in
   between leaves it to the next owner, which announces it.
   A record that no longer exists (expired, or deleted by hand) is not recreated.
+  A final write also indexes the id among the shard's finished workloads, scored by Redis time,
+  and trims from that index whatever is older than the retention (its record has expired), so
+  that the index never outlives the records it points to; the index key itself expires with the
+  longest retention written to it.
 
   Returns: one integer per write: 1 written, 2 unchanged (same seq), 0 refused (older seq),
   3 no such record. Or the error FENCED when the writer does not hold the shard.
 ]]
 if not fenced_ok(KEYS[1], ARGV[1], ARGV[2]) then return fenced_reply(KEYS[1]) end
-local n = #KEYS - 2
+local n = #KEYS - 3
+local finished = KEYS[#KEYS]
 local results = {}
 for i = 1, n do
   local key = KEYS[i + 2]
@@ -46,6 +52,11 @@ for i = 1, n do
       end
       if retention ~= '' then
         redis.call('EXPIRE', key, tonumber(retention))
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('ZADD', finished, now, id)
+        redis.call('ZREMRANGEBYSCORE', finished, '-inf', now - tonumber(retention) * 1000)
+        if redis.call('TTL', finished) < tonumber(retention) then redis.call('EXPIRE', finished, tonumber(retention)) end
       end
     end
   end

@@ -23,7 +23,10 @@ interface Row {
   replica: string | null;
   shard: number;
   createdAt: string | null;
+  endedAt: string | null;
   waiting: string | null;
+  reason: string | null;
+  exitCode: number | null;
 }
 
 /**
@@ -60,6 +63,7 @@ describe('leasehold list', () => {
     const submit = ['--redis', servers().redis.url, '--nats', servers().nats.url, '--key-prefix', tp.config.keyPrefix];
     // One that has finished before the others are submitted: it must not be listed.
     assert.equal((await runCli(['submit', '--wait', '--id', 'done-d', ...submit, '--', 'true'])).code, 0);
+    assert.notEqual((await runCli(['submit', '--wait', '--id', 'failed-f', ...submit, '--', 'sh', '-c', 'exit 3'])).code, 0);
     assert.equal((await runCli(['submit', '--id', 'gpu-a', '-l', 'team=ml', '-l', 'tier=gpu', ...submit, '--', 'sleep', '600'])).code, 0);
     await eventually(async () => assert.deepEqual((await listJson(conn)).map((r) => [r.id, r.state]), [['gpu-a', 'running']]));
     // Past the trusted limit of 1: it stays queued while gpu-a runs.
@@ -86,7 +90,7 @@ describe('leasehold list', () => {
     assert.match(lines[1]!, /^gpu-a {3}trusted {5}running {3}\d+s {3,4}-$/);
     assert.match(lines[2]!, /^ml-c {4}untrusted {3}running {3}\d+s {3,4}-$/);
     assert.match(lines[3]!, /^web-b {3}trusted {5}queued {4}\d+s {3,4}-$/);
-    assert.equal(lines.length, 4, 'done-d finished and is not listed');
+    assert.equal(lines.length, 4, 'done-d and failed-f finished and are not listed');
     assert.equal(result.stderr, '');
   });
 
@@ -141,16 +145,31 @@ describe('leasehold list', () => {
     assert.doesNotMatch(result.stderr, /no-sscan@|:no-sscan@|    at /, 'neither the password nor a stack');
   });
 
-  it('finished workloads: --state tornDown is refused with where to look instead (exit 2)', async () => {
-    const result = await runCli(['list', ...conn, '--state', 'tornDown']);
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /finished \(tornDown\) workloads are not listed.*`leasehold status <id>`/);
-    assert.match((await runCli(['list', '--help'])).stdout, /It does not list finished workloads/);
+  it('--state tornDown lists the finished workloads, each with how it ended; -A lists both, each once', async () => {
+    const finished = await listJson(conn, '--state', 'tornDown');
+    assert.deepEqual(
+      finished.map((r) => [r.id, r.state, r.reason, r.exitCode]),
+      [
+        ['done-d', 'tornDown', 'completed', 0],
+        ['failed-f', 'tornDown', 'failed', 3],
+      ],
+    );
+    assert.ok(finished.every((r) => r.endedAt !== null && Date.parse(r.endedAt) >= Date.parse(r.createdAt!)));
+    const table = await runCli(['list', ...conn, '--state', 'tornDown']);
+    const lines = table.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^ID\s+TYPE\s+STATE\s+AGE\s+ENDED\s+REASON$/);
+    assert.match(lines[1]!, /^done-d\s+trusted\s+tornDown\s+\d+s\s+\d+s\s+completed \(exit 0\)$/);
+    assert.match(lines[2]!, /^failed-f\s+trusted\s+tornDown\s+\d+s\s+\d+s\s+failed \(exit 3\)$/);
+    assert.deepEqual(ids(await listJson(conn, '-A')), ['done-d', 'failed-f', 'gpu-a', 'ml-c', 'web-b']);
+    assert.deepEqual(ids(await listJson(conn, '--all', '--state', 'tornDown,queued')), ['done-d', 'failed-f', 'web-b']);
+    assert.deepEqual(ids(await listJson(conn, '--state', 'tornDown', '--limit', '1')), ['failed-f'], 'the most recently finished');
+    assert.match((await runCli(['list', '--help'])).stdout, /finished ones \(tornDown\) are listed with --state tornDown or -A/);
   });
 
   it('a wrong filter is a usage error (exit 2) that says what is wrong', async () => {
     const cases: [string[], RegExp][] = [
-      [['--state', 'runing'], /"runing" is not a state; expected queued, provisioning, running, expiring/],
+      [['--state', 'runing'], /"runing" is not a state; expected queued, provisioning, running, expiring, tornDown/],
+      [['--limit', 'ten'], /expected a whole number, got "ten"/],
       [['--type', 'both'], /Allowed choices are trusted, untrusted/],
       [['-l', 'team=a=b'], /"a=b" is not a label value/],
       [['-l', 'team in (a,b'], /unbalanced parentheses/],
@@ -199,6 +218,12 @@ describe('leasehold list across replicas', () => {
       assert.deepEqual([row.owner, row.replica], [holder, holder], row.id);
     }
     assert.deepEqual(new Set(rows.map((r) => r.owner)), new Set(['replica-a', 'replica-b']), 'the ids were meant to land on both replicas');
+    // Finished ones too: each owner indexes what it finished in its own shards; one listing reads them all.
+    const done = Array.from({ length: 6 }, (_, i) => `ended-${i}`);
+    for (const id of done) assert.equal((await runCli(['submit', '--wait', '--id', id, ...submit, '--', 'true'])).code, 0);
+    const finished = await listJson(conn, '--state', 'tornDown');
+    assert.deepEqual(ids(finished), done);
+    assert.deepEqual(new Set(finished.map((r) => r.replica)), new Set(['replica-a', 'replica-b']), 'finished on both replicas');
   });
 });
 
@@ -302,7 +327,7 @@ describe('leasehold list in the shell', () => {
   it('completion offers list, its flags, the states, types and output formats', () => {
     assert.deepEqual(bashCompletes('leasehold li'), ['list']);
     for (const flag of ['--state', '--type', '--selector', '--output', '--redis', '--key-prefix']) assert.ok(bashCompletes('leasehold list --').includes(flag), flag);
-    assert.deepEqual(bashCompletes('leasehold list --state '), ['queued', 'provisioning', 'running', 'expiring']);
+    assert.deepEqual(bashCompletes('leasehold list --state '), ['queued', 'provisioning', 'running', 'expiring', 'tornDown']);
     assert.deepEqual(bashCompletes('leasehold list --type '), ['trusted', 'untrusted']);
     assert.deepEqual(bashCompletes('leasehold list -o '), ['table', 'wide', 'json', 'yaml']);
   });

@@ -4,7 +4,8 @@ import type { Subjects } from '../../events/transition.js';
 import { CliError } from '../cli-error.js';
 import { openNats } from '../clients.js';
 import { examples } from '../help.js';
-import { lastLines, newOutput } from '../log-tail.js';
+import { LogCursor, type LogPiece } from '../log-cursor.js';
+import { lastLines } from '../log-tail.js';
 import { natsTargetOf, positiveInt, subjectsOf, withNatsConnection, withOutput, type InstallationOptions, type NatsAuthOptions } from '../options.js';
 import { formatData, type OutputFormat } from '../output.js';
 import { askStatus } from '../status.js';
@@ -20,26 +21,43 @@ interface LogsOptions extends NatsAuthOptions, InstallationOptions {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Says on stderr what the control plane no longer held, so a gap in the output is never silent. */
+function reportMissed(id: string, piece: LogPiece): void {
+  if (piece.missed === 0) return;
+  const where = piece.first ? 'the first' : 'a further';
+  process.stderr.write(
+    `leasehold: ${where} ${piece.missed} bytes of ${inline(id)}'s output are no longer kept by the control plane (it keeps a tail of each workload's output) and are not shown\n`,
+  );
+}
+
 /**
- * `logs -f`: reads the tail again every `interval` ms and prints what is new, until the workload
- * is torn down (then once more, for its last words).
+ * `logs -f`: prints the output from where the last read ended (a byte offset the control plane
+ * answers with), until the workload is torn down and its last words are read. While the output
+ * grows it reads again at once; only a read that brought nothing waits `interval` ms.
  */
 export async function followLogs(
   nc: NatsConnection,
   id: string,
   options: { output: OutputFormat; tail?: number; interval: number; stopped: () => boolean; subjects?: Subjects },
 ): Promise<void> {
-  let shown: string | null = null;
+  const cursor = new LogCursor(nc, id, options.subjects);
+  let known = false;
   for (;;) {
     const status = await askStatus(nc, id, options.subjects);
-    if (!status && shown === null) throw new CliError(`no workload ${inline(id)}`);
+    if (!status && !known) throw new CliError(`no workload ${inline(id)}`);
+    known = true;
     const ended = status?.state === 'tornDown';
     // Before it runs there is no output to read; that is not an error while following.
-    const { logs } = await fetchLogs(nc, id, options.subjects);
-    const text: string = logs ?? shown ?? '';
-    const piece = shown === null ? (options.tail !== undefined ? lastLines(text, options.tail) : text) : newOutput(shown, text);
-    writeLogs(id, piece, options.output);
-    shown = text;
+    let piece = await cursor.read();
+    while (piece) {
+      if (piece.first && options.tail !== undefined) piece = { ...piece, text: lastLines(piece.text, options.tail), missed: 0 };
+      reportMissed(id, piece);
+      writeLogs(id, piece.text, options.output);
+      // Nothing new: caught up. Else the output may be growing faster than we read: read again now.
+      if (piece.text === '' && piece.missed === 0) break;
+      if (options.stopped()) return;
+      piece = await cursor.read();
+    }
     if (ended || options.stopped()) return;
     await sleep(options.interval);
   }
@@ -54,7 +72,7 @@ export function registerLogs(program: Command): void {
         .argument('<id>')
         .option('-f, --follow', 'keep printing new output until the workload is torn down')
         .option('--tail <lines>', 'only the last this many lines (then, with -f, everything new)', positiveInt)
-        .option('--interval <ms>', 'with -f: how often to read the output', positiveInt, 500),
+        .option('--interval <ms>', 'with -f: how long to wait before reading again once nothing new came', positiveInt, 500),
     ),
   ).action(async (id: string, options: LogsOptions) => {
     const nc = await openNats(natsTargetOf(options));

@@ -20,6 +20,8 @@ export interface ListedWorkload {
   readonly owner: string | null;
   /** When the control plane took it in (ISO 8601); null until its first snapshot is written. */
   readonly createdAt: string | null;
+  /** When it was torn down (ISO 8601); null while it has not been. */
+  readonly endedAt: string | null;
   /** Set once its end is decided (in `expiring`): why, and the exit code where there is one. */
   readonly reason: string | null;
   readonly exitCode: number | null;
@@ -72,6 +74,8 @@ export function toListed(record: StoredRecord, owner: string | null): ListedWork
   const snapshot = snapshotSchema.safeParse(parseJson(record.snapshot ?? 'null'));
   const context = snapshot.success ? snapshot.data.context : undefined;
   const queuedAt = context?.timings?.queued;
+  const endedAt = context?.timings?.tornDown;
+  const iso = (ms: number | undefined) => (ms !== undefined && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : null);
   return {
     id: record.id,
     type: spec.data.type,
@@ -81,7 +85,8 @@ export function toListed(record: StoredRecord, owner: string | null): ListedWork
     shard: record.shard,
     replica: record.replica || null,
     owner,
-    createdAt: queuedAt !== undefined && Math.abs(queuedAt) <= MAX_DATE_MS ? new Date(queuedAt).toISOString() : null,
+    createdAt: iso(queuedAt),
+    endedAt: iso(endedAt),
     reason: context?.reason ?? null,
     exitCode: context?.exitCode ?? null,
     error: context?.error ?? null,

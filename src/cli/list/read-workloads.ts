@@ -10,7 +10,7 @@ import { CliError } from '../cli-error.js';
  * that page's records, so no single command is proportional to the number of workloads and
  * other clients' commands interleave with ours. (A pipeline is not a transaction: Redis serves
  * others between its commands.) There is no SCAN of the keyspace: finished workloads, which
- * have left the active sets, are not found here at all.
+ * have left the active sets, are read from the shards' indexes of them (read-finished.ts).
  */
 
 /** One workload hash as stored (record.lua, save.lua): the fields a listing needs. */
@@ -75,15 +75,21 @@ export async function* readActive(redis: Redis, keys: Keys, pageSize = 500): Asy
       const ids = found.filter((id) => !seen.has(id));
       if (ids.length === 0) continue;
       for (const id of ids) seen.add(id);
-      const pipeline = redis.pipeline();
-      for (const id of ids) pipeline.hmget(keys.workload(id), ...RECORD_FIELDS);
-      const replies = (await pipeline.exec()) ?? [];
-      yield ids.map((id, i) => {
-        const [error, reply] = replies[i] ?? [new Error('no reply'), null];
-        if (error) throw error;
-        const [spec, state, snapshot, replica] = reply as (string | null)[];
-        return { id, shard, spec: spec ?? null, state: state ?? null, snapshot: snapshot ?? null, replica: replica ?? null };
-      });
+      yield await readRecords(redis, keys, shard, ids);
     } while (cursor !== '0');
   }
+}
+
+/** The records of `ids`, all of `shard`, in one pipeline; a record that is gone reads as all nulls. */
+export async function readRecords(redis: Redis, keys: Keys, shard: number, ids: readonly string[]): Promise<StoredRecord[]> {
+  if (ids.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hmget(keys.workload(id), ...RECORD_FIELDS);
+  const replies = (await pipeline.exec()) ?? [];
+  return ids.map((id, i) => {
+    const [error, reply] = replies[i] ?? [new Error('no reply'), null];
+    if (error) throw error;
+    const [spec, state, snapshot, replica] = reply as (string | null)[];
+    return { id, shard, spec: spec ?? null, state: state ?? null, snapshot: snapshot ?? null, replica: replica ?? null };
+  });
 }

@@ -57,12 +57,14 @@ interface Column {
   readonly paint?: (w: ListedWorkload, padded: string) => string;
 }
 
-export function renderTable(rows: readonly ListedWorkload[], now: number, wide: boolean): string {
+/** `finished`: finished workloads were asked for, so an ENDED column (how long ago) follows AGE. */
+export function renderTable(rows: readonly ListedWorkload[], now: number, wide: boolean, finished = false): string {
   const columns: Column[] = [
     { header: 'ID', cell: (w) => inline(w.id) },
     { header: 'TYPE', cell: (w) => w.type },
     { header: 'STATE', cell: (w) => w.state, paint: (w, padded) => paintState(w.state, padded) },
     { header: 'AGE', cell: (w) => (w.createdAt ? formatAge(now - Date.parse(w.createdAt)) : '-') },
+    ...(finished ? [{ header: 'ENDED', cell: (w: ListedWorkload) => (w.endedAt ? formatAge(now - Date.parse(w.endedAt)) : '-') }] : []),
     { header: 'REASON', cell: (w) => (wide ? inline(reasonOf(w)) : cut(inline(reasonOf(w)), REASON_WIDTH)) },
   ];
   if (wide) {

@@ -7,7 +7,7 @@ import { RuntimeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { RESERVED_ENV_PREFIX } from '../../spec/schema.js';
 import type { WorkloadSpec } from '../../spec/index.js';
-import { HEARTBEAT_ENV, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime } from '../runtime.js';
+import { HEARTBEAT_ENV, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime, type LogWindow } from '../runtime.js';
 import { DEFAULT_RELAY_LIMITS, HeartbeatRelay, type HeartbeatRelayLimits } from './heartbeat-relay.js';
 import { OutputBudget, type OutputRate } from './output-budget.js';
 import { OutputTail } from './output-tail.js';
@@ -123,7 +123,7 @@ export class ProcessRuntime implements WorkloadRuntime {
   private readonly launcher: Launcher;
   private readonly pidFiles: PidFiles;
   private readonly children = new Map<string, Child>();
-  private readonly finishedLogs = new Map<string, string>();
+  private readonly finishedLogs = new Map<string, OutputTail>();
   private readonly listeners = new Set<RuntimeListener>();
   private readonly relays = new Map<string, HeartbeatRelay>();
   private readonly graceMs: number;
@@ -273,7 +273,7 @@ export class ProcessRuntime implements WorkloadRuntime {
       // The leader may be gone while descendants it left in its group live on.
       killGroup(child.process.pid!, 'SIGKILL');
       child.output.stop();
-      this.keepLogs(id, child.tail.text());
+      this.keepLogs(id, child.tail);
       this.children.delete(id);
     } else {
       const recorded = this.pidFiles.read(id);
@@ -300,7 +300,14 @@ export class ProcessRuntime implements WorkloadRuntime {
   }
 
   async logs(id: string): Promise<string | null> {
-    return this.children.get(id)?.tail.text() ?? this.finishedLogs.get(id) ?? null;
+    return (this.children.get(id)?.tail ?? this.finishedLogs.get(id))?.text() ?? null;
+  }
+
+  async logsFrom(id: string, from: number): Promise<LogWindow | null> {
+    const child = this.children.get(id);
+    // A live child's last character may still be on its way; a torn-down one has said everything.
+    if (child) return child.tail.window(from, false);
+    return this.finishedLogs.get(id)?.window(from, true) ?? null;
   }
 
   async close(): Promise<void> {
@@ -363,8 +370,9 @@ export class ProcessRuntime implements WorkloadRuntime {
     }
   }
 
-  private keepLogs(id: string, text: string): void {
-    this.finishedLogs.set(id, text);
+  private keepLogs(id: string, tail: OutputTail): void {
+    tail.compact();
+    this.finishedLogs.set(id, tail);
     if (this.finishedLogs.size > this.keepFinishedLogs) {
       this.finishedLogs.delete(this.finishedLogs.keys().next().value!);
     }
