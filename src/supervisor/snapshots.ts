@@ -2,6 +2,7 @@ import type { Actor } from 'xstate';
 import type { LifecycleState, WorkloadContext, WorkloadMachine } from '../../machines/index.js';
 import type { TransitionMessage, WorkloadStatus } from '../events/transition.js';
 import type { ShardGrant } from '../ownership/ownership.js';
+import { isoTime } from '../clock.js';
 
 /**
  * Pure translations of an actor's state: into what is persisted, what is published, and what a
@@ -43,7 +44,7 @@ export function transitionMessage(from: LifecycleState | null, to: LifecycleStat
     ...(ending && context.reason ? { reason: context.reason } : {}),
     ...(ending && context.exitCode !== null ? { exitCode: context.exitCode } : {}),
     ...(ending && context.error ? { error: context.error } : {}),
-    at: new Date(context.timings[to] ?? now).toISOString(),
+    at: isoTime(context.timings[to] ?? now),
     seq: context.seq,
     epoch: grant.epoch,
   };
