@@ -47,6 +47,15 @@ const observed = (event: WorkloadEvent): ObservedStatus | null => (event.type ==
  */
 export function createWorkloadMachine(deps: MachineDeps = realDeps) {
   const due = (deadline: number | null) => deadline !== null && deps.now() >= deadline;
+  // Every workload of a control plane gets the same policy: one object for all of them, not a
+  // copy each (100,000 live workloads held 100,000 copies). Never mutated: context is replaced, not changed.
+  const policies = new WeakMap<Partial<LifecyclePolicy>, LifecyclePolicy>();
+  const policyOf = (overrides: Partial<LifecyclePolicy> | undefined): LifecyclePolicy => {
+    if (!overrides) return DEFAULT_POLICY;
+    let policy = policies.get(overrides);
+    if (!policy) policies.set(overrides, (policy = Object.freeze({ ...DEFAULT_POLICY, ...overrides })));
+    return policy;
+  };
 
   return setup({
     types: {
@@ -177,7 +186,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
     context: ({ input }) => ({
       id: input.spec.id,
       spec: input.spec,
-      policy: { ...DEFAULT_POLICY, ...input.policy },
+      policy: policyOf(input.policy),
       phase: null,
       seq: 0,
       lastEvent: 'workload.submitted',

@@ -37,13 +37,13 @@ export interface LifecyclePolicy {
   readonly maxTeardownAttempts: number;
 }
 
-export const DEFAULT_POLICY: LifecyclePolicy = {
+export const DEFAULT_POLICY: LifecyclePolicy = Object.freeze({
   provisionTimeoutMs: 60_000,
   maxProvisionAttempts: 5,
   backoffBaseMs: 200,
   backoffMaxMs: 10_000,
   maxTeardownAttempts: 5,
-};
+});
 
 /** What a runtime says about a workload when asked (after a restart, for reconciliation). */
 export type ObservedStatus =
