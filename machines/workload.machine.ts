@@ -1,4 +1,4 @@
-import { assign, raise, setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import { backoffDelay } from './backoff.js';
 import {
   DEFAULT_POLICY,
@@ -25,9 +25,9 @@ const observed = (event: WorkloadEvent): ObservedStatus | null => (event.type ==
 
 /**
  * Builds the workload lifecycle machine. It is pure: it names its effects — the actions
- * `provision` and `teardown`, and `announce` for every state entered — and the supervisor
- * supplies them with `machine.provide({ actions: { provision, teardown, announce } })`; their
- * outcomes come back as `runtime.*` events. Time and randomness are injected, so every transition can be driven in a
+ * `provision` and `teardown`, `announce` for every state entered, `armRetry` for a retry after
+ * a backoff — and the supervisor supplies them with `machine.provide({ actions: { … } })`;
+ * their outcomes come back as `runtime.*` and `retry.*` events. Time and randomness are injected, so every transition can be driven in a
  * test with a simulated clock.
  *
  * Why actions and not invoked promise actors: an invoked actor costs a child actor, an abort
@@ -69,8 +69,7 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
       retryProvision: ({ context, event }) =>
         event.type === 'runtime.provisionFailed' && event.transient && context.provisionAttempts < context.policy.maxProvisionAttempts,
       retryTeardown: ({ context }) => context.teardownAttempts < context.policy.maxTeardownAttempts,
-      currentProvisionAttempt: ({ context, event }) => event.type === 'retry.provision' && event.attempt === context.provisionAttempts,
-      currentTeardownAttempt: ({ context, event }) => event.type === 'retry.teardown' && event.attempt === context.teardownAttempts,
+      retryDue: ({ context }) => due(context.retryDueAt ?? null),
       provisionDeadlinePassed: ({ context }) => due(context.provisionDeadlineAt),
       lifetimeDeadlinePassed: ({ context }) => due(context.lifetimeDeadlineAt),
       observedNotFound: ({ event }) => observed(event)?.state === 'notFound',
@@ -84,18 +83,6 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         const o = observed(event);
         return o?.state === 'running' && o.adoptable;
       },
-    },
-    delays: {
-      provisionRetry: ({ context }) =>
-        Math.max(
-          context.retryAfterMs ?? 0,
-          backoffDelay(context.provisionAttempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random),
-        ),
-      teardownRetry: ({ context }) =>
-        Math.max(
-          context.retryAfterMs ?? 0,
-          backoffDelay(context.teardownAttempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random),
-        ),
     },
     actions: {
       // Effects: the defaults do nothing; the supervisor provides the real ones.
@@ -114,11 +101,12 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
        * runtime call and changes nothing else.
        */
       enter: assign(({ context, event }, params: { state: LifecycleState }) => {
+        // A retry made (or overtaken by a reconcile) is due no more: a late `retry.*` finds none.
         const attempt: Partial<WorkloadContext> =
           params.state === 'provisioning'
-            ? { provisionAttempts: context.provisionAttempts + 1 }
+            ? { provisionAttempts: context.provisionAttempts + 1, retryDueAt: null }
             : params.state === 'expiring'
-              ? { teardownAttempts: context.teardownAttempts + 1 }
+              ? { teardownAttempts: context.teardownAttempts + 1, retryDueAt: null }
               : {};
         if (context.phase === params.state) return attempt;
         const at = deps.now();
@@ -133,17 +121,22 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         if (params.state === 'running') patch.lifetimeDeadlineAt = at + context.spec.maxLifetimeSeconds * 1000;
         return patch;
       }),
-      // After a backoff, a delayed event of the machine's own; one that arrives after the state was
-      // left (cancelled meanwhile) is not handled there, and changes nothing.
-      retryProvisionLater: raise(({ context }) => ({ type: 'retry.provision' as const, attempt: context.provisionAttempts }), { delay: 'provisionRetry' }),
-      retryTeardownLater: raise(({ context }) => ({ type: 'retry.teardown' as const, attempt: context.teardownAttempts }), { delay: 'teardownRetry' }),
+      /**
+       * A retry after a backoff: when it is due goes in context (`retryDueAt`), and the supervisor
+       * is told (`armRetry`) to send `retry.*` then, from the one scheduler that keeps every
+       * workload's deadlines. Not an XState delayed event: those live in the actor system's
+       * scheduler, which every workload actor shares, and stopping any actor walks all of them.
+       * The wait is at least what the runtime asked for (Retry-After), else the backoff.
+       */
+      scheduleRetry: assign(({ context, event }) => {
+        const retryAfterMs =
+          (event.type === 'runtime.provisionFailed' || event.type === 'runtime.teardownFailed') && event.retryAfterMs !== undefined ? event.retryAfterMs : null;
+        const attempts = context.phase === 'expiring' ? context.teardownAttempts : context.provisionAttempts;
+        const backoff = backoffDelay(attempts, context.policy.backoffBaseMs, context.policy.backoffMaxMs, deps.random);
+        return { retryAfterMs, retryDueAt: deps.now() + Math.max(retryAfterMs ?? 0, backoff) };
+      }),
+      armRetry: () => undefined,
       endWith: assign((_, params: { reason: EndReason }) => ({ reason: params.reason })),
-      rememberRetryAfter: assign(({ event }) => ({
-        retryAfterMs:
-          (event.type === 'runtime.provisionFailed' || event.type === 'runtime.teardownFailed') && event.retryAfterMs !== undefined
-            ? event.retryAfterMs
-            : null,
-      })),
       recordWaiting: assign(({ event }) => ({ waiting: event.type === 'runtime.waiting' ? event.detail : null })),
       recordProvisionTimeout: assign(({ context }) => ({
         reason: 'provisionTimeout' as EndReason,
@@ -218,10 +211,10 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         on: {
           'runtime.provisioned': { guard: 'provisionedRunning', target: 'running' },
           'runtime.provisionFailed': [
-            { guard: 'retryProvision', actions: ['rememberRetryAfter', 'retryProvisionLater'] },
+            { guard: 'retryProvision', actions: ['scheduleRetry', 'armRetry'] },
             { target: 'expiring', actions: 'recordFailure' },
           ],
-          'retry.provision': { guard: 'currentProvisionAttempt', target: 'provisioning', reenter: true },
+          'retry.provision': { guard: 'retryDue', target: 'provisioning', reenter: true },
           'timer.provisionTimeout': {
             guard: 'provisionDeadlinePassed',
             target: 'expiring',
@@ -271,10 +264,10 @@ export function createWorkloadMachine(deps: MachineDeps = realDeps) {
         on: {
           'runtime.tornDown': 'tornDown',
           'runtime.teardownFailed': [
-            { guard: 'retryTeardown', actions: ['rememberRetryAfter', 'retryTeardownLater'] },
+            { guard: 'retryTeardown', actions: ['scheduleRetry', 'armRetry'] },
             { target: 'tornDown', actions: 'recordTeardownFailure' },
           ],
-          'retry.teardown': { guard: 'currentTeardownAttempt', target: 'expiring', reenter: true },
+          'retry.teardown': { guard: 'retryDue', target: 'expiring', reenter: true },
           // Teardown is idempotent: after a restart, simply do it again.
           'workload.reconcile': { target: 'expiring', reenter: true },
           'runtime.exited': { actions: 'recordExitWhileExpiring' },

@@ -84,11 +84,11 @@ export type WorkloadEvent =
   | { type: 'runtime.failed'; error: string }
   | { type: 'runtime.lost'; detail?: string }
   /**
-   * Raised by the machine itself after a backoff: try the runtime call again. `attempt` is the
-   * attempt that failed; a retry that another attempt overtook meanwhile (a reconcile) is stale.
+   * Sent by the supervisor once a backoff is over (at the context's `retryDueAt`): try the runtime
+   * call again. One that is early, or late after the state was entered again, changes nothing.
    */
-  | { type: 'retry.provision'; attempt: number }
-  | { type: 'retry.teardown'; attempt: number };
+  | { type: 'retry.provision' }
+  | { type: 'retry.teardown' };
 
 export type Timings = Partial<Record<LifecycleState, number>>;
 
@@ -116,6 +116,8 @@ export interface WorkloadContext<S extends MachineSpec = MachineSpec> {
   waiting?: string | null;
   /** The least wait before the next retry, from the last failure; absent in older snapshots. */
   retryAfterMs?: number | null;
+  /** When the pending retry is due (absolute ms), or null/absent when none is pending. */
+  retryDueAt?: number | null;
 }
 
 export interface WorkloadOutput {

@@ -131,6 +131,7 @@ export class Supervisor {
       actions: {
         provision: ({ context }) => this.effects.provision(context.id),
         teardown: ({ context }) => this.effects.teardown(context.id),
+        armRetry: ({ context }) => this.deadlines.armRetry(context.id, context),
       },
     });
     this.spawner = new WorkloadSpawner({

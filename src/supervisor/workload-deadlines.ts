@@ -3,11 +3,11 @@ import type { Clock } from '../clock.js';
 import { DeadlineScheduler } from './deadlines.js';
 import type { WorkloadRegistry } from './workload-registry.js';
 
-type DeadlineKind = 'timer.provisionTimeout' | 'timer.lifetime';
+type DeadlineKind = 'timer.provisionTimeout' | 'timer.lifetime' | 'retry.provision' | 'retry.teardown';
 
 /**
- * The provisioning timeout and the maximum lifetime, kept as absolute times in the machine's
- * context: XState's `after` timers are not restored from a persisted snapshot, so the supervisor
+ * The provisioning timeout, the maximum lifetime and retries after a backoff, kept as absolute
+ * times in the machine's context: XState's `after` timers are not restored from a persisted snapshot, so the supervisor
  * arms them here from the context, and sends the actor its timer event when one comes due.
  */
 export class WorkloadDeadlines {
@@ -37,8 +37,14 @@ export class WorkloadDeadlines {
     if (this.scheduler.size <= 2 * this.workloads.size + 1024) return;
     this.scheduler.compact((id, kind) => {
       const phase = this.workloads.get(id)?.state;
-      return kind === 'timer.lifetime' ? phase === 'running' : phase === 'provisioning';
+      return kind === 'timer.lifetime' ? phase === 'running' : kind === 'retry.teardown' ? phase === 'expiring' : phase === 'provisioning';
     });
+  }
+
+  /** Arms the retry the machine scheduled after a backoff (`retryDueAt`), in the state it waits in. */
+  armRetry(id: string, context: WorkloadContext): void {
+    if (context.retryDueAt === null || context.retryDueAt === undefined) return;
+    this.scheduler.add(id, context.phase === 'expiring' ? 'retry.teardown' : 'retry.provision', context.retryDueAt);
   }
 
   stop(): void {

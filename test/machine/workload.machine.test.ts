@@ -66,6 +66,11 @@ function start(
           (error: Error) => self?.send({ type: 'runtime.teardownFailed', error: error.message }),
         );
       },
+      // The supervisor's part: send the retry when the machine says it is due.
+      armRetry: ({ context }) => {
+        const type = context.phase === 'expiring' ? 'retry.teardown' : 'retry.provision';
+        clock.setTimeout(() => self?.send({ type }), context.retryDueAt! - clock.now());
+      },
     },
   });
   const actor = createActor(machine, {
@@ -434,13 +439,13 @@ describe('workload machine, restored from a persisted snapshot', () => {
 });
 
 describe('workload machine, retries', () => {
-  it('ignores a retry that another attempt overtook, so provision is never called twice for one failure', async () => {
+  it('ignores a retry that is not due, so provision is never called twice for one failure', async () => {
     const h = harness([async () => ({ state: 'pending' })]);
     h.actor.send({ type: 'workload.admit' });
     await flush();
     assert.deepEqual(h.provisionCalls, [1]);
-    h.actor.send({ type: 'retry.provision', attempt: 0 });
-    h.actor.send({ type: 'retry.teardown', attempt: 0 });
+    h.actor.send({ type: 'retry.provision' });
+    h.actor.send({ type: 'retry.teardown' });
     await flush();
     assert.deepEqual(h.provisionCalls, [1], 'a stale retry changes nothing');
     assert.equal(ctx(h.actor).phase, 'provisioning');

@@ -24,6 +24,10 @@ function setUp() {
         queueMicrotask(() => self.send({ type: 'runtime.provisionFailed', error: 'busy', transient: true }));
       },
       teardown: () => undefined,
+      // As WorkloadDeadlines does: the retry is sent when due.
+      armRetry: ({ context, self }) => {
+        clock.setTimeout(() => self.send({ type: 'retry.provision' }), context.retryDueAt! - clock.now());
+      },
     },
   });
   const spawner = new WorkloadSpawner({
