@@ -1,0 +1,69 @@
+/** Where a sandbox sees its exec directory (read-only: only the control plane makes files in it). */
+export const SANDBOX_EXEC_DIR = '/run/leasehold/exec';
+/** The control pipe in that directory: one line per request, `run|kill|done <slot> [request]`. */
+export const CONTROL_FIFO = 'control';
+
+/**
+ * The sandbox's first process, in bash (`bash -p -c SERVER leasehold-sandbox argv…`): it forks the
+ * exec server, then becomes the workload (`exec`), so the workload keeps its place (bwrap's child,
+ * its process group, its exit code) and its exact environment. The server runs inside the sandbox
+ * with nothing the workload lacks — same namespaces, seccomp filter, capabilities, rlimits, cgroup,
+ * user, /tmp — and so does every command it starts: that is the point of running it there.
+ *
+ * Per request it runs the command in a process group of its own (job control), with the request's
+ * env and cwd, stdin/stdout/stderr on the pipes the control plane made for it, and reports on the
+ * request's status pipe: `ready` (streams open), `nostart <why>`, then `exit <code>`.
+ *
+ * Why each odd line is there:
+ * - `-p`: a spec's BASH_ENV, SHELLOPTS or exported functions (BASH_FUNC_exec%%) would otherwise
+ *   steer this script; with it they pass through to the workload untouched (SHELLOPTS excepted,
+ *   which bash rewrites to its own options).
+ * - SHLVL as an array: bash adds SHLVL=0 to the environment of whatever it execs, arrays are never
+ *   exported, and so the workload's environment stays exactly what bwrap set.
+ * - the server under `set -m`: started without job control it would ignore SIGINT and SIGQUIT, and
+ *   hand that on to every command it runs (a shell cannot undo an ignore it inherited).
+ * - every request field is used before the request's env is exported, since an env name may be
+ *   one of this script's variables; a relative cwd gets `./` so that CDPATH plays no part.
+ */
+export const EXEC_SERVER_SCRIPT = `
+unset OLDPWD SHLVL
+declare -a SHLVL
+dir=${SANDBOX_EXEC_DIR}
+run() {
+  exec {control}<&- 9>"$dir/$1.status" || exit 1
+  local -a request
+  mapfile -d '' -t request < <(printf %s "$2" | base64 -d)
+  local stdin=\${request[0]} cwd=\${request[1]} count=\${request[2]}
+  local -a env=("\${request[@]:3:count}") argv=("\${request[@]:3+count}")
+  (
+    [[ $cwd == /* ]] || cwd=./$cwd
+    cd -- "$cwd" 2>/dev/null || { echo "nostart no such working directory" >&9; exit 126; }
+    if [[ $stdin == 1 ]]; then exec <"$dir/$1.in"; else exec </dev/null; fi
+    exec >"$dir/$1.out" 2>"$dir/$1.err"
+    set -- "\${argv[@]}"
+    for pair in "\${env[@]}"; do export -- "$pair" 2>/dev/null || { echo "nostart cannot set $pair" >&9; exit 126; }; done
+    [[ $1 == */* ]] || type -P -- "$1" >/dev/null || { echo "nostart command not found" >&9; exit 127; }
+    echo ready >&9
+    exec 9>&-
+    exec -- "$@"
+  )
+  echo "exit $?" >&9
+}
+serve() {
+  set -m
+  local -A jobs=()
+  exec {control}<"$dir/${CONTROL_FIFO}" || exit 1
+  while read -r verb slot request <&"$control"; do
+    [[ $slot =~ ^[0-9a-f]{32}$ ]] || continue
+    case $verb in
+      run) run "$slot" "$request" & jobs[$slot]=$! ;;
+      kill) [[ -n \${jobs[$slot]-} ]] && kill -KILL -- "-\${jobs[$slot]}" 2>/dev/null; unset "jobs[$slot]" ;;
+      done) unset "jobs[$slot]" ;;
+    esac
+  done
+}
+set -m
+serve </dev/null >/dev/null 2>&1 &
+set +m
+exec -- "$@"
+`;
