@@ -22,8 +22,10 @@ export const CONTROL_FIFO = 'control';
  *   exported, and so the workload's environment stays exactly what bwrap set.
  * - the server under `set -m`: started without job control it would ignore SIGINT and SIGQUIT, and
  *   hand that on to every command it runs (a shell cannot undo an ignore it inherited).
- * - every request field is used before the request's env is exported, since an env name may be
- *   one of this script's variables; a relative cwd gets `./` so that CDPATH plays no part.
+ * - the request's env is exported last, from positional parameters, after every variable of this
+ *   script is unset: an env name may be one of them (`argv`, `dir`), and must neither change what
+ *   runs nor be lost. Inside `( … )` bash adds nothing (SHLVL, OLDPWD, `_`) to what it execs.
+ *   A relative cwd gets `./` so that CDPATH plays no part.
  */
 export const EXEC_SERVER_SCRIPT = `
 unset OLDPWD SHLVL
@@ -40,8 +42,10 @@ run() {
     cd -- "$cwd" 2>/dev/null || { echo "nostart no such working directory" >&9; exit 126; }
     if [[ $stdin == 1 ]]; then exec <"$dir/$1.in"; else exec </dev/null; fi
     exec >"$dir/$1.out" 2>"$dir/$1.err"
-    set -- "\${argv[@]}"
-    for pair in "\${env[@]}"; do export -- "$pair" 2>/dev/null || { echo "nostart cannot set $pair" >&9; exit 126; }; done
+    set -- "\${env[@]}" -- "\${argv[@]}"
+    unset -v dir request stdin cwd count env argv control SHLVL
+    while [[ $1 != -- ]]; do export -- "$1" 2>/dev/null || { echo "nostart cannot set \${1%%=*}" >&9; exit 126; }; shift; done
+    shift
     [[ $1 == */* ]] || type -P -- "$1" >/dev/null || { echo "nostart command not found" >&9; exit 127; }
     echo ready >&9
     exec 9>&-
