@@ -21,6 +21,11 @@ const DRAIN_AFTER_EXIT_MS = 200;
 /** After asking the sandbox to kill an exec, how long to wait for it to be gone before returning. */
 const KILL_WAIT_MS = 1_000;
 const HOST_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+/**
+ * The server's status lines are a few bytes; the sandbox can write to that pipe too, and a line
+ * that never ends must not grow in the control plane's memory.
+ */
+const MAX_STATUS_LINE = 1024;
 
 /**
  * The control plane's end of a sandbox's exec server (sandbox-exec-server.ts). The channel is a
@@ -92,6 +97,9 @@ export class SandboxExecChannel {
           if (request.stdin && stdin) void pump(request.stdin, stdin, ending.signal);
         } else if (verb === 'nostart') {
           return { exitCode: null, reason: `cannot start ${request.cmd[0]}: ${rest.join(' ')}` };
+        } else if (verb === 'overlong') {
+          this.send(`kill ${slot}\n`);
+          return { exitCode: null, reason: 'the sandbox wrote a status line of more than 1 KiB; the exec was ended' };
         } else if (verb === 'exit') {
           const exitCode = Number(rest[0]);
           pipes.closePlaceholders();
@@ -235,6 +243,10 @@ function statusLines(socket: Socket): { next(): Promise<IteratorResult<string>>;
     const parts = buffered.split('\n');
     buffered = parts.pop()!;
     queue.push(...parts);
+    if (buffered.length > MAX_STATUS_LINE) {
+      queue.push('overlong');
+      socket.destroy();
+    }
     wake?.();
   });
   void end.then(() => {
