@@ -163,6 +163,13 @@ for (const flavour of FLAVOURS) {
       assert.doesNotMatch(left.out, /^pwned-/m, 'no value was evaluated');
     });
 
+    it('carries every character but NUL through argv and env exactly', async () => {
+      const every = Array.from({ length: 255 }, (_, i) => String.fromCharCode(i + 1)).join('') + ' é 😀 \\x41 \\c %b ';
+      const seen = await h.run('w', { cmd: ['sh', '-c', 'printf "%s" "$0"; printf "|"; printf "%s" "$EVERY"', every], env: { EVERY: every } });
+      assert.equal(seen.exitCode, 0, seen.err);
+      assert.equal(seen.out, `${every}|${every}`);
+    });
+
     it('refuses, before running anything, env names that are not variable names or are the control plane’s, and NUL bytes', async () => {
       const refused: ExecRequest[] = [
         { cmd: ['true'], env: { 'A=B': 'x' } },

@@ -1,3 +1,5 @@
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Everything that can end an exec before its command does, as one signal with one reason: the
  * caller's abort ('cancelled'), its timeout ('timeout'), and the runtime (the workload torn down).
@@ -15,7 +17,8 @@ export class ExecEnding {
   ) {
     caller.addEventListener('abort', this.onAbort, { once: true });
     if (caller.aborted) this.end('cancelled');
-    this.timer = timeoutMs === undefined ? undefined : setTimeout(() => this.end('timeout'), timeoutMs);
+    // Node fires a timer of more than 2^31-1 ms at once; such a timeout is as good as none.
+    this.timer = timeoutMs === undefined || timeoutMs > MAX_TIMER_MS ? undefined : setTimeout(() => this.end('timeout'), timeoutMs);
   }
 
   get signal(): AbortSignal {

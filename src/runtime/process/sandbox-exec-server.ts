@@ -1,6 +1,9 @@
 /** Where a sandbox sees its exec directory (read-only: only the control plane makes files in it). */
 export const SANDBOX_EXEC_DIR = '/run/leasehold/exec';
-/** The control pipe in that directory: one line per request, `run|kill|done <slot> [request]`. */
+/**
+ * The control pipe in that directory: one line per request, `run|kill|done <slot> [fields…]`;
+ * the fields of a run are escaped as encodeField does, so that a line holds any bytes but NUL.
+ */
 export const CONTROL_FIFO = 'control';
 
 /**
@@ -32,18 +35,20 @@ unset OLDPWD SHLVL
 declare -a SHLVL
 dir=${SANDBOX_EXEC_DIR}
 run() {
-  exec {control}<&- 9>"$dir/$1.status" || exit 1
-  local -a request
-  mapfile -d '' -t request < <(printf %s "$2" | base64 -d)
+  local slot=$1 field value
+  shift
+  exec {control}<&- 9>"$dir/$slot.status" || exit 1
+  local -a request=()
+  for field; do printf -v value %b "$field"; request+=("\${value#:}"); done
   local stdin=\${request[0]} cwd=\${request[1]} count=\${request[2]}
   local -a env=("\${request[@]:3:count}") argv=("\${request[@]:3+count}")
   (
     [[ $cwd == /* ]] || cwd=./$cwd
     cd -- "$cwd" 2>/dev/null || { echo "nostart no such working directory" >&9; exit 126; }
-    if [[ $stdin == 1 ]]; then exec <"$dir/$1.in"; else exec </dev/null; fi
-    exec >"$dir/$1.out" 2>"$dir/$1.err"
+    if [[ $stdin == 1 ]]; then exec <"$dir/$slot.in"; else exec </dev/null; fi
+    exec >"$dir/$slot.out" 2>"$dir/$slot.err"
     set -- "\${env[@]}" -- "\${argv[@]}"
-    unset -v dir request stdin cwd count env argv control SHLVL
+    unset -v dir slot field value request stdin cwd count env argv control verb line jobs SHLVL
     while [[ $1 != -- ]]; do export -- "$1" 2>/dev/null || { echo "nostart cannot set \${1%%=*}" >&9; exit 126; }; shift; done
     shift
     [[ $1 == */* ]] || type -P -- "$1" >/dev/null || { echo "nostart command not found" >&9; exit 127; }
@@ -57,10 +62,12 @@ serve() {
   set -m
   local -A jobs=()
   exec {control}<"$dir/${CONTROL_FIFO}" || exit 1
-  while read -r verb slot request <&"$control"; do
+  local -a line
+  while read -r -a line <&"$control"; do
+    verb=\${line[0]-} slot=\${line[1]-}
     [[ $slot =~ ^[0-9a-f]{32}$ ]] || continue
     case $verb in
-      run) run "$slot" "$request" & jobs[$slot]=$! ;;
+      run) run "$slot" "\${line[@]:2}" & jobs[$slot]=$! ;;
       kill) [[ -n \${jobs[$slot]-} ]] && kill -KILL -- "-\${jobs[$slot]}" 2>/dev/null; unset "jobs[$slot]" ;;
       done) unset "jobs[$slot]" ;;
     esac

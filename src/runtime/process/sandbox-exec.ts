@@ -42,6 +42,8 @@ export class SandboxExecChannel {
     private readonly control: Socket,
   ) {}
 
+  private spare: Promise<string> | null = null;
+
   /** Makes `dir` (which must not exist) with its control pipe, held open for writing (and reading, so that writes never fail for want of a reader). */
   static async open(dir: string): Promise<SandboxExecChannel> {
     mkdirSync(dir, { mode: 0o711 });
@@ -51,7 +53,10 @@ export class SandboxExecChannel {
     const fd = openSync(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW);
     const control = new Socket({ fd, readable: false, writable: true });
     control.on('error', () => undefined); // only ever ends with the channel
-    return new SandboxExecChannel(dir, control);
+    const channel = new SandboxExecChannel(dir, control);
+    channel.spare = makeSlot(dir);
+    channel.spare.catch(() => undefined);
+    return channel;
   }
 
   async exec(request: ExecRequest, output: ExecOutput, ending: ExecEnding): Promise<ExecResult> {
@@ -59,17 +64,11 @@ export class SandboxExecChannel {
     if (this.control.writableLength > CONTROL_BACKLOG_BYTES) {
       throw new RuntimeError('EXEC_UNAVAILABLE', 'the sandbox is not taking exec requests (its exec server is not reading them)', { transient: true });
     }
-    const slot = randomBytes(16).toString('hex');
+    const slot = await this.takeSlot();
     const path = (stream: string) => join(this.dir, `${slot}.${stream}`);
     const withStdin = request.stdin !== undefined;
-    const names = ['status', 'out', 'err', ...(withStdin ? ['in'] : [])];
     const pipes = new Pipes();
     try {
-      await makeFifos(names.map(path), 0o600);
-      chmodSync(path('status'), 0o622);
-      chmodSync(path('out'), 0o622);
-      chmodSync(path('err'), 0o622);
-      if (withStdin) chmodSync(path('in'), 0o644);
       const status = pipes.reader(path('status'));
       const stdout = pipes.reader(path('out'));
       const stderr = pipes.reader(path('err'));
@@ -77,7 +76,7 @@ export class SandboxExecChannel {
       stdout.on('data', (chunk: Buffer) => output.stdout(chunk));
       stderr.on('data', (chunk: Buffer) => output.stderr(chunk));
       const lines = statusLines(status);
-      this.send(`run ${slot} ${encodeRequest(request).toString('base64')}\n`);
+      this.send(`run ${slot} ${requestFields(request).map(encodeField).join(' ')}\n`);
 
       let started = false;
       for (;;) {
@@ -110,8 +109,19 @@ export class SandboxExecChannel {
       }
     } finally {
       pipes.closeAll();
-      for (const name of names) rmSync(path(name), { force: true });
+      for (const name of SLOT_PIPES) rmSync(path(name), { force: true });
     }
+  }
+
+  /**
+   * A slot whose pipes are made, and the next one started: making them takes a process (mkfifo,
+   * as Node has no call for it), which is then off the path of the next exec.
+   */
+  private takeSlot(): Promise<string> {
+    const taken = this.spare ?? makeSlot(this.dir);
+    this.spare = makeSlot(this.dir);
+    this.spare.catch(() => undefined); // a channel closed meanwhile; the next take makes its own
+    return taken;
   }
 
   close(): void {
@@ -221,14 +231,28 @@ class Pipes {
   }
 }
 
-/**
- * NUL-separated, as the server's `mapfile -d ''` reads it: stdin (1 or 0), cwd, the number of env
- * pairs, the pairs as NAME=VALUE, then argv. checkExecRequest has refused NUL bytes in any of them.
- */
-export function encodeRequest(request: ExecRequest): Buffer {
+/** What the server reads, in order: stdin (1 or 0), cwd, the number of env pairs, the pairs as NAME=VALUE, then argv. */
+export function requestFields(request: ExecRequest): string[] {
   const env = Object.entries(request.env ?? {}).map(([name, value]) => `${name}=${value}`);
-  const fields = [request.stdin ? '1' : '0', request.cwd ?? '.', String(env.length), ...env, ...request.cmd];
-  return Buffer.from(fields.map((field) => `${field}\0`).join(''));
+  return [request.stdin ? '1' : '0', request.cwd ?? '.', String(env.length), ...env, ...request.cmd];
+}
+
+/** Bytes that stand for themselves in a field; none is blank, a backslash or a glob character. */
+const PLAIN_BYTE = /^[A-Za-z0-9_./=:,+@%-]$/;
+
+/**
+ * One field as the server's `printf %b` turns it back into bytes: every other byte as `\xHH`, so a
+ * field holds no space, newline or backslash of its own, and a `:` in front so that an empty field
+ * is still a word. Decoding runs inside bash, with no process started: a base64 decoder cost a fork
+ * and an exec per request. (NUL bytes, which a bash string cannot hold, checkExecRequest refused.)
+ */
+export function encodeField(field: string): string {
+  let out = ':';
+  for (const byte of Buffer.from(field)) {
+    const char = String.fromCharCode(byte);
+    out += byte < 0x80 && PLAIN_BYTE.test(char) ? char : `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out;
 }
 
 function statusLines(socket: Socket): { next(): Promise<IteratorResult<string>>; end: Promise<void> } {
@@ -283,6 +307,18 @@ async function pump(source: AsyncIterable<Uint8Array>, into: Socket, stop: Abort
 function ended(socket: Socket): Promise<void> {
   if (socket.readableEnded || socket.destroyed) return Promise.resolve();
   return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+/** Each exec's pipes: its status lines, stdout and stderr (the sandbox writes), stdin (the sandbox reads). */
+const SLOT_PIPES = ['status', 'out', 'err', 'in'] as const;
+
+async function makeSlot(dir: string): Promise<string> {
+  const slot = randomBytes(16).toString('hex');
+  const path = (stream: string) => join(dir, `${slot}.${stream}`);
+  await makeFifos(SLOT_PIPES.map(path), 0o600);
+  for (const name of ['status', 'out', 'err']) chmodSync(path(name), 0o622);
+  chmodSync(path('in'), 0o644);
+  return slot;
 }
 
 async function makeFifos(paths: readonly string[], mode: number): Promise<void> {
