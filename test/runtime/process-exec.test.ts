@@ -155,10 +155,22 @@ for (const flavour of FLAVOURS) {
         cwd: '/',
         pair: 'x',
         PATH: '/usr/bin:/bin',
+        // and names a shell keeps for itself
+        RANDOM: '4',
+        SECONDS: '5',
+        LINENO: '6',
+        GROUPS: '7',
+        FUNCNAME: '8',
+        BASHPID: '9',
+        IFS: 'x',
       };
       const seen = await h.run('w', { cmd: ['sh', '-c', 'printf "%s|" "$SUBST" "$QUOTES" "$LINES" "$dir" "$argv" "$cwd" "$pair" "$(basename "$PWD")"', '$(touch pwned-arg)'], env, cwd: dir });
       assert.equal(seen.exitCode, 0, seen.err);
       assert.equal(seen.out, `$(touch pwned-env)|'"; touch pwned-quote; echo "|one\ntwo|/nowhere|touch|/|x|${dir}|`);
+      const printed = await h.run('w', { cmd: ['env'], env });
+      for (const name of ['RANDOM', 'SECONDS', 'LINENO', 'GROUPS', 'FUNCNAME', 'BASHPID', 'IFS'] as const) {
+        assert.ok(printed.out.split('\n').includes(`${name}=${env[name]}`), `${name}=${env[name]} in ${printed.out}`);
+      }
       const left = await h.run('w', { cmd: ['sh', '-c', 'ls -a . "$0"', dir] });
       assert.doesNotMatch(left.out, /^pwned-/m, 'no value was evaluated');
     });

@@ -27,7 +27,9 @@ export const CONTROL_FIFO = 'control';
  *   hand that on to every command it runs (a shell cannot undo an ignore it inherited).
  * - the request's env is exported last, from positional parameters, after every variable of this
  *   script is unset: an env name may be one of them (`argv`, `dir`), and must neither change what
- *   runs nor be lost. Inside `( … )` bash adds nothing (SHLVL, OLDPWD, `_`) to what it execs.
+ *   runs nor be lost. Each name is unset before it is exported: a variable bash keeps itself
+ *   (RANDOM, SECONDS, LINENO, GROUPS) loses its special meaning that way, and is passed as given.
+ *   Inside `( … )` bash adds nothing (SHLVL, OLDPWD, `_`) to what it execs.
  *   A relative cwd gets `./` so that CDPATH plays no part.
  */
 export const EXEC_SERVER_SCRIPT = `
@@ -49,7 +51,7 @@ run() {
     exec >"$dir/$slot.out" 2>"$dir/$slot.err"
     set -- "\${env[@]}" -- "\${argv[@]}"
     unset -v dir slot field value request stdin cwd count env argv control verb line jobs SHLVL
-    while [[ $1 != -- ]]; do export -- "$1" 2>/dev/null || { echo "nostart cannot set \${1%%=*}" >&9; exit 126; }; shift; done
+    while [[ $1 != -- ]]; do unset -v "\${1%%=*}" 2>/dev/null; export -- "$1" 2>/dev/null || { echo "nostart cannot set \${1%%=*}" >&9; exit 126; }; shift; done
     shift
     [[ $1 == */* ]] || type -P -- "$1" >/dev/null || { echo "nostart command not found" >&9; exit 127; }
     echo ready >&9
