@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { RuntimeError } from '../../src/errors.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../../src/runtime/exec.js';
 import { bubblewrapLauncher, DEFAULT_SANDBOX_LIMITS } from '../../src/runtime/process/bubblewrap.js';
 import { cgroupScope } from '../../src/runtime/process/cgroups.js';
-import { ProcessRuntime } from '../../src/runtime/process/process-runtime.js';
+import { directLauncher, ProcessRuntime } from '../../src/runtime/process/process-runtime.js';
 import { eventually } from '../helpers/eventually.js';
 import { processesWith } from '../helpers/processes.js';
 import { listen, spec } from './conformance.js';
@@ -238,6 +238,15 @@ for (const flavour of FLAVOURS) {
       }
     });
 
+    it('returns when the command exits even if a process it left in the background holds its output, which then dies at teardown', async () => {
+      await h.workload('bg');
+      const seen = await h.run('bg', { cmd: ['sh', '-c', 'sleep 3106 & echo started'] });
+      assert.deepEqual([seen.exitCode, seen.out], [0, 'started\n']);
+      assert.equal(processesWith('sleep 3106').length, 1, 'the background process outlives its exec, as in a container');
+      await h.runtime.teardown('bg');
+      await eventually(() => assert.deepEqual(processesWith('sleep 3106'), []));
+    });
+
     it('ends an exec in flight when the workload is torn down, and leaves none of its processes', async () => {
       await h.workload('gone');
       const seen = collect();
@@ -251,6 +260,27 @@ for (const flavour of FLAVOURS) {
     });
   });
 }
+
+describe('exec on a launcher that cannot exec', () => {
+  it('is refused, and nothing runs on the host in the sandbox’s stead', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-pexec-'));
+    // As a microVM launcher without a guest agent: isolating, and no exec of its own.
+    const runtime = new ProcessRuntime({ stateDir, launcher: { ...directLauncher, name: 'no-exec', isolated: true, exec: undefined } });
+    try {
+      await runtime.provision('v', spec('v', ['sleep', '600']));
+      const marker = join(stateDir, 'ran-on-the-host');
+      await assert.rejects(
+        runtime.exec('v', { cmd: ['touch', marker] }, collect().output, never),
+        (error: unknown) => error instanceof RuntimeError && error.code === 'EXEC_UNSUPPORTED',
+      );
+      assert.equal(existsSync(marker), false);
+    } finally {
+      await runtime.teardown('v');
+      await runtime.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('exec into a bubblewrap sandbox: the same sandbox, and nothing more', { skip: bwrapUnavailable ? `bubblewrap cannot create a sandbox here: ${bwrapUnavailable}` : false }, () => {
   const sandboxed = FLAVOURS[1]!;
