@@ -79,8 +79,9 @@ export class SandboxExecChannel {
       this.send(`run ${slot} ${requestFields(request).map(encodeField).join(' ')}\n`);
 
       let started = false;
+      const ended = ending.ended().then(() => null);
       for (;;) {
-        const next = await Promise.race([lines.next(), ending.ended().then(() => null)]);
+        const next = await Promise.race([lines.next(), ended]);
         if (next === null) {
           this.send(`kill ${slot}\n`);
           pipes.closePlaceholders();
@@ -102,12 +103,13 @@ export class SandboxExecChannel {
         } else if (verb === 'exit') {
           const exitCode = Number(rest[0]);
           pipes.closePlaceholders();
-          await Promise.race([Promise.all([ended(stdout), ended(stderr)]), sleep(DRAIN_AFTER_EXIT_MS), ending.ended()]);
-          this.send(`done ${slot}\n`);
+          await Promise.race([Promise.all([closed(stdout), closed(stderr)]), sleep(DRAIN_AFTER_EXIT_MS), ended]);
           return Number.isInteger(exitCode) ? { exitCode } : { exitCode: null, reason: `the sandbox reported an exit status that is not a number: ${rest[0]}` };
         }
       }
     } finally {
+      // The server forgets the slot (after a kill too, which is harmless).
+      this.send(`done ${slot}\n`);
       pipes.closeAll();
       for (const name of SLOT_PIPES) rmSync(path(name), { force: true });
     }
@@ -130,7 +132,7 @@ export class SandboxExecChannel {
   }
 
   private send(line: string): void {
-    this.control.write(line);
+    if (!this.control.destroyed) this.control.write(line);
   }
 }
 
@@ -304,7 +306,7 @@ async function pump(source: AsyncIterable<Uint8Array>, into: Socket, stop: Abort
   }
 }
 
-function ended(socket: Socket): Promise<void> {
+function closed(socket: Socket): Promise<void> {
   if (socket.readableEnded || socket.destroyed) return Promise.resolve();
   return new Promise((resolve) => socket.once('close', () => resolve()));
 }
