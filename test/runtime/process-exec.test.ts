@@ -290,7 +290,7 @@ describe('exec into a bubblewrap sandbox: the same sandbox, and nothing more', {
   let port: number;
   /** What a process sees of itself that says which sandbox it is in and what it may do. */
   const IDENTITY =
-    'grep -E "^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):" /proc/self/status; ' +
+    'grep -E "^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters|SigBlk|SigIgn):" /proc/self/status; ' +
     'for ns in cgroup ipc mnt net pid user uts; do echo "$ns $(readlink /proc/self/ns/$ns)"; done; cat /proc/self/cgroup /proc/self/limits';
 
   before(async () => {
@@ -320,6 +320,7 @@ describe('exec into a bubblewrap sandbox: the same sandbox, and nothing more', {
     assert.match(exec.out, /^CapEff:\s+0+$/m);
     assert.match(exec.out, /^Seccomp:\s+2$/m);
     assert.match(exec.out, /^NoNewPrivs:\s+1$/m);
+    assert.match(exec.out, /^SigIgn:\s+0+$/m, 'no signal ignored: SIGINT and SIGQUIT reach an exec as they reach the workload');
   });
 
   it("cannot see the host's files, another sandbox's processes or files, or reach the network", async () => {
