@@ -23,8 +23,9 @@ export const CONTROL_FIFO = 'control';
  *   which bash rewrites to its own options).
  * - SHLVL as an array: bash adds SHLVL=0 to the environment of whatever it execs, arrays are never
  *   exported, and so the workload's environment stays exactly what bwrap set.
- * - the server under `set -m`: started without job control it would ignore SIGINT and SIGQUIT, and
- *   hand that on to every command it runs (a shell cannot undo an ignore it inherited).
+ * - `set -m` in the server: each exec is a job, a process group of its own, so that a kill ends
+ *   all it started; bash gives each job the signal dispositions it started with (a test checks
+ *   that an exec ignores no signal the workload does not).
  * - the request's env is exported last, from positional parameters, after every variable of this
  *   script is unset: an env name may be one of them (`argv`, `dir`), and must neither change what
  *   runs nor be lost. Each name is unset before it is exported: a variable bash keeps itself
@@ -75,8 +76,6 @@ serve() {
     esac
   done
 }
-set -m
 serve </dev/null >/dev/null 2>&1 &
-set +m
 exec -- "$@"
 `;
