@@ -7,6 +7,8 @@ import { HEARTBEAT_ENV } from '../runtime.js';
 import { openCgroups, type Cgroups } from './cgroups.js';
 import type { Launcher, LaunchRequest } from './process-runtime.js';
 import { DEFAULT_SANDBOX_LIMITS, workloadLimits, type SandboxLimits, type WorkloadLimits } from './sandbox-limits.js';
+import { ExecDirs, SandboxExecChannel } from './sandbox-exec.js';
+import { EXEC_SERVER_SCRIPT, SANDBOX_EXEC_DIR } from './sandbox-exec-server.js';
 import { seccompProgram } from './seccomp.js';
 
 export { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './sandbox-limits.js';
@@ -69,6 +71,9 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
   const log = options.log ?? silentLogger;
   const root = process.getuid?.() === 0;
   let checked: string | null | undefined;
+  /** Each live sandbox's exec channel, by workdir. */
+  const channels = new Map<string, SandboxExecChannel>();
+  let execDirs: ExecDirs | undefined;
   let cgroups: Cgroups | null | undefined;
   const cgroupsOnce = (): Cgroups | null => {
     if (cgroups !== undefined) return cgroups;
@@ -104,8 +109,24 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
       for (const id of groups.ids()) if (!live.has(id)) await groups.remove(id);
     },
 
+    async prepare(workdir) {
+      channels.get(workdir)?.close();
+      execDirs ??= new ExecDirs();
+      channels.set(workdir, await SandboxExecChannel.open(execDirs.make()));
+    },
+
+    async exec(target, request, output, ending) {
+      const channel = channels.get(target.workdir);
+      if (!channel) throw new RuntimeError('WORKLOAD_NOT_RUNNING', `cannot exec in workload ${target.id}: its sandbox has no exec channel`);
+      return channel.exec(request, output, ending);
+    },
+
     command(request) {
-      const { argv, workdir, spec } = request;
+      const { workdir, spec } = request;
+      // With an exec channel, the sandbox's first process starts the exec server, then becomes the
+      // workload (sandbox-exec-server.ts): every exec is a process of the same sandbox.
+      const channel = channels.get(workdir);
+      const argv = channel ? ['/bin/bash', '-p', '-c', EXEC_SERVER_SCRIPT, 'leasehold-sandbox', ...request.argv] : request.argv;
       const sized = workloadLimits(spec, limits);
       const args = [
         '--unshare-all',
@@ -133,6 +154,8 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
         // nothing but token-checked heartbeats (`curl --unix-socket $LEASEHOLD_HEARTBEAT_SOCKET`).
         args.push('--ro-bind', request.heartbeatSocket, SANDBOX_HEARTBEAT_SOCKET);
       }
+      // Read-only: the sandbox opens the pipes the control plane makes there, and makes nothing.
+      if (channel) args.push('--ro-bind', channel.dir, SANDBOX_EXEC_DIR);
       args.push(
         // bwrap's own root is a writable tmpfs; once the mount points exist, make it read-only.
         '--remount-ro', '/',
@@ -160,10 +183,15 @@ export function bubblewrapLauncher(options: BubblewrapOptions = {}): Launcher {
     },
 
     async cleanup(workdir) {
+      channels.get(workdir)?.close();
+      channels.delete(workdir);
       await cgroups?.remove(basename(workdir));
     },
 
     async close() {
+      for (const channel of channels.values()) channel.close();
+      channels.clear();
+      execDirs?.remove();
       cgroups?.removeScope();
     },
   };

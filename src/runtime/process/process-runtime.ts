@@ -1,13 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { ObservedStatus, ProvisionResult } from '../../../machines/index.js';
 import { RuntimeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { RESERVED_ENV_PREFIX } from '../../spec/schema.js';
 import type { WorkloadSpec } from '../../spec/index.js';
+import type { ExecOutput, ExecRequest, ExecResult } from '../exec.js';
 import { HEARTBEAT_ENV, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime, type LogWindow } from '../runtime.js';
+import { ExecEnding } from './exec-ending.js';
+import { CANCELLED, checkExecRequest } from './exec-request.js';
+import { execOnHost } from './host-exec.js';
 import { DEFAULT_RELAY_LIMITS, HeartbeatRelay, type HeartbeatRelayLimits } from './heartbeat-relay.js';
 import { OutputBudget, type OutputRate } from './output-budget.js';
 import { OutputTail } from './output-tail.js';
@@ -29,6 +33,8 @@ export interface Launcher {
   unavailableReason(): string | null;
   /** When the runtime starts; `live` are the workloads it still knows (pid files), the rest is stale. */
   start?(live: ReadonlySet<string>): Promise<void>;
+  /** Before `command`: what the workload needs on the host first (a sandbox's exec channel). A throw fails the provision. */
+  prepare?(workdir: string): Promise<void>;
   command(request: LaunchRequest): LaunchCommand;
   /** After the process started: make it run the workload. A throw kills it and fails the provision. */
   configure?(workdir: string, spec: WorkloadSpec): Promise<void>;
@@ -40,6 +46,20 @@ export interface Launcher {
   cleanup?(workdir: string): void | Promise<void>;
   /** When the runtime closes: releases what the launcher holds for all workloads. */
   close?(): Promise<void>;
+  /**
+   * Runs a command inside the running workload (exec.ts), ending it when `ending` fires. Absent:
+   * this launcher cannot, and exec is refused; never run on the host in a sandbox's stead.
+   */
+  exec?(target: ExecTarget, request: ExecRequest, output: ExecOutput, ending: ExecEnding): Promise<ExecResult>;
+}
+
+/** The running workload an exec goes into, as the runtime launched it. */
+export interface ExecTarget {
+  readonly id: string;
+  readonly workdir: string;
+  readonly launch: LaunchCommand;
+  /** Records the process group of a command started on this host, which teardown kills if anything is left in it. */
+  started(processGroup: number): void;
 }
 
 /**
@@ -78,6 +98,23 @@ export const directLauncher: Launcher = {
   isolated: false,
   unavailableReason: () => null,
   command: ({ argv, env, controlEnv }) => ({ file: argv[0]!, args: argv.slice(1), env: { ...env, ...controlEnv } }),
+  // A trusted workload is a process of this host: its exec is one too, with the workload's own
+  // environment, user and working directory (a relative cwd is relative to that directory).
+  exec: (target, request, output, ending) =>
+    execOnHost(
+      {
+        file: request.cmd[0]!,
+        args: request.cmd.slice(1),
+        env: { ...target.launch.env, ...request.env },
+        cwd: resolve(target.workdir, request.cwd ?? '.'),
+        ...(target.launch.uid !== undefined ? { uid: target.launch.uid } : {}),
+        ...(target.launch.gid !== undefined ? { gid: target.launch.gid } : {}),
+      },
+      request.stdin,
+      output,
+      ending,
+      (group) => target.started(group),
+    ),
 };
 
 export interface ProcessRuntimeOptions {
@@ -106,6 +143,11 @@ interface Child {
   silenced: boolean;
   /** Teardown asked it to stop. */
   stopping: boolean;
+  readonly launch: LaunchCommand;
+  /** Execs in flight: ended when the workload exits or is torn down. */
+  readonly execs: Set<ExecEnding>;
+  /** Process groups of execs run on this host: what is left in them dies at teardown. */
+  readonly execGroups: Set<number>;
 }
 
 /** The variables a trusted local process gets from the host; nothing else of the control plane's leaks. */
@@ -176,6 +218,7 @@ export class ProcessRuntime implements WorkloadRuntime {
     let child: ChildProcess;
     try {
       if (heartbeatSocket && this.launcher.bindsHeartbeatSocket) heartbeatSocket = (await this.openRelay(id, heartbeatSocket)).path;
+      await this.launcher.prepare?.(workdir);
       launch = this.launcher.command({ argv, env, controlEnv, heartbeatSocket, workdir, spec });
       child = spawn(launch.file, launch.args, {
         cwd: workdir,
@@ -219,6 +262,9 @@ export class ProcessRuntime implements WorkloadRuntime {
       exitedPromise: once(child, 'exit').then(() => undefined),
       silenced: false,
       stopping: false,
+      launch,
+      execs: new Set(),
+      execGroups: new Set(),
     };
     this.children.set(id, entry);
     child.on('exit', (code, signal) => {
@@ -228,6 +274,8 @@ export class ProcessRuntime implements WorkloadRuntime {
         ...(code ? { detail: lastLine(tail.text()) } : {}),
       };
       entry.exited = exit;
+      // As when a container's main process ends: a sandbox's execs die with it, a host's are killed.
+      endExecs(entry, 'the workload exited');
       this.pidFiles.recordExit(id, 'exitCode' in exit ? exit.exitCode : null);
       if (entry.silenced) return;
       this.emit(id, 'error' in exit ? { type: 'runtime.failed', error: exit.error } : { type: 'runtime.exited', ...exit });
@@ -269,9 +317,11 @@ export class ProcessRuntime implements WorkloadRuntime {
     const workdir = this.workdir(id);
     if (child) {
       child.stopping = true;
+      endExecs(child, 'the workload was torn down');
       if (!child.exited) await this.stop(workdir, child.process.pid!, child.exitedPromise);
       // The leader may be gone while descendants it left in its group live on.
       killGroup(child.process.pid!, 'SIGKILL');
+      for (const group of child.execGroups) killGroup(group, 'SIGKILL');
       child.output.stop();
       this.keepLogs(id, child.tail);
       this.children.delete(id);
@@ -283,6 +333,38 @@ export class ProcessRuntime implements WorkloadRuntime {
     }
     this.pidFiles.remove(id);
     await this.forget(id, workdir);
+  }
+
+  /**
+   * Runs a command inside a running workload, through the launcher (exec.ts): on this host for a
+   * trusted process, inside the same sandbox for bubblewrap. Refused before anything runs for a
+   * workload this runtime does not hold, one that is not running, and a launcher that cannot exec.
+   */
+  async exec(id: string, request: ExecRequest, output: ExecOutput, signal: AbortSignal): Promise<ExecResult> {
+    checkExecRequest(request);
+    const child = this.children.get(id);
+    if (!child) {
+      const recorded = this.pidFiles.read(id);
+      if (recorded && isSameProcessAlive(recorded.pid, recorded.startTime)) {
+        throw new RuntimeError('WORKLOAD_NOT_RUNNING', `cannot exec in workload ${id}: it was started by an earlier control plane and is being stopped`);
+      }
+      throw new RuntimeError('WORKLOAD_NOT_FOUND', `cannot exec in workload ${id}: the ${this.name} runtime has no such workload`);
+    }
+    if (child.exited || child.stopping) {
+      throw new RuntimeError('WORKLOAD_NOT_RUNNING', `cannot exec in workload ${id}: it has ${child.stopping ? 'been stopped' : 'exited'}`);
+    }
+    if (!this.launcher.exec) throw new RuntimeError('EXEC_UNSUPPORTED', `the ${this.name} runtime cannot run a command inside a running workload`);
+    if (signal.aborted) return CANCELLED;
+    const ending = new ExecEnding(request.timeoutMs, signal);
+    child.execs.add(ending);
+    forgetEmptyGroups(child.execGroups);
+    const target: ExecTarget = { id, workdir: this.workdir(id), launch: child.launch, started: (group) => child.execGroups.add(group) };
+    try {
+      return await this.launcher.exec(target, request, output, ending);
+    } finally {
+      child.execs.delete(ending);
+      ending.dispose();
+    }
   }
 
   watch(listener: RuntimeListener): () => void {
@@ -400,6 +482,24 @@ function spawnError(program: string, error: unknown): RuntimeError {
     cause: error,
     transient,
   });
+}
+
+function endExecs(child: Child, reason: string): void {
+  for (const ending of child.execs) ending.end(reason);
+}
+
+/**
+ * Groups with no process left, forgotten so that teardown does not signal a group number the
+ * system has since given to someone else.
+ */
+function forgetEmptyGroups(groups: Set<number>): void {
+  for (const group of groups) {
+    try {
+      process.kill(-group, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') groups.delete(group);
+    }
+  }
 }
 
 function lastLine(text: string): string | undefined {
