@@ -51,8 +51,12 @@ export interface Subjects {
   status(id: string): string;
   cancel(id: string): string;
   logs(id: string): string;
+  /** Exec requests (exec-protocol.ts). */
+  exec(id: string): string;
+  /** Where one exec's asker sends stdin, end of stdin, cancel and pings; `token` names the exec. */
+  execInput(id: string, token: string): string;
   /** A request forwarded by a peer to the replica that owns the workload (control plane only). */
-  replica(replicaId: string, op: 'cancel' | 'logs', id: string): string;
+  replica(replicaId: string, op: 'cancel' | 'logs' | 'exec', id: string): string;
   /** Broadcast between replicas: workloads were recorded into these shards' inboxes (control plane only). */
   readonly inboxNudge: string;
   /** The JetStream stream that keeps `watch()` (with `--history`); one per installation. */
@@ -69,6 +73,8 @@ export function subjectsFor(installation: string): Subjects {
     status: (id) => `${at}leasehold.status.${id}`,
     cancel: (id) => `${at}leasehold.cancel.${id}`,
     logs: (id) => `${at}leasehold.logs.${id}`,
+    exec: (id) => `${at}leasehold.exec.${id}`,
+    execInput: (id, token) => `${at}leasehold.exec.${id}.${token}`,
     // One subject token per replica id, whatever dots it has (an FQDN host's default id, a Pod
     // name): nats.conf allows `leasehold.replica.*.cancel.*`. Ids never hold '~', so no two meet.
     replica: (replicaId, op, id) => `${at}leasehold.replica.${replicaId.replaceAll('.', '~')}.${op}.${id}`,
