@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import type { ExecOutput, ExecRequest, ExecResult } from '../runtime/exec.js';
+import type { ExecErrorCode } from './transition.js';
+
+export type { ExecErrorCode, ExecHandler, ExecRoute } from './transition.js';
 
 /**
  * The exec protocol on NATS, shared by the control plane (exec-server.ts) and the client
@@ -29,19 +31,8 @@ export type ExecAnswerKind = (typeof EXEC_ANSWER_KINDS)[number];
 export const EXEC_INPUT_KINDS = ['stdin', 'eof', 'cancel', 'ping'] as const;
 export type ExecInputKind = (typeof EXEC_INPUT_KINDS)[number];
 
-/** Why an exec did not run; stable for programs to branch on. */
-export const EXEC_ERROR_CODES = [
-  'NOT_FOUND',
-  'NOT_RUNNING',
-  'UNSUPPORTED',
-  'BUSY',
-  'INVALID_REQUEST',
-  /** The workload's shard is changing owner: try again in a few seconds. */
-  'MOVING',
-  /** The runtime refused or failed to start the command. */
-  'FAILED',
-] as const;
-export type ExecErrorCode = (typeof EXEC_ERROR_CODES)[number];
+/** Why an exec did not run (ExecErrorCode, in transition.ts), for the schema. */
+export const EXEC_ERROR_CODES = ['NOT_FOUND', 'NOT_RUNNING', 'UNSUPPORTED', 'BUSY', 'INVALID_REQUEST', 'MOVING', 'FAILED'] as const satisfies readonly ExecErrorCode[];
 
 export interface ExecLimits {
   /** Execs running at once in one workload; past it, `BUSY`. */
@@ -89,17 +80,6 @@ export type ExecRequestBody = z.infer<typeof ExecRequestBodySchema>;
 export const ExecStartedSchema = z.object({ exec: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/) });
 export const ExecExitSchema = z.object({ exitCode: z.number().int().nullable(), reason: z.string().optional() });
 export const ExecErrorSchema = z.object({ error: z.string(), code: z.enum(EXEC_ERROR_CODES) });
-
-/** How the control plane reaches a workload's exec: here, at its owner, or not at all. */
-export type ExecRoute =
-  | { readonly run: (request: ExecRequest, output: ExecOutput, signal: AbortSignal) => Promise<ExecResult> }
-  | { readonly owner: string }
-  | { readonly error: string; readonly code: ExecErrorCode };
-
-/** What the exec subjects ask of the supervisor; `forwarded`: a peer sent it on (never forward again). */
-export interface ExecHandler {
-  execRoute(id: string, options?: { forwarded?: boolean }): Promise<ExecRoute>;
-}
 
 /** The message body of a JSON kind, as bytes. */
 export function jsonBody(value: unknown): Uint8Array {

@@ -1,4 +1,5 @@
 import type { EndReason, LifecycleState, WorkloadType } from '../../machines/index.js';
+import type { ExecOutput, ExecRequest, ExecResult } from '../runtime/exec.js';
 
 /** One message per top-level transition, published on `workloads.<id>.<to>`. */
 export interface TransitionMessage {
@@ -99,4 +100,27 @@ export interface ControlHandlers {
   status(id: string): Promise<WorkloadStatus | null>;
   cancel(id: string, options?: { forwarded?: boolean }): Promise<{ ok: boolean; state?: LifecycleState; error?: string }>;
   logs(id: string, options?: { forwarded?: boolean }): Promise<string | null>;
+}
+
+/** Why an exec did not run; stable for programs to branch on (exec-protocol.ts). */
+export type ExecErrorCode =
+  | 'NOT_FOUND'
+  | 'NOT_RUNNING'
+  | 'UNSUPPORTED'
+  | 'BUSY'
+  | 'INVALID_REQUEST'
+  /** The workload's shard is changing owner: try again in a few seconds. */
+  | 'MOVING'
+  /** The runtime refused or failed to start the command. */
+  | 'FAILED';
+
+/** How the control plane reaches a workload's exec: here, at its owner (a peer), or not at all. */
+export type ExecRoute =
+  | { readonly run: (request: ExecRequest, output: ExecOutput, signal: AbortSignal) => Promise<ExecResult> }
+  | { readonly owner: string }
+  | { readonly error: string; readonly code: ExecErrorCode };
+
+/** What the exec subjects ask of the supervisor; `forwarded`: a peer sent it on (never forward again). */
+export interface ExecHandler {
+  execRoute(id: string, options?: { forwarded?: boolean }): Promise<ExecRoute>;
 }

@@ -1,6 +1,5 @@
 import type { LifecycleState, WorkloadContext } from '../../machines/index.js';
-import type { ExecRoute } from '../events/exec-protocol.js';
-import type { WorkloadStatus } from '../events/transition.js';
+import type { ExecRoute, WorkloadStatus } from '../events/transition.js';
 import type { WorkloadExec } from '../runtime/exec.js';
 import type { ShardOwner } from '../ownership/ownership.js';
 import type { PeerForwarder, RuntimeRouter, SnapshotStore } from './ports.js';

@@ -1,7 +1,6 @@
 import { createWorkloadMachine, type LifecyclePolicy, type LifecycleState, type WorkloadType } from '../../machines/index.js';
 import type { Clock } from '../clock.js';
-import type { ExecRoute } from '../events/exec-protocol.js';
-import type { TransitionPublisher, WorkloadStatus } from '../events/transition.js';
+import type { ExecRoute, TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
 import type { LossReason, ShardGrant } from '../ownership/ownership.js';
 import type { RuntimeEvent } from '../runtime/runtime.js';
