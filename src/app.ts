@@ -345,7 +345,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       await intake.stop();
       reaper.stop();
       control.stop();
-      execs.stop();
+      await execs.stop();
       clearInterval(inboxTimer);
       clearInterval(orphanTimer);
       // Hands every shard over (persisted, then released): peers take over at once.

@@ -176,6 +176,9 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     };
 
     const subscription = nc.subscribe(inbox, { callback: (error, msg) => (error ? fail(error) : onMessage(msg)) });
+    // A closed connection ends the subscription without a message: without this the result would
+    // wait, and the ping timer hold the process, for ever.
+    void subscription.closed.then(() => fail(new ControlPlaneUnavailableError(`the NATS connection closed during exec in ${id}; the command's end is not known`)));
     const startTimeoutMs = options.startTimeoutMs ?? defaultTimeoutMs;
     const startTimer = setTimeout(() => fail(new ControlPlaneUnavailableError(`no control plane answered exec in ${id} within ${startTimeoutMs} ms`)), startTimeoutMs);
     // nats.js reports a refused subject asynchronously; without this it would look like nobody answered.

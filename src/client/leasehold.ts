@@ -53,6 +53,7 @@ export interface ConnectOptions {
 export class Leasehold implements AsyncDisposable {
   private closed = false;
   private readonly watches = new Set<TransitionWatch>();
+  private readonly execs = new Set<ExecHandle>();
   private readonly control: ControlRequests;
 
   private constructor(
@@ -148,7 +149,10 @@ export class Leasehold implements AsyncDisposable {
   exec(id: string, cmd: readonly string[], options: ExecOptions = {}): ExecHandle {
     this.checkOpen(id);
     if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((arg) => typeof arg === 'string')) throw new Error('cmd must be a non-empty array of strings (argv)');
-    return execInWorkload(this.nc, this.subjects, id, cmd, options, this.requestTimeoutMs);
+    const handle = execInWorkload(this.nc, this.subjects, id, cmd, options, this.requestTimeoutMs);
+    this.execs.add(handle);
+    void handle.result.catch(() => undefined).finally(() => this.execs.delete(handle));
+    return handle;
   }
 
   /** Ends every watch and closes the connections this client opened (not those it was given). */
@@ -156,6 +160,8 @@ export class Leasehold implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.watches].map((watch) => watch.close()));
+    // Their commands are stopped: nobody is left to read what they write.
+    for (const handle of this.execs) handle.abort(new Error('the Leasehold client was closed'));
     if (this.owns.nats) await this.nc.close();
     if (this.owns.redis) await this.redis.quit().catch(() => this.redis.disconnect());
   }

@@ -21,6 +21,9 @@ export class NatsExecServer {
   private stopping = new AbortController();
   private readonly running = new Map<string, number>();
   private total = 0;
+  /** Requests being routed (a Redis read each, for a workload not driven here). */
+  private routing = 0;
+  private readonly sessions = new Set<Promise<void>>();
   /** Requests not answered because of their reply subject. */
   ignored = 0;
 
@@ -60,11 +63,18 @@ export class NatsExecServer {
     );
   }
 
-  /** Stops serving, and cancels every exec running here (each asker is told why). */
-  stop(): void {
+  /**
+   * Stops serving, and cancels every exec running here; resolves once each asker has been sent
+   * its final message (or after `graceMs`), so that it leaves before the connection is closed.
+   */
+  async stop(graceMs = 2_000): Promise<void> {
     this.unsubscribe();
     this.stopping.abort();
     this.stopping = new AbortController();
+    if (this.sessions.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.sessions]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
   }
 
   private unsubscribe(): void {
@@ -86,12 +96,17 @@ export class NatsExecServer {
     const answers = new ExecAnswers(nc, inbox);
     const body = this.parse(msg.data);
     if (typeof body === 'string') return answers.error('INVALID_REQUEST', body);
+    // A flood of requests for ids not driven here is a flood of Redis reads: bounded like the rest.
+    if (this.routing >= this.limits.maxPerReplica) return answers.error('BUSY', 'too many exec requests at once; try again');
     let route;
+    this.routing++;
     try {
       route = await this.handler.execRoute(id, { forwarded });
     } catch (error) {
       this.log.warn({ err: error, workload: id }, 'could not route an exec request');
       return answers.error('FAILED', `could not route the exec: ${String(error)}`);
+    } finally {
+      this.routing--;
     }
     if ('error' in route) return answers.error(route.code, route.error);
     if ('owner' in route) return this.forward(nc, msg, route.owner, id, inbox, answers);
@@ -102,9 +117,12 @@ export class NatsExecServer {
     }
     this.running.set(id, here + 1);
     this.total++;
+    const session = runExecSession({ nc, subjects: this.subjects, id, body, run: route.run, answers, limits: this.limits, log: this.log, stopped: this.stopping.signal });
+    this.sessions.add(session);
     try {
-      await runExecSession({ nc, subjects: this.subjects, id, body, run: route.run, answers, limits: this.limits, log: this.log, stopped: this.stopping.signal });
+      await session;
     } finally {
+      this.sessions.delete(session);
       this.total--;
       const left = (this.running.get(id) ?? 1) - 1;
       if (left === 0) this.running.delete(id);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { ExecFailedError, Leasehold, WorkloadNotFoundError } from '../../src/client/index.js';
 import type { ControlPlaneConfig } from '../../src/config.js';
-import { runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, runCli } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
@@ -13,6 +14,19 @@ import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
 const servers = useServers();
 const workload = (id: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, type: 'trusted', image: 'alpine', cmd: ['sleep', '3600'], env: { WHO: id }, ...extra });
+/** `leasehold <args>` with `input` on its stdin. */
+function runCliWithStdin(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
 const text = async (stream: AsyncIterable<Uint8Array>) => {
   let out = '';
   for await (const chunk of stream) out += Buffer.from(chunk).toString();
@@ -80,6 +94,27 @@ describe('exec into running workloads through the control plane (Kubernetes runt
     assert.deepEqual(several.map((r) => r.exitCode), [1, 2, 3, 4], 'several execs at once, each with its own code');
   });
 
+  it('ends an exec at its timeout, and closes it when the asker aborts (the control plane then holds none)', async () => {
+    const { config } = await plane();
+    await redis.lpush(`${config.keyPrefix}workload_queue`, workload('stopper'));
+    await running(['stopper']);
+    const lh = await client(config.keyPrefix);
+    assert.deepEqual(await lh.exec('stopper', ['sleep', '30'], { timeoutMs: 300 }).result, { exitCode: null, reason: 'timeout' });
+    const controller = new AbortController();
+    const run = lh.exec('stopper', ['sh', '-c', 'echo ready; exec sleep 30'], { signal: controller.signal });
+    await run.stdout[Symbol.asyncIterator]().next();
+    controller.abort(new Error('enough'));
+    await assert.rejects(run.result, /enough/);
+    // Its exec is over on the control plane too: all 8 slots of the workload are free again
+    // (Kubernetes itself leaves the process to the Pod's end: see kexec.md).
+    await eventually(async () => {
+      // allSettled: an attempt leaves nothing running behind it to crowd the next.
+      const results = await Promise.allSettled(Array.from({ length: 8 }, () => lh.exec('stopper', ['true']).result));
+      assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason))), results.map(() => ({ exitCode: 0 })));
+    });
+    assert.equal(recorder.ended('stopper'), undefined, 'cancelling an exec does not end its workload');
+  });
+
   it('refuses an exec into a workload that has ended, and one into an unknown workload, in words', async () => {
     const { config } = await plane();
     await redis.lpush(`${config.keyPrefix}workload_queue`, workload('ended-1', { cmd: ['true'] }));
@@ -144,6 +179,9 @@ describe('exec into running workloads through the control plane (Kubernetes runt
     assert.equal(ran.stdout, 'x=1 who=cli-box\n');
     const slow = await runCli(['exec', ...nats, '--timeout', '0.3', 'cli-box', '--', 'sleep', '30']);
     assert.equal(slow.code, 124, slow.stderr);
+    const piped = await runCliWithStdin(['exec', ...nats, '-i', 'cli-box', '--', 'sh', '-c', 'tr a-z A-Z'], 'quiet please\n');
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout, 'QUIET PLEASE\n', '-i sends stdin, and its end reaches the command');
     const missing = await runCli(['exec', ...nats, 'no-such-box', '--', 'true']);
     assert.equal(missing.code, 125);
     assert.match(missing.stderr, /no workload no-such-box/);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { ExecFailedError, execInWorkload, type ExecHandle } from '../../src/client/exec.js';
-import { WorkloadNotFoundError } from '../../src/client/errors.js';
+import { ControlPlaneUnavailableError, WorkloadNotFoundError } from '../../src/client/errors.js';
 import { DEFAULT_EXEC_LIMITS, type ExecHandler, type ExecLimits } from '../../src/events/exec-protocol.js';
 import { NatsExecServer } from '../../src/events/exec-server.js';
 import { SUBJECTS } from '../../src/events/transition.js';
@@ -50,7 +50,7 @@ describe('exec over NATS: the protocol between an asker and the replica that run
   const pids: number[] = [];
 
   async function serve(limits: Partial<ExecLimits> = {}): Promise<void> {
-    server?.stop();
+    await server?.stop();
     server = new NatsExecServer(handler, silentLogger, null, SUBJECTS, { ...DEFAULT_EXEC_LIMITS, ...limits });
     server.start(serverNc);
     await serverNc.flush();
@@ -73,7 +73,7 @@ describe('exec over NATS: the protocol between an asker and the replica that run
     await serve();
   });
   after(async () => {
-    server.stop();
+    await server.stop();
     for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     await nc.close();
     await serverNc.close();
@@ -130,6 +130,24 @@ describe('exec over NATS: the protocol between an asker and the replica that run
     await eventually(() => assert.equal(server.active, 0));
   });
 
+  it("rejects an exec whose asker's own connection closes, rather than wait for ever", async () => {
+    const own = await connect({ servers: servers().nats.url });
+    const file = join(dir, 'closing.pid');
+    const run = execInWorkload(own, SUBJECTS, 'live', ['sh', '-c', `echo $$ > ${file}; exec sleep 30`], {}, 3_000);
+    await pidOf(file);
+    await own.close();
+    await assert.rejects(run.result, (error: unknown) => error instanceof ControlPlaneUnavailableError && /connection closed/.test(error.message));
+  });
+
+  it('tells the asker when the control plane stops under a running exec, and stops the command', async () => {
+    const file = join(dir, 'stopping.pid');
+    const run = exec('live', ['sh', '-c', `echo $$ > ${file}; exec sleep 30`]);
+    const pid = await pidOf(file);
+    await server.stop();
+    assert.deepEqual(await run.result, { exitCode: null, reason: 'the control plane is stopping' });
+    assert.equal(alive(pid), false);
+  });
+
   it('keeps an exec whose asker pings, past the reader timeout', async () => {
     await serve({ readerTimeoutMs: 300 });
     const gate = join(dir, 'pinged-gate');
@@ -175,7 +193,7 @@ describe('exec over NATS: the protocol between an asker and the replica that run
 
   it('reports a lost answer message as lost output, never as a clean end', async () => {
     // A responder that skips message 1: the client must notice the gap.
-    server.stop();
+    await server.stop();
     const responder = await connect({ servers: servers().nats.url });
     const { headers } = await import('@nats-io/transport-node');
     responder.subscribe(SUBJECTS.exec('live'), {
