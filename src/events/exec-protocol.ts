@@ -45,6 +45,11 @@ export interface ExecLimits {
   readonly readerTimeoutMs: number;
   /** Largest request body. */
   readonly maxRequestBytes: number;
+  /**
+   * Output handed to the NATS connection and not yet confirmed written (a flush) past which the
+   * exec is cancelled: a command writing faster than NATS takes it must not fill this process's memory.
+   */
+  readonly maxUnflushedBytes: number;
 }
 
 export const DEFAULT_EXEC_LIMITS: ExecLimits = {
@@ -53,6 +58,7 @@ export const DEFAULT_EXEC_LIMITS: ExecLimits = {
   chunkBytes: 64 * 1024,
   readerTimeoutMs: 30_000,
   maxRequestBytes: 256 * 1024,
+  maxUnflushedBytes: 8 * 1024 * 1024,
 };
 
 /** How often the client pings; well under DEFAULT_EXEC_LIMITS.readerTimeoutMs. */

@@ -93,7 +93,7 @@ export class NatsExecServer {
     }
     // The forwarding peer only waits to know the owner has it; from here the owner answers the asker.
     if (forwarded) msg.respond('{"ok":true}');
-    const answers = new ExecAnswers(nc, inbox);
+    const answers = new ExecAnswers(nc, inbox, this.limits.maxUnflushedBytes);
     const body = this.parse(msg.data);
     if (typeof body === 'string') return answers.error('INVALID_REQUEST', body);
     // A flood of requests for ids not driven here is a flood of Redis reads: bounded like the rest.

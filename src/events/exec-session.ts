@@ -6,16 +6,25 @@ import { EXEC_HEADERS, jsonBody, type ExecAnswerKind, type ExecErrorCode, type E
 import type { Subjects } from './transition.js';
 import { ByteQueue } from './exec-byte-queue.js';
 
+/** How much output goes out between two flushes. */
+const FLUSH_EVERY_BYTES = 256 * 1024;
+
 /**
  * The answer stream to one asker's inbox: every message numbered, in the order it was written.
  * Publishing never throws here: a closed connection ends the exec through the reader timeout.
  */
 export class ExecAnswers {
   private seq = 0;
+  /** Bytes published and not yet known to have left (nats.js does not say how much it holds). */
+  private unflushed = 0;
+  private flushing = false;
+  /** Told once when more than `maxUnflushedBytes` wait to be written. */
+  onOverflow: () => void = () => undefined;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly inbox: string,
+    private readonly maxUnflushedBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   send(kind: ExecAnswerKind, body: Uint8Array): void {
@@ -26,7 +35,28 @@ export class ExecAnswers {
       this.nc.publish(this.inbox, body, { headers: h });
     } catch {
       // The connection is closed; the asker learns from the gap or from its own timeout.
+      return;
     }
+    this.unflushed += body.length;
+    if (this.unflushed > this.maxUnflushedBytes) {
+      this.onOverflow();
+      this.onOverflow = () => undefined;
+    }
+    if (!this.flushing && this.unflushed >= FLUSH_EVERY_BYTES) this.flush();
+  }
+
+  /** A flush (a PING the server answers after reading all before it) says what was written has left. */
+  private flush(): void {
+    const sent = this.unflushed;
+    this.flushing = true;
+    void this.nc
+      .flush()
+      .then(() => {
+        this.unflushed -= sent;
+        this.flushing = false;
+        if (this.unflushed >= FLUSH_EVERY_BYTES) this.flush();
+      })
+      .catch(() => undefined); // closed: nothing more is written
   }
 
   error(code: ExecErrorCode, message: string): void {
@@ -83,6 +113,7 @@ export async function runExecSession(options: {
       if (msg.headers?.get(EXEC_HEADERS.seq) !== String(stdinSeq++)) return cancel('a stdin chunk was lost');
       stdin.push(msg.data);
     };
+    answers.onOverflow = () => cancel('output faster than NATS takes it');
     heardFromReader();
     answers.send('started', jsonBody({ exec: token }));
     const split = (kind: 'stdout' | 'stderr') => (chunk: Uint8Array) => {

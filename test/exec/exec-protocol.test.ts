@@ -148,6 +148,25 @@ describe('exec over NATS: the protocol between an asker and the replica that run
     assert.equal(alive(pid), false);
   });
 
+  it('cancels a command that writes faster than NATS takes it, rather than hold its output in memory', async () => {
+    await serve({ maxUnflushedBytes: 1024 * 1024 });
+    const gate = join(dir, 'flood-gate');
+    const file = join(dir, 'flood.pid');
+    const nats = servers().nats.process;
+    const run = exec('live', ['sh', '-c', `echo $$ > ${file}; echo ready; while [ ! -f ${gate} ]; do sleep 0.02; done; exec head -c 268435456 /dev/zero`]);
+    const chunks = run.stdout[Symbol.asyncIterator]();
+    await chunks.next();
+    const pid = await pidOf(file);
+    nats.kill('SIGSTOP'); // NATS takes nothing now: every byte of output waits in the control plane
+    try {
+      writeFileSync(gate, '');
+      await eventually(() => assert.equal(alive(pid), false, 'the flooding command was stopped'));
+    } finally {
+      nats.kill('SIGCONT');
+    }
+    assert.deepEqual(await run.result, { exitCode: null, reason: 'output faster than NATS takes it' });
+  });
+
   it('keeps an exec whose asker pings, past the reader timeout', async () => {
     await serve({ readerTimeoutMs: 300 });
     const gate = join(dir, 'pinged-gate');
