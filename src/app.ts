@@ -42,6 +42,7 @@ import { HEARTBEAT_ENV } from './runtime/runtime.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { LogWindows } from './events/log-windows.js';
 import { NatsPeers } from './events/nats-peers.js';
+import { NatsExecServer } from './events/exec-server.js';
 import { FencedError } from './ownership/fencing.js';
 import type { ShardOwnership } from './ownership/ownership.js';
 import { RedisOwnership } from './ownership/redis-ownership.js';
@@ -341,6 +342,8 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   // Orphans appear later too: a workload of ours that a peer ended while we were away.
   const orphanTimer = setInterval(() => void sup.collectOrphans(ORPHAN_GRACE_MS).catch(() => undefined), ORPHAN_SWEEP_MS);
   await nats.onConnect((nc) => control.start(nc));
+  const execs = new NatsExecServer(sup, log, replica.id, subjects);
+  await nats.onConnect((nc) => execs.start(nc));
   reaper.start();
   await intake.start();
   if (generated) log.info({ tokenFile: generated.path }, 'HTTP API: no --http-tokens given; wrote an operator token to this file (0600)');
@@ -361,6 +364,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
       await intake.stop();
       reaper.stop();
       control.stop();
+      await execs.stop();
       clearInterval(inboxTimer);
       clearInterval(orphanTimer);
       // Hands every shard over (persisted, then released): peers take over at once.

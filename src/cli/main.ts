@@ -4,6 +4,7 @@ import { CliError } from './cli-error.js';
 import { registerChart } from './commands/chart.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerControl } from './commands/control.js';
+import { registerExec } from './commands/exec.js';
 import { registerDeadLetters } from './commands/dead-letters.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerControl(program);
   registerList(program);
   registerLogs(program);
+  registerExec(program);
   registerDeadLetters(program);
   registerChart(program);
   registerInspect(program);
@@ -66,6 +68,8 @@ function waitingSubmit(argv: string[]): boolean {
   const args = argv.slice(2);
   const end = args.indexOf('--');
   const before = end === -1 ? args : args.slice(0, end);
+  // `exec` passes its command's exit code through, so its usage errors are the CLI's own too.
+  if (before[0] === 'exec') return true;
   return before[0] === 'submit' && before.some((a) => a === '--wait' || a === '-w' || a === '--follow');
 }
 

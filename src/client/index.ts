@@ -15,3 +15,4 @@ export {
   WorkloadNotFoundError,
 } from './errors.js';
 export { workloadJsonSchema } from './json-schema.js';
+export { ExecFailedError, type ExecHandle, type ExecOptions, type ExecResult } from './exec.js';

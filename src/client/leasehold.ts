@@ -12,6 +12,7 @@ import { redactUrl, redactUrlsIn } from '../redact.js';
 import { checkRedisUrl } from '../server-urls.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, DNS1123_LABEL, MAX_ID_LENGTH, type WorkloadSubmission } from '../spec/index.js';
 import { ControlRequests } from './control-requests.js';
+import { execInWorkload, type ExecHandle, type ExecOptions } from './exec.js';
 import { InvalidIdError } from './errors.js';
 import type { CallOptions } from './deadline.js';
 import { submitWorkload, type Submitted } from './submit.js';
@@ -52,6 +53,7 @@ export interface ConnectOptions {
 export class Leasehold implements AsyncDisposable {
   private closed = false;
   private readonly watches = new Set<TransitionWatch>();
+  private readonly execs = new Set<ExecHandle>();
   private readonly control: ControlRequests;
 
   private constructor(
@@ -61,7 +63,7 @@ export class Leasehold implements AsyncDisposable {
     readonly keys: Keys,
     readonly subjects: Subjects,
     private readonly maxPayloadBytes: number,
-    requestTimeoutMs: number,
+    private readonly requestTimeoutMs: number,
   ) {
     this.control = new ControlRequests(nc, subjects, requestTimeoutMs);
   }
@@ -133,11 +135,33 @@ export class Leasehold implements AsyncDisposable {
     return await this.control.logs(id);
   }
 
+  /**
+   * Runs `cmd` (argv) inside running workload `id`: output streamed as it comes, the exit code at
+   * the end. Each exec renews the workload's lease while it runs.
+   *
+   * @example
+   * ```ts
+   * const run = leasehold.exec('my-session', ['python', '-c', 'print(6 * 7)'], { timeoutMs: 30_000 });
+   * for await (const chunk of run.stdout) process.stdout.write(chunk);
+   * const { exitCode, reason } = await run.result; // 0 · 3 · null with reason 'timeout' | 'cancelled' | …
+   * ```
+   */
+  exec(id: string, cmd: readonly string[], options: ExecOptions = {}): ExecHandle {
+    this.checkOpen(id);
+    if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((arg) => typeof arg === 'string')) throw new Error('cmd must be a non-empty array of strings (argv)');
+    const handle = execInWorkload(this.nc, this.subjects, id, cmd, options, this.requestTimeoutMs);
+    this.execs.add(handle);
+    void handle.result.catch(() => undefined).finally(() => this.execs.delete(handle));
+    return handle;
+  }
+
   /** Ends every watch and closes the connections this client opened (not those it was given). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.watches].map((watch) => watch.close()));
+    // Their commands are stopped: nobody is left to read what they write.
+    for (const handle of this.execs) handle.abort(new Error('the Leasehold client was closed'));
     if (this.owns.nats) await this.nc.close();
     if (this.owns.redis) await this.redis.quit().catch(() => this.redis.disconnect());
   }

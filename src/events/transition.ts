@@ -1,4 +1,5 @@
 import type { EndReason, LifecycleState, WorkloadType } from '../../machines/index.js';
+import type { ExecOutput, ExecRequest, ExecResult } from '../runtime/exec.js';
 
 /** One message per top-level transition, published on `workloads.<id>.<to>`. */
 export interface TransitionMessage {
@@ -51,8 +52,12 @@ export interface Subjects {
   status(id: string): string;
   cancel(id: string): string;
   logs(id: string): string;
+  /** Exec requests (exec-protocol.ts). */
+  exec(id: string): string;
+  /** Where one exec's asker sends stdin, end of stdin, cancel and pings; `token` names the exec. */
+  execInput(id: string, token: string): string;
   /** A request forwarded by a peer to the replica that owns the workload (control plane only). */
-  replica(replicaId: string, op: 'cancel' | 'logs', id: string): string;
+  replica(replicaId: string, op: 'cancel' | 'logs' | 'exec', id: string): string;
   /** Broadcast between replicas: workloads were recorded into these shards' inboxes (control plane only). */
   readonly inboxNudge: string;
   /** The JetStream stream that keeps `watch()` (with `--history`); one per installation. */
@@ -69,6 +74,8 @@ export function subjectsFor(installation: string): Subjects {
     status: (id) => `${at}leasehold.status.${id}`,
     cancel: (id) => `${at}leasehold.cancel.${id}`,
     logs: (id) => `${at}leasehold.logs.${id}`,
+    exec: (id) => `${at}leasehold.exec.${id}`,
+    execInput: (id, token) => `${at}leasehold.exec.${id}.${token}`,
     // One subject token per replica id, whatever dots it has (an FQDN host's default id, a Pod
     // name): nats.conf allows `leasehold.replica.*.cancel.*`. Ids never hold '~', so no two meet.
     replica: (replicaId, op, id) => `${at}leasehold.replica.${replicaId.replaceAll('.', '~')}.${op}.${id}`,
@@ -93,4 +100,27 @@ export interface ControlHandlers {
   status(id: string): Promise<WorkloadStatus | null>;
   cancel(id: string, options?: { forwarded?: boolean }): Promise<{ ok: boolean; state?: LifecycleState; error?: string }>;
   logs(id: string, options?: { forwarded?: boolean }): Promise<string | null>;
+}
+
+/** Why an exec did not run; stable for programs to branch on (exec-protocol.ts). */
+export type ExecErrorCode =
+  | 'NOT_FOUND'
+  | 'NOT_RUNNING'
+  | 'UNSUPPORTED'
+  | 'BUSY'
+  | 'INVALID_REQUEST'
+  /** The workload's shard is changing owner: try again in a few seconds. */
+  | 'MOVING'
+  /** The runtime refused or failed to start the command. */
+  | 'FAILED';
+
+/** How the control plane reaches a workload's exec: here, at its owner (a peer), or not at all. */
+export type ExecRoute =
+  | { readonly run: (request: ExecRequest, output: ExecOutput, signal: AbortSignal) => Promise<ExecResult> }
+  | { readonly owner: string }
+  | { readonly error: string; readonly code: ExecErrorCode };
+
+/** What the exec subjects ask of the supervisor; `forwarded`: a peer sent it on (never forward again). */
+export interface ExecHandler {
+  execRoute(id: string, options?: { forwarded?: boolean }): Promise<ExecRoute>;
 }

@@ -1,6 +1,6 @@
 import { createWorkloadMachine, type LifecyclePolicy, type LifecycleState, type WorkloadType } from '../../machines/index.js';
 import type { Clock } from '../clock.js';
-import type { TransitionPublisher, WorkloadStatus } from '../events/transition.js';
+import type { ExecRoute, TransitionPublisher, WorkloadStatus } from '../events/transition.js';
 import type { Logger } from '../log.js';
 import type { LossReason, ShardGrant } from '../ownership/ownership.js';
 import type { RuntimeEvent } from '../runtime/runtime.js';
@@ -113,7 +113,7 @@ export class Supervisor {
       leases: deps.leases,
       observers: this.observers,
     });
-    this.queries = new ControlQueries(localWorkloads(this.entries), deps.store, deps.router, deps.ownership, deps.peers ?? null);
+    this.queries = new ControlQueries(localWorkloads(this.entries, (id) => this.leases.renew(id)), deps.store, deps.router, deps.ownership, deps.peers ?? null);
     const transitions = new TransitionEffects({
       retentionSeconds: options.retentionSeconds,
       clock: deps.clock,
@@ -294,6 +294,11 @@ export class Supervisor {
 
   logs(id: string, options?: QueryOptions): Promise<string | null> {
     return this.queries.logs(id, options);
+  }
+
+  /** Where an exec into `id` runs: here, at its owner (a peer), or nowhere, and why. */
+  execRoute(id: string, options?: QueryOptions): Promise<ExecRoute> {
+    return this.queries.execRoute(id, options);
   }
 
   /** Counts of live workloads by state and type, for metrics and the inspector. */
