@@ -5,6 +5,7 @@ import { registerChart } from './commands/chart.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerControl } from './commands/control.js';
 import { registerExec } from './commands/exec.js';
+import { registerSession } from './commands/session.js';
 import { registerDeadLetters } from './commands/dead-letters.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerList(program);
   registerLogs(program);
   registerExec(program);
+  registerSession(program);
   registerDeadLetters(program);
   registerChart(program);
   registerInspect(program);

@@ -2,7 +2,8 @@ import { PermissionViolationError, type NatsConnection, type Status } from '@nat
 import { parseCancelReply, parseLogsReply, parseStatusReply, type Reply } from '../events/messages.js';
 import type { Subjects, WorkloadStatus } from '../events/transition.js';
 import type { LifecycleState } from '../../machines/index.js';
-import { CancelRefusedError, ControlPlaneUnavailableError, NatsPermissionError, WorkloadNotFoundError } from './errors.js';
+import { CancelRefusedError, ControlPlaneUnavailableError, NatsPermissionError, SessionEndedError, WorkloadNotFoundError } from './errors.js';
+import { parseHeartbeatReply } from './heartbeat.js';
 
 /**
  * The control plane's request/reply protocol on NATS (`leasehold.status|cancel|logs.<id>`), as the
@@ -44,6 +45,19 @@ export class ControlRequests {
     if (reply.ok) return reply.value.logs;
     if (reply.error === notFound(id)) return null;
     throw new ControlPlaneUnavailableError(`the control plane could not answer logs ${id}: ${reply.error}`);
+  }
+
+  /**
+   * Renews the lease of running workload `id` (a session's holder keeps it alive so), through
+   * whichever replica answers. A workload that is no longer running is a {@link SessionEndedError}.
+   */
+  async heartbeat(id: string): Promise<void> {
+    const reply = await this.ask(this.subjects.heartbeat(id), `heartbeat ${id}`, parseHeartbeatReply);
+    if (!reply.ok) throw new ControlPlaneUnavailableError(`the control plane could not answer heartbeat ${id}: ${reply.error}`);
+    const { ok, error, state } = reply.value;
+    if (ok) return;
+    if (error === notFound(id)) throw new WorkloadNotFoundError(id);
+    throw new SessionEndedError(id, error ?? `${id} is not running`, state);
   }
 
   private async ask<T>(subject: string, what: string, parse: (data: Uint8Array) => Reply<T> | null): Promise<Reply<T>> {

@@ -89,3 +89,19 @@ export class InvalidIdError extends LeaseholdError {
     super('INVALID_ID', `${JSON.stringify(id.slice(0, 100))} is not a workload id: a DNS-1123 label of at most ${MAX_ID_LENGTH} characters`);
   }
 }
+
+/**
+ * A session ended, or was never running, when it was needed running: it reached `expiring` or
+ * `tornDown` before `running`, or a heartbeat found it no longer running. `reason` is its end
+ * reason where known (`leaseExpired`, `cancelled`, `deadline`, …).
+ */
+export class SessionEndedError extends LeaseholdError {
+  constructor(
+    readonly id: string,
+    message: string,
+    readonly state: LifecycleState | undefined,
+    readonly reason?: string,
+  ) {
+    super('SESSION_ENDED', message);
+  }
+}

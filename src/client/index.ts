@@ -11,8 +11,10 @@ export {
   InvalidIdError,
   InvalidSpecError,
   NatsPermissionError,
+  SessionEndedError,
   SubmissionRefusedError,
   WorkloadNotFoundError,
 } from './errors.js';
 export { workloadJsonSchema } from './json-schema.js';
 export { ExecFailedError, type ExecHandle, type ExecOptions, type ExecResult } from './exec.js';
+export { SessionHandle } from './session.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RESERVED_ENV_PREFIX, RESERVED_LABEL_PREFIXES, workloadSpecSchema } from '../spec/schema.js';
+import { RESERVED_ENV_PREFIX, RESERVED_LABEL_PREFIXES, workloadFieldsSchema, workloadSpecSchema } from '../spec/schema.js';
 import { MAX_CMD_ARGS, MAX_ENV_NAME_LENGTH, MAX_ENV_VARS, MAX_LABEL_KEY_LENGTH, MAX_LABELS } from '../spec/size-bounds.js';
 
 /** Where the published schema says it lives; producers may refer to it by this id. */
@@ -52,6 +52,12 @@ export function workloadJsonSchema(): JsonSchema {
     Object.assign(text!, quantityText);
   }
 
+  // The rule between cmd and mode is a refinement (code); JSON Schema says it with if/then.
+  schema.allOf = [
+    { if: { required: ['mode'], properties: { mode: { const: 'run' } } }, then: { required: ['cmd'] } },
+    { if: { required: ['mode'], properties: { mode: { const: 'session' } } }, then: { not: { required: ['cmd'] } } },
+  ];
+
   return {
     $schema: schema.$schema,
     $id: WORKLOAD_SCHEMA_ID,
@@ -70,6 +76,6 @@ function escapeRegExp(text: string): string {
 
 /** The `quantity` pipe inside `resources.cpu`: default → object → optional → pipe. */
 function quantityPipe(): z.ZodPipe<z.ZodType, z.ZodType> {
-  const resources = workloadSpecSchema.shape.resources.unwrap();
+  const resources = workloadFieldsSchema.shape.resources.unwrap();
   return resources.shape.cpu.unwrap() as unknown as z.ZodPipe<z.ZodType, z.ZodType>;
 }

@@ -10,12 +10,15 @@ import { createKeys, type Keys } from '../keys.js';
 import { DEFAULT_SHARD_COUNT } from '../ownership/shards.js';
 import { redactUrl, redactUrlsIn } from '../redact.js';
 import { checkRedisUrl } from '../server-urls.js';
+import { randomBytes } from 'node:crypto';
 import { DEFAULT_MAX_PAYLOAD_BYTES, DNS1123_LABEL, MAX_ID_LENGTH, type WorkloadSubmission } from '../spec/index.js';
 import { ControlRequests } from './control-requests.js';
 import { execInWorkload, type ExecHandle, type ExecOptions } from './exec.js';
 import { InvalidIdError } from './errors.js';
 import type { CallOptions } from './deadline.js';
+import { SessionHandle } from './session.js';
 import { submitWorkload, type Submitted } from './submit.js';
+import { waitUntilRunning } from './wait-running.js';
 import { waitForEnd, type WorkloadEnd } from './wait.js';
 import { TransitionWatch, type WatchFilter, type WatchOptions } from './watch.js';
 
@@ -155,6 +158,53 @@ export class Leasehold implements AsyncDisposable {
     return handle;
   }
 
+  /**
+   * Renews the lease of running workload `id` (a session's, or any self-heartbeating one's), via
+   * whichever replica answers. Rejects with `SessionEndedError` when it is no longer running,
+   * `WorkloadNotFoundError` when it is unknown.
+   */
+  async heartbeat(id: string): Promise<void> {
+    this.checkOpen(id);
+    await this.control.heartbeat(id);
+  }
+
+  /**
+   * Opens a session: submits a workload with no `cmd` (every field of `spec` optional; the id is
+   * `session-<random>` and the type `untrusted` unless given), waits until it is running, and
+   * returns a handle that heartbeats it while open. `timeoutMs` bounds the submit and the wait
+   * together (default 120 s); a session that ends before running is a `SessionEndedError`.
+   *
+   * @example
+   * ```ts
+   * await using session = await leasehold.session({ image: 'python:3.12', leaseSeconds: 30 });
+   * const { exitCode } = await session.exec(['sh', '-c', 'echo hi > /tmp/a']).result;
+   * const run = session.exec(['cat', '/tmp/a']);
+   * for await (const chunk of run.stdout) process.stdout.write(chunk); // hi
+   * ```                                                                   // cancelled on scope exit
+   */
+  async session(spec: Partial<Omit<WorkloadSubmission, 'cmd' | 'mode'>> = {}, options: CallOptions & { onState?: (state: string) => void } = {}): Promise<SessionHandle> {
+    this.checkOpen(spec.id);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_SESSION_START_TIMEOUT_MS;
+    const startedAt = Date.now();
+    const submission = { type: 'untrusted' as const, image: 'alpine', ...spec, id: spec.id ?? `session-${randomBytes(5).toString('hex')}`, mode: 'session' as const };
+    const submitted = await this.submit(submission, { ...options, timeoutMs });
+    const left = Math.max(1, timeoutMs - (Date.now() - startedAt));
+    const calls = {
+      exec: this.exec.bind(this),
+      heartbeat: this.heartbeat.bind(this),
+      cancel: this.cancel.bind(this),
+      wait: this.wait.bind(this),
+    };
+    try {
+      await waitUntilRunning(this.nc, this.subjects, this.control, submitted.id, { ...options, timeoutMs: left }, options.onState);
+    } catch (error) {
+      // Not left behind: a session nobody holds would run until its lease lapses.
+      await this.control.cancel(submitted.id).catch(() => undefined);
+      throw error;
+    }
+    return new SessionHandle(calls, submitted.spec);
+  }
+
   /** Ends every watch and closes the connections this client opened (not those it was given). */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -175,6 +225,9 @@ export class Leasehold implements AsyncDisposable {
     if (id !== undefined && (typeof id !== 'string' || id.length > MAX_ID_LENGTH || !DNS1123_LABEL.test(id))) throw new InvalidIdError(String(id));
   }
 }
+
+/** How long `session()` waits, by default, for its session to be recorded and running. */
+const DEFAULT_SESSION_START_TIMEOUT_MS = 120_000;
 
 async function openRedis(url: string): Promise<Redis> {
   checkRedisUrl(url);

@@ -4,7 +4,7 @@ import { ControlRequestGate } from './control-gate.js';
 import type { LogWindows } from './log-windows.js';
 import { parseLogsRequest } from './messages.js';
 import { RecentTransitions, transitionHeaders } from './recent-transitions.js';
-import { CONTROL_QUEUE_GROUP, SUBJECTS, type ControlHandlers, type Subjects, type TransitionMessage, type TransitionPublisher } from './transition.js';
+import { CONTROL_QUEUE_GROUP, SUBJECTS, type ControlHandlers, type HeartbeatReply, type Subjects, type TransitionMessage, type TransitionPublisher } from './transition.js';
 
 /**
  * Follows a connection's status and reports each change to `onChange`; `isUp()` answers at any
@@ -96,7 +96,8 @@ export class NatsTransitionPublisher implements TransitionPublisher {
 }
 
 /**
- * Answers `leasehold.status.<id>`, `leasehold.cancel.<id>` and `leasehold.logs.<id>` requests.
+ * Answers `leasehold.status.<id>`, `leasehold.cancel.<id>`, `leasehold.logs.<id>` and
+ * `leasehold.heartbeat.<id>` requests.
  * Who may ask is the NATS server's to decide (see docs: subject permissions); whoever reaches
  * this handler is answered, on an inbox only and a bounded number at once (ControlRequestGate).
  *
@@ -150,6 +151,7 @@ export class NatsControlServer {
     serve(this.subjects.status('*'), (id) => this.handlers.status(id));
     serve(this.subjects.cancel('*'), (id) => this.handlers.cancel(id));
     serve(this.subjects.logs('*'), (id, data) => this.answerLogs(id, data, false));
+    serve(this.subjects.heartbeat('*'), (id) => this.answerHeartbeat(id));
     if (this.replicaId === null) return;
     serve(this.subjects.replica(this.replicaId, 'cancel', '*'), (id) => this.handlers.cancel(id, { forwarded: true }), undefined);
     serve(
@@ -180,6 +182,14 @@ export class NatsControlServer {
     }
     const text = await this.handlers.logs(id, { forwarded });
     return text === null ? null : { id, logs: text };
+  }
+
+  /** A heartbeat renews the lease, or says why not: a holder that keeps heartbeating a gone session should learn it. */
+  private async answerHeartbeat(id: string): Promise<HeartbeatReply> {
+    if (await this.handlers.heartbeat(id)) return { ok: true };
+    const status = await this.handlers.status(id);
+    if (!status) return { ok: false, error: `no workload ${id}` };
+    return { ok: false, state: status.state, error: `${id} is ${status.state}, not running: only a running workload's lease is renewed` };
   }
 
   stop(): void {

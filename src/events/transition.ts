@@ -52,6 +52,8 @@ export interface Subjects {
   status(id: string): string;
   cancel(id: string): string;
   logs(id: string): string;
+  /** Heartbeats from a holder outside the workload (a session's): renew its lease, via any replica. */
+  heartbeat(id: string): string;
   /** Exec requests (exec-protocol.ts). */
   exec(id: string): string;
   /** Where one exec's asker sends stdin, end of stdin, cancel and pings; `token` names the exec. */
@@ -74,6 +76,7 @@ export function subjectsFor(installation: string): Subjects {
     status: (id) => `${at}leasehold.status.${id}`,
     cancel: (id) => `${at}leasehold.cancel.${id}`,
     logs: (id) => `${at}leasehold.logs.${id}`,
+    heartbeat: (id) => `${at}leasehold.heartbeat.${id}`,
     exec: (id) => `${at}leasehold.exec.${id}`,
     execInput: (id, token) => `${at}leasehold.exec.${id}.${token}`,
     // One subject token per replica id, whatever dots it has (an FQDN host's default id, a Pod
@@ -100,7 +103,12 @@ export interface ControlHandlers {
   status(id: string): Promise<WorkloadStatus | null>;
   cancel(id: string, options?: { forwarded?: boolean }): Promise<{ ok: boolean; state?: LifecycleState; error?: string }>;
   logs(id: string, options?: { forwarded?: boolean }): Promise<string | null>;
+  /** Renews the lease of running workload `id`, whichever replica owns it; false when it is not running. */
+  heartbeat(id: string): Promise<boolean>;
 }
+
+/** What `leasehold.heartbeat.<id>` answers. */
+export type HeartbeatReply = { ok: true } | { ok: false; error: string; state?: LifecycleState };
 
 /** Why an exec did not run; stable for programs to branch on (exec-protocol.ts). */
 export type ExecErrorCode =

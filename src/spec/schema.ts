@@ -4,6 +4,9 @@ import { WORKLOAD_TYPES } from '../../machines/index.js';
 /** Pods are named `job-<id>`, and a Pod name must be a DNS-1123 label of at most 63 characters. */
 export const MAX_ID_LENGTH = 63 - 'job-'.length;
 export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** `run`: the workload is its `cmd`. `session`: it runs nothing of its own; commands are exec'd into it. */
+export const WORKLOAD_MODES = ['run', 'session'] as const;
+export type WorkloadMode = (typeof WORKLOAD_MODES)[number];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /**
  * Variables the control plane sets for a workload (heartbeat URL, token, socket, workload id). A
@@ -34,7 +37,8 @@ const quantity = z
       .regex(QUANTITY, { error: 'must be a Kubernetes quantity such as 500m, 1, 256Mi or 1Gi' }),
   );
 
-export const workloadSpecSchema = z.strictObject({
+/** The fields of a payload, each checked alone; `workloadSpecSchema` adds the rules between them. */
+export const workloadFieldsSchema = z.strictObject({
   id: z
     .string({ error: 'is required and must be a string' })
     .max(MAX_ID_LENGTH, { error: `must be at most ${MAX_ID_LENGTH} characters, so that job-<id> is a valid Pod name` })
@@ -56,7 +60,15 @@ export const workloadSpecSchema = z.strictObject({
       { error: 'must be an array of strings (exec) or a string (run by /bin/sh -c)' },
     )
     // exec() would end an argument at a NUL and run something other than what was submitted.
-    .refine((cmd) => !(typeof cmd === 'string' ? [cmd] : cmd).some((arg) => arg.includes('\0')), { error: 'must not contain NUL characters' }),
+    .refine((cmd) => !(typeof cmd === 'string' ? [cmd] : cmd).some((arg) => arg.includes('\0')), { error: 'must not contain NUL characters' })
+    // Absent: a session (see `mode`).
+    .optional(),
+  /**
+   * `run`: the workload is its `cmd`, and ends when it exits. `session`: it runs nothing of its
+   * own and stays running until cancelled, its lease lapses or its deadline passes; commands are
+   * exec'd into it. Defaults from `cmd`: none makes a session.
+   */
+  mode: z.enum(WORKLOAD_MODES, { error: 'must be run or session' }).optional(),
   env: z
     .record(
       z
@@ -95,10 +107,35 @@ export const workloadSpecSchema = z.strictObject({
     .default({}),
   /**
    * `runtime`: the control plane renews the lease while the runtime reports the workload alive.
-   * `self`: the workload must heartbeat itself (see README, "Heartbeats").
+   * `self`: the workload must heartbeat itself (see README, "Heartbeats"); a session's holder
+   * heartbeats it from outside. Defaults to `runtime` for a run, `self` for a session: a session's
+   * keeper is always alive, so a runtime-renewed session would live until its deadline whether
+   * anyone still uses it or not.
    */
-  heartbeat: z.enum(['runtime', 'self'], { error: 'must be runtime or self' }).default('runtime'),
+  heartbeat: z.enum(['runtime', 'self'], { error: 'must be runtime or self' }).optional(),
 });
+
+/**
+ * A payload as intake takes it: the fields, then `mode` and `heartbeat` settled from `cmd`. A
+ * session with a `cmd` is refused rather than the `cmd` ignored or run: whoever wrote both meant
+ * one of them, and running it is not what `session` promises.
+ */
+export const workloadSpecSchema = workloadFieldsSchema
+  .superRefine((fields, ctx) => {
+    if (fields.mode === 'run' && fields.cmd === undefined) ctx.addIssue({ code: 'custom', path: ['cmd'], message: 'is required' });
+    if (fields.mode === 'session' && fields.cmd !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cmd'],
+        message: 'must be absent in a session: a session runs nothing of its own, commands are exec\'d into it once it is running (leave mode out, or set it to run, to run cmd)',
+      });
+    }
+  })
+  .transform(({ mode, heartbeat, ...fields }) => {
+    const settled: WorkloadMode = mode ?? (fields.cmd === undefined ? 'session' : 'run');
+    const renewal: 'runtime' | 'self' = heartbeat ?? (settled === 'session' ? 'self' : 'runtime');
+    return { ...fields, mode: settled, heartbeat: renewal };
+  });
 
 export type WorkloadSpec = z.output<typeof workloadSpecSchema>;
 export type WorkloadSubmission = z.input<typeof workloadSpecSchema>;

@@ -15,6 +15,9 @@ const ACCEPTED: [string, unknown][] = [
   ['cmd as a shell line', { ...base, cmd: 'echo hello' }],
   ['every field', { ...base, env: { A: '1' }, resources: { cpu: '500m', memory: '256Mi' }, leaseSeconds: 60, maxLifetimeSeconds: 600, labels: { team: 'a' }, heartbeat: 'self' }],
   ['a quantity as a number', { ...base, resources: { cpu: 2 } }],
+  ['a session: no cmd', { id: 'test-1', type: 'trusted', image: 'alpine' }],
+  ['a session said so', { id: 'test-1', type: 'untrusted', image: 'alpine', mode: 'session', heartbeat: 'runtime' }],
+  ['a run said so', { ...base, mode: 'run' }],
 ];
 const REFUSED: [string, unknown][] = [
   ['no id', { type: 'trusted', image: 'alpine', cmd: ['true'] }],
@@ -37,6 +40,9 @@ const REFUSED: [string, unknown][] = [
   ['a fractional lease', { ...base, leaseSeconds: 1.5 }],
   ['a lease past an hour', { ...base, leaseSeconds: 3601 }],
   ['an unknown type', { ...base, type: 'privileged' }],
+  ['a session with a cmd', { ...base, mode: 'session' }],
+  ['a run without a cmd', { id: 'test-1', type: 'trusted', image: 'alpine', mode: 'run' }],
+  ['an unknown mode', { ...base, mode: 'daemon' }],
 ];
 /**
  * Where intake refuses and JSON Schema cannot say so: a number whose decimal form is not a

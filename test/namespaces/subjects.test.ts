@@ -93,6 +93,7 @@ describe('installation names and subjects', () => {
     const calls: string[] = [];
     const handlers = (installation: string): ControlHandlers => ({
       status: async () => null,
+      heartbeat: async () => false,
       cancel: async (id, options) => {
         calls.push(`${installation}:cancel:${id}:${options?.forwarded === true}`);
         return { ok: true, state: 'running' };

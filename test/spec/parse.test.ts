@@ -73,7 +73,30 @@ describe('workload spec', () => {
   });
 
   it('names every missing field', () => {
-    assert.equal(reason('{"type":"trusted"}'), 'id: is required; image: is required; cmd: is required');
+    assert.equal(reason('{"type":"trusted"}'), 'id: is required; image: is required');
+    assert.equal(reason('{"type":"trusted","mode":"run"}'), 'id: is required; image: is required');
+    assert.equal(reason('{"id":"a","type":"trusted","image":"x","mode":"run"}'), 'cmd: is required');
+  });
+
+  it('takes a payload without cmd as a session its holder heartbeats, and a cmd as a run the runtime renews', () => {
+    const session = parseSubmission('{"id":"a","type":"untrusted","image":"x"}');
+    assert.ok(session.ok);
+    assert.equal(session.spec.mode, 'session');
+    assert.equal(session.spec.heartbeat, 'self');
+    assert.equal(session.spec.cmd, undefined);
+    const run = parseSubmission(SEED);
+    assert.ok(run.ok);
+    assert.equal(run.spec.mode, 'run');
+    assert.equal(run.spec.heartbeat, 'runtime');
+    // Said explicitly, the heartbeat is what was said.
+    const renewed = parseSubmission('{"id":"a","type":"trusted","image":"x","mode":"session","heartbeat":"runtime"}');
+    assert.ok(renewed.ok);
+    assert.equal(renewed.spec.heartbeat, 'runtime');
+  });
+
+  it('refuses a session with a cmd, saying a session runs nothing of its own', () => {
+    assert.match(reason(SEED.replace('}', ',"mode":"session"}')), /^cmd: must be absent in a session: a session runs nothing of its own, commands are exec'd into it/);
+    assert.equal(reason(SEED.replace('}', ',"mode":"daemon"}')), 'mode: must be run or session');
   });
 
   it('explains an id that cannot be a Kubernetes name', () => {

@@ -1,5 +1,6 @@
 import type { ObservedStatus, ProvisionResult } from '../../../machines/index.js';
 import type { WorkloadSpec } from '../../spec/index.js';
+import { isSession, workloadArgv } from '../../spec/session.js';
 import type { RuntimeEvent, RuntimeListener, WorkloadRuntime } from '../runtime.js';
 
 /**
@@ -24,9 +25,10 @@ export class InstantRuntime implements WorkloadRuntime {
 
   async provision(id: string, spec: WorkloadSpec): Promise<ProvisionResult> {
     if (this.live.has(id)) return { state: 'running' };
-    const line = typeof spec.cmd === 'string' ? spec.cmd : spec.cmd.join(' ');
+    // A session (no cmd) is its keeper: it runs until torn down, as everywhere else.
+    const line = workloadArgv(spec).join(' ');
     this.live.set(id, null);
-    if (!line.includes('sleep')) {
+    if (!isSession(spec) && !line.includes('sleep')) {
       const exitCode = Number(/exit (\d+)/.exec(line)?.[1] ?? 0);
       setImmediate(() => {
         if (!this.live.has(id)) return;

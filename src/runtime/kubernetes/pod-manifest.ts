@@ -1,5 +1,6 @@
 import type { V1Container, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import type { WorkloadSpec } from '../../spec/index.js';
+import { workloadArgv } from '../../spec/session.js';
 import { HEARTBEAT_ENV, type WorkloadOwner } from '../runtime.js';
 
 /** Every Pod we create carries these; the watch selects on the first, teardown trusts the second. */
@@ -67,7 +68,7 @@ export function buildPod(id: string, spec: WorkloadSpec, options: PodOptions): V
   const container: V1Container = {
     name: CONTAINER_NAME,
     image: spec.image,
-    command: typeof spec.cmd === 'string' ? ['/bin/sh', '-c', spec.cmd] : [...spec.cmd],
+    command: workloadArgv(spec),
     env: Object.entries(env).map(([name, value]) => ({ name, value })),
     ...(Object.keys(limits).length > 0 ? { resources: { requests: { ...limits }, limits } } : {}),
   };

@@ -7,6 +7,7 @@ import { RuntimeError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { RESERVED_ENV_PREFIX } from '../../spec/schema.js';
 import type { WorkloadSpec } from '../../spec/index.js';
+import { workloadArgv } from '../../spec/session.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../exec.js';
 import { HEARTBEAT_ENV, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime, type LogWindow } from '../runtime.js';
 import { ExecEnding } from './exec-ending.js';
@@ -202,7 +203,7 @@ export class ProcessRuntime implements WorkloadRuntime {
       this.imageNoticeGiven = true;
       this.log.info({ runtime: this.name }, 'the process runtime runs cmd on this host; the image field is not used');
     }
-    const argv = typeof spec.cmd === 'string' ? ['/bin/sh', '-c', spec.cmd] : [...spec.cmd];
+    const argv = workloadArgv(spec);
     const workdir = this.workdir(id);
     mkdirSync(workdir, { recursive: true });
     const env: Record<string, string> = {};
