@@ -56,7 +56,7 @@ describe('intake', () => {
       const dead = (await redis.lrange(keys.dead, 0, -1)).map((line) => JSON.parse(line) as DeadLetter);
       assert.deepEqual(dead.map((d) => d.reason).sort(), [
         'duplicate id good-1',
-        'id: is required; image: is required; cmd: is required',
+        'id: is required; image: is required',
         'invalid JSON at position 1',
         'payload of 2000 bytes is over the limit of 1024 bytes',
       ]);
