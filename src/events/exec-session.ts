@@ -130,9 +130,7 @@ export async function runExecSession(options: {
     try {
       result = await options.run(request, { stdout: split('stdout'), stderr: split('stderr') }, abort.signal);
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      const notRunning = code === 'WORKLOAD_NOT_RUNNING' || code === 'WORKLOAD_NOT_FOUND';
-      answers.error(notRunning ? 'NOT_RUNNING' : 'FAILED', error instanceof Error ? error.message : String(error));
+      answers.error(execErrorCode((error as { code?: unknown }).code), error instanceof Error ? error.message : String(error));
       return;
     }
     // Ours says more than the runtime's 'cancelled': no reader, a lost stdin chunk, a stop.
@@ -146,5 +144,22 @@ export async function runExecSession(options: {
     options.stopped.removeEventListener('abort', onStop);
     subscription?.unsubscribe();
     stdin?.end();
+  }
+}
+
+/** What the asker is told when the runtime would not start the command: the runtime's reason, in the protocol's words. */
+function execErrorCode(runtimeCode: unknown): ExecErrorCode {
+  switch (runtimeCode) {
+    case 'WORKLOAD_NOT_RUNNING':
+    case 'WORKLOAD_NOT_FOUND':
+      return 'NOT_RUNNING';
+    // A launcher that cannot exec (Firecracker's): the runtime has exec, this workload's sandbox does not.
+    case 'EXEC_UNSUPPORTED':
+      return 'UNSUPPORTED';
+    // A request the runtime refuses (an env name it reserves, a NUL byte): the asker's to fix.
+    case 'INVALID_EXEC':
+      return 'INVALID_REQUEST';
+    default:
+      return 'FAILED';
   }
 }

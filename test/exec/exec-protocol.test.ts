@@ -10,19 +10,27 @@ import { DEFAULT_EXEC_LIMITS, type ExecHandler, type ExecLimits } from '../../sr
 import { NatsExecServer } from '../../src/events/exec-server.js';
 import { SUBJECTS } from '../../src/events/transition.js';
 import { silentLogger } from '../../src/log.js';
+import { RuntimeError } from '../../src/errors.js';
+import type { ExecRequest, ExecResult } from '../../src/runtime/exec.js';
 import { eventually } from '../helpers/eventually.js';
 import { useServers } from '../helpers/servers.js';
 import { localExec } from './local-exec.js';
 
 const servers = useServers();
 
-/** Workload `live` runs commands as local processes; `asleep` is not running; anything else is unknown. */
+/** A runtime that refuses: a reserved env name is the asker's to fix; a launcher without exec says it cannot. */
+const refusingExec = (request: ExecRequest): Promise<ExecResult> =>
+  Promise.reject(request.env ? new RuntimeError('INVALID_EXEC', 'exec env names starting with LEASEHOLD_ are reserved') : new RuntimeError('EXEC_UNSUPPORTED', 'the firecracker runtime cannot run a command inside a running workload'));
+
+/** Workload `live` runs commands as local processes; `refusing` is one whose runtime will not; `asleep` is not running; anything else is unknown. */
 const handler: ExecHandler = {
   execRoute: (id) =>
     Promise.resolve(
       id === 'live'
         ? { run: localExec.bind(null) }
-        : id === 'asleep'
+        : id === 'refusing'
+          ? { run: refusingExec }
+          : id === 'asleep'
           ? { code: 'NOT_RUNNING' as const, error: 'workload asleep is provisioning, not running' }
           : { code: 'NOT_FOUND' as const, error: `no workload ${id}` },
     ),
@@ -208,6 +216,11 @@ describe('exec over NATS: the protocol between an asker and the replica that run
     await assert.rejects(exec('nobody', ['true']).result, WorkloadNotFoundError);
     await assert.rejects(exec('live', []).result, (error: unknown) => error instanceof ExecFailedError && error.code === 'INVALID_REQUEST' && /cmd/.test(error.message));
     await assert.rejects(exec('live', ['sh'], { env: { 'A=B': 'x' } }).result, (error: unknown) => error instanceof ExecFailedError && error.code === 'INVALID_REQUEST');
+  });
+
+  it("names the runtime's refusal: a request it will not take is the asker's to fix, a sandbox without exec is unsupported", async () => {
+    await assert.rejects(exec('refusing', ['true'], { env: { LEASEHOLD_X: '1' } }).result, (error: unknown) => error instanceof ExecFailedError && error.code === 'INVALID_REQUEST' && /reserved/.test(error.message));
+    await assert.rejects(exec('refusing', ['true']).result, (error: unknown) => error instanceof ExecFailedError && error.code === 'UNSUPPORTED');
   });
 
   it('reports a lost answer message as lost output, never as a clean end', async () => {
