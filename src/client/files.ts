@@ -146,9 +146,9 @@ export async function writeFileIn(exec: ExecFn, id: string, path: string, conten
       yield chunk;
     }
   }
-  const { exitCode, stdout, stderr } = await run(exec, id, sh(WRITE_SCRIPT, path, mode), { ...execOptions(options), stdin: counted() }, 64);
-  if (exitCode !== 0) throw failure(id, path, exitCode, stderr, 'write');
-  const landed = Number(Buffer.from(stdout).toString().trim());
+  const outcome = await run(exec, id, sh(WRITE_SCRIPT, path, mode), { ...execOptions(options), stdin: counted() }, 64);
+  if (outcome.exitCode !== 0) throw failure(id, path, outcome, 'write');
+  const landed = Number(Buffer.from(outcome.stdout).toString().trim());
   if (landed !== sent) throw new FileOperationError(id, path, `writing ${quote(path)} in ${id}: ${sent} bytes sent, ${Number.isFinite(landed) ? landed : 'an unknown number of'} bytes landed`);
   return sent;
 }
@@ -158,20 +158,20 @@ export async function readFileIn(exec: ExecFn, id: string, path: string, options
   checkPath(path);
   const maxBytes = options.maxBytes ?? DEFAULT_READ_MAX_BYTES;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new Error(`maxBytes must be a whole number of bytes, not ${String(maxBytes)}`);
-  const { exitCode, stdout, stderr, overflowed } = await run(exec, id, sh(READ_SCRIPT, path), execOptions(options), maxBytes);
-  if (overflowed) throw new FileTooLargeError(id, path, maxBytes);
-  if (exitCode !== 0) throw failure(id, path, exitCode, stderr, 'read');
-  return stdout;
+  const outcome = await run(exec, id, sh(READ_SCRIPT, path), execOptions(options), maxBytes);
+  if (outcome.overflowed) throw new FileTooLargeError(id, path, maxBytes);
+  if (outcome.exitCode !== 0) throw failure(id, path, outcome, 'read');
+  return outcome.stdout;
 }
 
 /** The entries of directory `path` in workload `id` (not . and ..), sorted by name. */
 export async function listDirIn(exec: ExecFn, id: string, path: string, options: ReadFileOptions = {}): Promise<DirEntry[]> {
   checkPath(path);
   const maxBytes = options.maxBytes ?? DEFAULT_READ_MAX_BYTES;
-  const { exitCode, stdout, stderr, overflowed } = await run(exec, id, sh(LIST_SCRIPT, path), execOptions(options), maxBytes);
-  if (overflowed) throw new FileTooLargeError(id, path, maxBytes);
-  if (exitCode !== 0) throw failure(id, path, exitCode, stderr, 'list');
-  return parseListing(id, path, Buffer.from(stdout));
+  const outcome = await run(exec, id, sh(LIST_SCRIPT, path), execOptions(options), maxBytes);
+  if (outcome.overflowed) throw new FileTooLargeError(id, path, maxBytes);
+  if (outcome.exitCode !== 0) throw failure(id, path, outcome, 'list');
+  return parseListing(id, path, Buffer.from(outcome.stdout));
 }
 
 export function parseListing(id: string, path: string, bytes: Buffer): DirEntry[] {
@@ -193,6 +193,8 @@ export function parseListing(id: string, path: string, bytes: Buffer): DirEntry[
 
 interface RunOutcome {
   exitCode: number | null;
+  /** Why it ended without an exit code (timeout, cancelled…). */
+  reason?: string;
   stdout: Uint8Array;
   stderr: string;
   overflowed: boolean;
@@ -225,7 +227,7 @@ async function run(exec: ExecFn, id: string, cmd: string[], options: ExecOptions
   try {
     const result = await handle.result;
     await readStdout;
-    return { exitCode: result.exitCode, stdout: Buffer.concat(chunks), stderr: await readStderr, overflowed };
+    return { exitCode: result.exitCode, ...(result.reason !== undefined ? { reason: result.reason } : {}), stdout: Buffer.concat(chunks), stderr: await readStderr, overflowed };
   } catch (error) {
     await readStdout;
     if (overflowed) return { exitCode: null, stdout: new Uint8Array(), stderr: await readStderr, overflowed };
@@ -233,7 +235,7 @@ async function run(exec: ExecFn, id: string, cmd: string[], options: ExecOptions
   }
 }
 
-function failure(id: string, path: string, exitCode: number | null, stderr: string, what: 'read' | 'write' | 'list'): FileError {
+function failure(id: string, path: string, { exitCode, stderr, reason }: RunOutcome, what: 'read' | 'write' | 'list'): FileError {
   if (exitCode === NOT_FOUND) return new FileNotFoundError(id, path);
   if (exitCode === IS_DIR) return new IsADirectoryError(id, path);
   if (exitCode === NOT_DIR) return new NotADirectoryError(id, path);
@@ -243,7 +245,7 @@ function failure(id: string, path: string, exitCode: number | null, stderr: stri
   if (denied) return new FilePermissionError(id, path, denied[0].toLowerCase());
   if (/No such file|nonexistent/i.test(stderr)) return new FileNotFoundError(id, path);
   const detail = stderr.trim().split('\n').slice(-1)[0] ?? '';
-  return new FileOperationError(id, path, `${what} of ${quote(path)} in ${id} failed (${exitCode === null ? 'no exit code' : `exit code ${exitCode}`})${detail ? `: ${detail}` : ''}`);
+  return new FileOperationError(id, path, `${what} of ${quote(path)} in ${id} failed (${exitCode === null ? `ended without an exit code: ${reason ?? 'no reason given'}` : `exit code ${exitCode}`})${detail ? `: ${detail}` : ''}`);
 }
 
 function checkPath(path: string): void {

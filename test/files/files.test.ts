@@ -20,6 +20,7 @@ import { bubblewrapLauncher } from '../../src/runtime/process/bubblewrap.js';
 import { BIN, runCli, type CliResult } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { useServers } from '../helpers/servers.js';
+import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
 
 const servers = useServers();
 const bwrapUnavailable = bubblewrapLauncher().unavailableReason();
@@ -128,6 +129,13 @@ describe('files in a session on the process runtime (real Redis, NATS, control p
     await assert.rejects(session.writeFile(dir, 'x'), IsADirectoryError);
   });
 
+  it('ends a read that never finishes at timeoutMs, saying so, and lists a FIFO as other', async () => {
+    const fifo = join(dir, 'fifo');
+    assert.deepEqual(await session.exec(['mkfifo', fifo]).result, { exitCode: 0 });
+    await assert.rejects(session.readFile(fifo, { timeoutMs: 500 }), (error: unknown) => error instanceof FileError && error.code === 'FILE_OPERATION_FAILED' && /without an exit code: timeout/.test(error.message));
+    assert.deepEqual((await session.listDir(dir)).find((e) => e.name === 'fifo'), { name: 'fifo', type: 'other', size: null });
+  });
+
   it('refuses a file the workload may not read or write, as FilePermissionError', { skip: process.getuid?.() === 0 ? 'running as root: permission bits do not stop root' : false }, async () => {
     const locked = join(dir, 'locked');
     writeFileSync(locked, 'secret');
@@ -231,5 +239,47 @@ describe('files in a bubblewrap session', { skip: bwrapUnavailable ? `bubblewrap
     const hostPath = join(hostDir, 'planted');
     await assert.rejects(session.writeFile(hostPath, 'x'), FileError);
     assert.equal(existsSync(hostPath), false, 'nothing appeared on the host');
+  });
+});
+
+describe('files in a session on the Kubernetes runtime (fake API server, Pod exec)', () => {
+  let kube: KubeHarness;
+  let tp: TestPlane;
+  let lh: Leasehold;
+  let session: SessionHandle;
+
+  before(async () => {
+    kube = await startKube();
+    tp = await startTestPlane(servers(), {
+      runtime: 'kubernetes',
+      kubernetes: { kubeconfig: kube.kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' },
+    });
+    lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix: tp.config.keyPrefix });
+    session = await lh.session({ type: 'untrusted', leaseSeconds: 30 });
+  });
+  after(async () => {
+    await session.close().catch(() => undefined);
+    await lh.close();
+    await tp.stop();
+    await kube.stop();
+  });
+
+  it('writes, reads back and lists files through the Pod exec subresource, byte for byte and name for name', async () => {
+    const base = `/tmp/leasehold-files-${randomBytes(4).toString('hex')}`;
+    try {
+      assert.deepEqual(await session.exec(['mkdir', base]).result, { exitCode: 0 });
+      const bytes = randomBytes(MiB);
+      await session.writeFile(`${base}/random.bin`, bytes);
+      assert.ok(Buffer.from(await session.readFile(`${base}/random.bin`)).equals(bytes));
+      await session.writeFile(`${base}/${HOSTILE_NAME}`, 'literal');
+      assert.deepEqual(await session.listDir(base), [
+        { name: HOSTILE_NAME, type: 'file', size: 7 },
+        { name: 'random.bin', type: 'file', size: MiB },
+      ]);
+      await assert.rejects(session.readFile(`${base}/random.bin`, { maxBytes: 1000 }), FileTooLargeError);
+      await assert.rejects(session.readFile(`${base}/missing`), FileNotFoundError);
+    } finally {
+      await session.exec(['rm', '-rf', base]).result.catch(() => undefined);
+    }
   });
 });
