@@ -4,6 +4,7 @@ import { CliError } from './cli-error.js';
 import { registerChart } from './commands/chart.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerControl } from './commands/control.js';
+import { registerCp } from './commands/cp.js';
 import { registerExec } from './commands/exec.js';
 import { registerSession } from './commands/session.js';
 import { registerDeadLetters } from './commands/dead-letters.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerList(program);
   registerLogs(program);
   registerExec(program);
+  registerCp(program);
   registerSession(program);
   registerDeadLetters(program);
   registerChart(program);
@@ -71,7 +73,7 @@ function waitingSubmit(argv: string[]): boolean {
   const end = args.indexOf('--');
   const before = end === -1 ? args : args.slice(0, end);
   // `exec` passes its command's exit code through, so its usage errors are the CLI's own too.
-  if (before[0] === 'exec') return true;
+  if (before[0] === 'exec' || before[0] === 'cp') return true;
   return before[0] === 'submit' && before.some((a) => a === '--wait' || a === '-w' || a === '--follow');
 }
 

@@ -18,3 +18,16 @@ export {
 export { workloadJsonSchema } from './json-schema.js';
 export { ExecFailedError, type ExecHandle, type ExecOptions, type ExecResult } from './exec.js';
 export { SessionHandle } from './session.js';
+export {
+  DEFAULT_READ_MAX_BYTES,
+  FileError,
+  FileNotFoundError,
+  FileOperationError,
+  FilePermissionError,
+  FileTooLargeError,
+  IsADirectoryError,
+  NotADirectoryError,
+  type DirEntry,
+  type ReadFileOptions,
+  type WriteFileOptions,
+} from './files.js';

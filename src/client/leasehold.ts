@@ -15,6 +15,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, DNS1123_LABEL, MAX_ID_LENGTH, type WorkloadS
 import { ControlRequests } from './control-requests.js';
 import { execInWorkload, type ExecHandle, type ExecOptions } from './exec.js';
 import { InvalidIdError } from './errors.js';
+import { listDirIn, readFileIn, writeFileIn, type DirEntry, type ReadFileOptions, type WriteFileOptions } from './files.js';
 import type { CallOptions } from './deadline.js';
 import { SessionHandle } from './session.js';
 import { submitWorkload, type Submitted } from './submit.js';
@@ -159,6 +160,36 @@ export class Leasehold implements AsyncDisposable {
   }
 
   /**
+   * Writes `content` to `path` inside running workload `id` (an exec of `cat`, path as argv), replacing
+   * the file; resolves with the bytes written, checked against the file's size after.
+   *
+   * @example
+   * ```ts
+   * await leasehold.writeFile('my-session', '/tmp/main.py', 'print(6 * 7)\n', { mode: 0o644 });
+   * ```
+   */
+  async writeFile(id: string, path: string, content: Uint8Array | string | AsyncIterable<Uint8Array>, options: WriteFileOptions = {}): Promise<number> {
+    this.checkOpen(id);
+    return await writeFileIn(this.exec.bind(this), id, path, content, options);
+  }
+
+  /**
+   * The bytes of `path` inside running workload `id`. Past `maxBytes` (default 16 MiB) the read is
+   * stopped and fails with `FileTooLargeError`; a missing file, a directory or a refusal are
+   * `FileNotFoundError`, `IsADirectoryError`, `FilePermissionError`.
+   */
+  async readFile(id: string, path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
+    this.checkOpen(id);
+    return await readFileIn(this.exec.bind(this), id, path, options);
+  }
+
+  /** The entries of directory `path` inside running workload `id`: name (exact), type, size. */
+  async listDir(id: string, path: string, options: ReadFileOptions = {}): Promise<DirEntry[]> {
+    this.checkOpen(id);
+    return await listDirIn(this.exec.bind(this), id, path, options);
+  }
+
+  /**
    * Renews the lease of running workload `id` (a session's, or any self-heartbeating one's), via
    * whichever replica answers. Rejects with `SessionEndedError` when it is no longer running,
    * `WorkloadNotFoundError` when it is unknown.
@@ -191,6 +222,9 @@ export class Leasehold implements AsyncDisposable {
     const left = Math.max(1, timeoutMs - (Date.now() - startedAt));
     const calls = {
       exec: this.exec.bind(this),
+      writeFile: this.writeFile.bind(this),
+      readFile: this.readFile.bind(this),
+      listDir: this.listDir.bind(this),
       heartbeat: this.heartbeat.bind(this),
       cancel: this.cancel.bind(this),
       wait: this.wait.bind(this),

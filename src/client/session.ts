@@ -2,11 +2,15 @@ import type { WorkloadSpec } from '../spec/index.js';
 import type { CallOptions } from './deadline.js';
 import { CancelRefusedError, WorkloadNotFoundError } from './errors.js';
 import type { ExecHandle, ExecOptions } from './exec.js';
+import type { DirEntry, ReadFileOptions, WriteFileOptions } from './files.js';
 import type { WorkloadEnd } from './wait.js';
 
 /** What a session handle needs of its client; the Leasehold class provides it. */
 export interface SessionCalls {
   exec(id: string, cmd: readonly string[], options?: ExecOptions): ExecHandle;
+  writeFile(id: string, path: string, content: Uint8Array | string | AsyncIterable<Uint8Array>, options?: WriteFileOptions): Promise<number>;
+  readFile(id: string, path: string, options?: ReadFileOptions): Promise<Uint8Array>;
+  listDir(id: string, path: string, options?: ReadFileOptions): Promise<DirEntry[]>;
   heartbeat(id: string): Promise<void>;
   cancel(id: string): Promise<unknown>;
   wait(id: string, options?: CallOptions): Promise<WorkloadEnd>;
@@ -56,6 +60,24 @@ export class SessionHandle implements AsyncDisposable {
   exec(cmd: readonly string[], options: ExecOptions = {}): ExecHandle {
     if (this.closing) throw new Error(`session ${this.id} is closed`);
     return this.calls.exec(this.id, cmd, options);
+  }
+
+  /** Writes a file in the session; see `Leasehold.writeFile`. */
+  async writeFile(path: string, content: Uint8Array | string | AsyncIterable<Uint8Array>, options: WriteFileOptions = {}): Promise<number> {
+    if (this.closing) throw new Error(`session ${this.id} is closed`);
+    return await this.calls.writeFile(this.id, path, content, options);
+  }
+
+  /** Reads a file out of the session; see `Leasehold.readFile`. */
+  async readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
+    if (this.closing) throw new Error(`session ${this.id} is closed`);
+    return await this.calls.readFile(this.id, path, options);
+  }
+
+  /** Lists a directory in the session; see `Leasehold.listDir`. */
+  async listDir(path: string, options: ReadFileOptions = {}): Promise<DirEntry[]> {
+    if (this.closing) throw new Error(`session ${this.id} is closed`);
+    return await this.calls.listDir(this.id, path, options);
   }
 
   /** Renews the lease now. Rejects with a `SessionEndedError` when the session is no longer running. */
