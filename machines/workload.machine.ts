@@ -27,8 +27,8 @@ const observed = (event: WorkloadEvent): ObservedStatus | null => (event.type ==
  * Builds the workload lifecycle machine. It is pure: it names its effects — the actions
  * `provision` and `teardown`, `announce` for every state entered, `armRetry` for a retry after
  * a backoff — and the supervisor supplies them with `machine.provide({ actions: { … } })`;
- * their outcomes come back as `runtime.*` and `retry.*` events. Time and randomness are injected, so every transition can be driven in a
- * test with a simulated clock.
+ * their outcomes come back as `runtime.*` and `retry.*` events. Time and randomness are
+ * injected, so every transition can be driven in a test with a simulated clock.
  *
  * Why actions and not invoked promise actors: an invoked actor costs a child actor, an abort
  * controller and scheduler bookkeeping per workload, which made XState three times slower on the

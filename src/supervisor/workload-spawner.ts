@@ -41,8 +41,8 @@ export class WorkloadSpawner {
   constructor(private readonly deps: WorkloadSpawnerDeps) {
     this.machine = deps.machine.provide({ actions: { announce: ({ context, self }) => this.announce(context, self) } });
     // A child actor cannot be stopped directly, only by its parent: the root stops the one it is
-    // told to (and ignores the done events its children send it). The system's clock drives the
-    // machine's delays (backoff): the injected one, as before.
+    // told to (and ignores the done events its children send it). The machine uses no XState
+    // delays (retries go through the supervisor's scheduler); the clock is the injected one anyway.
     this.root = createActor(
       fromTransition((state: null, event: { type: string; actor?: AnyActorRef; error?: unknown }, { stopChild }) => {
         if (event.type === STOP && event.actor) stopChild(event.actor);

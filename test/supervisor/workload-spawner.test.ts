@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimulatedClock } from 'xstate';
 import { createWorkloadMachine, type LifecycleState } from '../../machines/index.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import type { ShardGrant } from '../../src/ownership/ownership.js';
 import { WorkloadRegistry } from '../../src/supervisor/workload-registry.js';
 import { WorkloadSpawner } from '../../src/supervisor/workload-spawner.js';
@@ -95,5 +95,40 @@ describe('workload spawner: every workload actor in one shared actor system', ()
     entry.detached = true;
     entry.actor.send({ type: 'workload.cancel' });
     assert.deepEqual(transitions, ['gone:queued']);
+  });
+
+  it('logs, with the workload id, an actor whose effect threw, and goes on with the others', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'error', destination: { write: (line: string) => void lines.push(line) } });
+    const machine = createWorkloadMachine().provide({
+      actions: {
+        provision: ({ context }) => {
+          if (context.id === 'broken') throw new Error('runtime exploded');
+        },
+        teardown: () => undefined,
+      },
+    });
+    const transitions: string[] = [];
+    const spawner = new WorkloadSpawner({
+      machine,
+      policy: undefined,
+      clock: new SimulatedClock(),
+      workloads: new WorkloadRegistry(),
+      router: { route: () => ({ rejection: 'unused' }) },
+      admission: { enqueue: () => undefined },
+      onTransition: (entry, _from, to: LifecycleState) => transitions.push(`${entry.spec.id}:${to}`),
+      log,
+    });
+    const broken = spawner.spawn(specOf('broken'), null, 'r', grant);
+    const fine = spawner.spawn(specOf('fine'), null, 'r', grant);
+    broken.actor.send({ type: 'workload.admit' });
+    fine.actor.send({ type: 'workload.admit' });
+    assert.equal(broken.actor.getSnapshot().status, 'error');
+    assert.ok(transitions.includes('fine:provisioning'));
+    const logged = lines.map((line) => JSON.parse(line) as { msg: string; actor: string; err: { message: string } });
+    assert.deepEqual(
+      logged.map((l) => [l.msg, l.actor, l.err.message]),
+      [['workload actor failed', 'broken', 'runtime exploded']],
+    );
   });
 });
