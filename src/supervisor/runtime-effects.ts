@@ -58,15 +58,28 @@ export class RuntimeEffects {
     );
   }
 
-  /** The `teardown` effect, after whatever runtime call is still in flight for this workload. */
+  /**
+   * The `teardown` effect, after whatever runtime call is still in flight for this workload, and
+   * only once its end is on record: a replica fenced before its `expiring` save landed had deleted
+   * the Pod anyway, and the next owner, restoring a workload Redis still called running, found no
+   * Pod and ended it `lost` (the rolling-restart test caught it under load). Fenced meanwhile, it
+   * leaves the teardown to the next owner, which reconciles and tears down itself.
+   */
   teardown(id: string): void {
     const entry = this.deps.workloads.get(id);
     if (!entry) return;
     const { actor } = entry;
     entry.inflight = (entry.inflight ?? Promise.resolve())
-      .then(() => entry.runtime?.teardown(id))
+      .then(async () => {
+        await this.deps.store.whenDurable();
+        if (!(await this.deps.grants.whileInDoubt(entry.grant)) || this.deps.workloads.get(id) !== entry) return false;
+        await entry.runtime?.teardown(id);
+        return true;
+      })
       .then(
-        () => actor.send({ type: 'runtime.tornDown' }),
+        (done) => {
+          if (done) actor.send({ type: 'runtime.tornDown' });
+        },
         (error: unknown) => {
           this.countRuntimeError(entry);
           const wait = retryAfterMs(error);

@@ -81,6 +81,30 @@ describe('runtime effects: provision and teardown carried out on the runtime, on
     assert.deepEqual(actor.types, ['runtime.provisioned', 'runtime.tornDown']);
   });
 
+  it('tears down only once the end is on record, and never under a grant let go of meanwhile: the next owner never meets a Pod deleted behind its back', async () => {
+    const durable = setUp();
+    const { entry, actor } = entryOf(specOf('w1'), grant, durable.runtime, 'expiring');
+    durable.workloads.add(entry);
+    durable.effects.teardown('w1');
+    await settle();
+    assert.deepEqual(durable.runtime.calls, [], 'the runtime was told before the expiring save was in Redis');
+    durable.flushes.open.resolve();
+    await settle();
+    await settle();
+    assert.deepEqual(durable.runtime.calls, ['teardown w1']);
+    assert.deepEqual(actor.types, ['runtime.tornDown']);
+
+    const fenced = setUp({ grantValid: false });
+    const other = entryOf(specOf('w2'), grant, fenced.runtime, 'expiring');
+    fenced.workloads.add(other.entry);
+    fenced.effects.teardown('w2');
+    fenced.flushes.open.resolve();
+    await settle();
+    await settle();
+    assert.deepEqual(fenced.runtime.calls, [], 'a fenced replica deleted the Pod its successor still calls running');
+    assert.deepEqual(other.actor.types, []);
+  });
+
   it('a failed provision reaches the actor as a failure and is counted against the runtime', async () => {
     const { flushes, workloads, effects, errors } = setUp();
     const { entry, actor } = entryOf(specOf('w1'), grant, null); // routed nowhere
