@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
-import type { Writable } from 'node:stream';
 import { RuntimeError } from '../../errors.js';
 import type { ExecOutput, ExecResult } from '../exec.js';
 import type { ExecEnding } from './exec-ending.js';
 import { exitCodeOf } from './exec-request.js';
+import { pumpStdin } from './exec-stdin.js';
 import { killGroup } from './pid-files.js';
 
 export interface HostCommand {
@@ -63,7 +63,7 @@ export async function execOnHost(
   child.stdout!.on('data', (chunk: Buffer) => output.stdout(chunk));
   child.stderr!.on('data', (chunk: Buffer) => output.stderr(chunk));
   const drained = Promise.all([once(child.stdout!, 'close'), once(child.stderr!, 'close')]);
-  if (stdin && child.stdin) void pump(stdin, child.stdin, ending.signal);
+  if (stdin && child.stdin) void pumpStdin(stdin, child.stdin, ending.signal);
 
   const first = await Promise.race([exited.then((exit) => ({ exit })), ending.ended().then(() => null)]);
   if (first === null) {
@@ -79,25 +79,6 @@ export async function execOnHost(
   return { exitCode: exitCodeOf(first.exit.code, first.exit.signal) };
 }
 
-/** Copies stdin into the child, waiting while its pipe is full, and ends it at the source's end. */
-async function pump(source: AsyncIterable<Uint8Array>, into: Writable, stop: AbortSignal): Promise<void> {
-  // The command may close its stdin or exit without reading it: EPIPE is its answer, not an error.
-  into.on('error', () => undefined);
-  const gone = new Promise<void>((resolve) => {
-    into.once('close', resolve);
-    stop.addEventListener('abort', () => resolve(), { once: true });
-  });
-  try {
-    for await (const chunk of source) {
-      if (stop.aborted || into.destroyed) return;
-      if (!into.write(chunk)) await Promise.race([once(into, 'drain'), gone]);
-    }
-    if (!stop.aborted) into.end();
-  } catch {
-    // A failing stdin source ends the command's stdin, nothing more.
-    into.end();
-  }
-}
 
 function destroyPipes(child: ChildProcess): void {
   child.stdin?.destroy();

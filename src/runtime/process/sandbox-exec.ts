@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { chmodSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Socket } from 'node:net';
@@ -9,6 +8,7 @@ import { promisify } from 'node:util';
 import { RuntimeError } from '../../errors.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../exec.js';
 import type { ExecEnding } from './exec-ending.js';
+import { pumpStdin } from './exec-stdin.js';
 import { CONTROL_FIFO } from './sandbox-exec-server.js';
 
 const run = promisify(execFile);
@@ -94,7 +94,7 @@ export class SandboxExecChannel {
           started = true;
           // The command holds its ends now: from here on, end of file means it closed them.
           pipes.closePlaceholders();
-          if (request.stdin && stdin) void pump(request.stdin, stdin, ending.signal);
+          if (request.stdin && stdin) void pumpStdin(request.stdin, stdin, ending.signal);
         } else if (verb === 'nostart') {
           return { exitCode: null, reason: `cannot start ${request.cmd[0]}: ${rest.join(' ')}` };
         } else if (verb === 'overlong') {
@@ -290,21 +290,6 @@ function statusLines(socket: Socket): { next(): Promise<IteratorResult<string>>;
   };
 }
 
-async function pump(source: AsyncIterable<Uint8Array>, into: Socket, stop: AbortSignal): Promise<void> {
-  const gone = new Promise<void>((resolve) => {
-    into.once('close', () => resolve());
-    stop.addEventListener('abort', () => resolve(), { once: true });
-  });
-  try {
-    for await (const chunk of source) {
-      if (stop.aborted || into.destroyed) return;
-      if (!into.write(chunk)) await Promise.race([once(into, 'drain'), gone]);
-    }
-    if (!stop.aborted) into.end();
-  } catch {
-    into.end();
-  }
-}
 
 function closed(socket: Socket): Promise<void> {
   if (socket.readableEnded || socket.destroyed) return Promise.resolve();
