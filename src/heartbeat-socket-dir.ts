@@ -10,13 +10,17 @@ const PREFIX = 'leasehold-hb-';
  * of control planes that died without cleaning up (kill -9) and leaves live ones alone.
  */
 export function makeHeartbeatSocketDir(root = tmpdir()): string {
-  removeAbandoned(root);
+  removeAbandonedDirs(root, PREFIX);
   const dir = mkdtempSync(join(root, `${PREFIX}${process.pid}-`));
   chmodSync(dir, 0o711);
   return dir;
 }
 
-function removeAbandoned(root: string): void {
+/**
+ * Removes the directories under `root` named `<prefix><pid>-…` whose control plane is gone (its pid
+ * is not alive), and leaves this process's and live ones' alone.
+ */
+export function removeAbandonedDirs(root: string, prefix: string): void {
   let names: string[];
   try {
     names = readdirSync(root);
@@ -24,7 +28,7 @@ function removeAbandoned(root: string): void {
     return;
   }
   for (const name of names) {
-    const pid = /^leasehold-hb-(\d+)-/.exec(name)?.[1];
+    const pid = name.startsWith(prefix) ? /^(\d+)-/.exec(name.slice(prefix.length))?.[1] : undefined;
     if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
     rmSync(join(root, name), { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { RuntimeError } from '../../errors.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../exec.js';
 import type { ExecEnding } from './exec-ending.js';
+import { removeAbandonedDirs } from '../../heartbeat-socket-dir.js';
 import { pumpStdin } from './exec-stdin.js';
 import { CONTROL_FIFO } from './sandbox-exec-server.js';
 
@@ -150,7 +151,7 @@ export class ExecDirs {
   readonly root: string;
 
   constructor(parent = tmpdir()) {
-    removeAbandoned(parent);
+    removeAbandonedDirs(parent, EXEC_DIRS_PREFIX);
     this.root = mkdtempSync(join(parent, `${EXEC_DIRS_PREFIX}${process.pid}-`));
     chmodSync(this.root, 0o711);
   }
@@ -165,28 +166,6 @@ export class ExecDirs {
   }
 }
 
-function removeAbandoned(parent: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(parent);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = new RegExp(`^${EXEC_DIRS_PREFIX}(\\d+)-`).exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
-    rmSync(join(parent, name), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * The pipes of one exec. Each read end comes with a write end of our own (and the stdin pipe's
