@@ -2,8 +2,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nkeys } from '@nats-io/transport-node';
+import { startNats, startRedis } from '../../src/dev/servers.js';
 import { BIN, type CliResult } from '../helpers/cli.js';
+import type { Servers } from '../helpers/servers.js';
 
 /** A random password or token, long enough that a test never guesses it by accident. */
 export const secret = (label: string) => `${label}-${randomBytes(12).toString('hex')}`;
@@ -165,4 +168,23 @@ export function runCliWithin(limitMs: number, args: string[], env: NodeJS.Proces
       resolve({ code, stdout, stderr, killed });
     });
   });
+}
+
+/** The NATS configuration shipped in manifests/, run as is. */
+export const SHIPPED_NATS_CONFIG = fileURLToPath(new URL('../../../manifests/nats.conf', import.meta.url));
+
+/** A Redis and a NATS under the shipped configuration, with these passwords for its three users. */
+export async function startShippedServers(passwords: { controlPlane: string; operator: string; watcher: string }): Promise<Servers> {
+  const [redis, nats] = await Promise.all([
+    startRedis(),
+    startNats({
+      config: SHIPPED_NATS_CONFIG,
+      env: {
+        LEASEHOLD_NATS_CONTROL_PLANE_PASSWORD: passwords.controlPlane,
+        LEASEHOLD_NATS_OPERATOR_PASSWORD: passwords.operator,
+        LEASEHOLD_NATS_WATCHER_PASSWORD: passwords.watcher,
+      },
+    }),
+  ]);
+  return { redis, nats };
 }

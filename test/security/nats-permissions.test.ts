@@ -1,10 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
 import type { Redis } from 'ioredis';
-import { startNats, startRedis } from '../../src/dev/servers.js';
 import { dialNats } from '../../src/events/nats-connect.js';
 import { parseTransition } from '../../src/events/messages.js';
 import { HISTORY_STREAM, replayTransitions } from '../../src/events/transition-history.js';
@@ -12,10 +10,9 @@ import type { TransitionMessage } from '../../src/events/transition.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
 import { redisClient, type Servers } from '../helpers/servers.js';
-import { runCliWithin, secret } from './nats-fixtures.js';
+import { runCliWithin, secret, startShippedServers } from './nats-fixtures.js';
 
 /** The NATS configuration shipped in manifests/, run as is: these tests protect what users deploy. */
-const SHIPPED_CONFIG = fileURLToPath(new URL('../../../manifests/nats.conf', import.meta.url));
 
 const passwords = {
   controlPlane: secret('control-plane'),
@@ -51,18 +48,7 @@ describe('NATS subject permissions (manifests/nats.conf): only the control plane
   const cli = (who: Identity, ...args: string[]) => runCliWithin(30_000, [...args, '--nats', servers.nats.url], envOf(who));
 
   before(async () => {
-    const [redisServer, nats] = await Promise.all([
-      startRedis(),
-      startNats({
-        config: SHIPPED_CONFIG,
-        env: {
-          LEASEHOLD_NATS_CONTROL_PLANE_PASSWORD: passwords.controlPlane,
-          LEASEHOLD_NATS_OPERATOR_PASSWORD: passwords.operator,
-          LEASEHOLD_NATS_WATCHER_PASSWORD: passwords.watcher,
-        },
-      }),
-    ]);
-    servers = { redis: redisServer, nats };
+    servers = await startShippedServers(passwords);
     tp = await startTestPlane(servers, {
       natsAuth: { user: 'leasehold-control-plane', password: passwords.controlPlane },
       historySeconds: 600,

@@ -1,17 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { Leasehold, NatsPermissionError } from '../../src/client/index.js';
-import { startNats, startRedis } from '../../src/dev/servers.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
 import { redisClient, uniquePrefix, type Servers } from '../helpers/servers.js';
-import { secret } from '../security/nats-fixtures.js';
+import { secret, startShippedServers } from '../security/nats-fixtures.js';
 
-/** The NATS configuration shipped in manifests/, run as is. */
-const SHIPPED_CONFIG = fileURLToPath(new URL('../../../manifests/nats.conf', import.meta.url));
 const passwords = { controlPlane: secret('control-plane'), operator: secret('operator'), watcher: secret('watcher') };
 const operator = { user: 'leasehold-operator', password: passwords.operator };
 const watcher = { user: 'leasehold-watcher', password: passwords.watcher };
@@ -23,18 +19,7 @@ describe('session heartbeats over NATS under the shipped permissions (manifests/
   const keyPrefix = uniquePrefix();
 
   before(async () => {
-    const [redisServer, nats] = await Promise.all([
-      startRedis(),
-      startNats({
-        config: SHIPPED_CONFIG,
-        env: {
-          LEASEHOLD_NATS_CONTROL_PLANE_PASSWORD: passwords.controlPlane,
-          LEASEHOLD_NATS_OPERATOR_PASSWORD: passwords.operator,
-          LEASEHOLD_NATS_WATCHER_PASSWORD: passwords.watcher,
-        },
-      }),
-    ]);
-    servers = { redis: redisServer, nats };
+    servers = await startShippedServers(passwords);
     for (const replicaId of ['hb-r1', 'hb-r2']) {
       planes.push(await startTestPlane(servers, { keyPrefix, replicaId, shardTtlMs: 2_000, natsAuth: { user: 'leasehold-control-plane', password: passwords.controlPlane } }));
     }
