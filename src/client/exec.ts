@@ -84,6 +84,10 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     let inputSubject: string | null = null;
     let pingTimer: NodeJS.Timeout | null = null;
     let settled = false;
+    /** Given up before the `started` answer came: its token is still needed to stop the command. */
+    let cancelOnStart = false;
+    let requested = false;
+    let lingerTimer: NodeJS.Timeout | null = null;
     const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
 
     const send = (kind: ExecInputKind, body: Uint8Array = new Uint8Array(), seq?: number) => {
@@ -98,7 +102,12 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
       settled = true;
       clearTimeout(startTimer);
       if (pingTimer) clearInterval(pingTimer);
-      subscription.unsubscribe();
+      if (cancelOnStart) {
+        // The request may already run on the control plane: keep listening (no longer than the
+        // start timeout) for its token, then cancel it, rather than leave it to the reader timeout.
+        lingerTimer = setTimeout(() => subscription.unsubscribe(), startTimeoutMs);
+        lingerTimer.unref();
+      } else subscription.unsubscribe();
       statuses.stop?.();
       options.signal?.removeEventListener('abort', onAbort);
       internal.signal.removeEventListener('abort', onInternalAbort);
@@ -110,7 +119,8 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     const fail = (error: unknown) => {
       // Whatever runs is stopped: nobody will read what it writes.
       try {
-        send('cancel');
+        if (inputSubject) send('cancel');
+        else cancelOnStart = requested && !nc.isClosed();
       } catch {
         // closed: the control plane's reader timeout stops it
       }
@@ -119,6 +129,7 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     const onInternalAbort = () => fail(internal.signal.reason);
 
     const onMessage = (msg: Msg) => {
+      if (settled) return cancelLateStart(msg);
       if (msg.headers?.code === 503) return fail(new ControlPlaneUnavailableError(`no control plane serves exec on ${requestSubject}`));
       const kind = msg.headers?.get(EXEC_HEADERS.kind);
       const seq = msg.headers?.get(EXEC_HEADERS.seq);
@@ -148,6 +159,21 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
         }
       } catch (error) {
         fail(new ControlPlaneUnavailableError(`the exec answer stream for ${id} holds a malformed ${kind} message`, error));
+      }
+    };
+
+    /** After a give-up: the first answer, if it is `started`, carries the token that cancels the command. */
+    const cancelLateStart = (msg: Msg) => {
+      if (!cancelOnStart) return;
+      cancelOnStart = false;
+      if (lingerTimer) clearTimeout(lingerTimer);
+      subscription.unsubscribe();
+      if (msg.headers?.get(EXEC_HEADERS.kind) !== 'started' || msg.headers.get(EXEC_HEADERS.seq) !== '0') return;
+      try {
+        inputSubject = subjects.execInput(id, ExecStartedSchema.parse(msg.json()).exec);
+        send('cancel');
+      } catch {
+        // malformed or closed: the control plane's reader timeout stops it
       }
     };
 
@@ -201,6 +227,7 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     };
     try {
       nc.publish(requestSubject, Buffer.from(JSON.stringify(body)), { reply: inbox });
+      requested = true;
     } catch (error) {
       fail(new ControlPlaneUnavailableError(`could not send exec in ${id}: ${String(error)}`, error));
     }

@@ -22,12 +22,17 @@ const servers = useServers();
 const refusingExec = (request: ExecRequest): Promise<ExecResult> =>
   Promise.reject(request.env ? new RuntimeError('INVALID_EXEC', 'exec env names starting with LEASEHOLD_ are reserved') : new RuntimeError('EXEC_UNSUPPORTED', 'the firecracker runtime cannot run a command inside a running workload'));
 
-/** Workload `live` runs commands as local processes; `refusing` is one whose runtime will not; `asleep` is not running; anything else is unknown. */
+/** The abort signal of every command workload `watched` ran, to see a cancel that lands before the command could write anything. */
+const watchedRuns: AbortSignal[] = [];
+
+/** Workload `live` runs commands as local processes, `watched` too and keeps their signals; `refusing` is one whose runtime will not; `asleep` is not running; anything else is unknown. */
 const handler: ExecHandler = {
   execRoute: (id) =>
     Promise.resolve(
       id === 'live'
         ? { run: localExec.bind(null) }
+        : id === 'watched'
+        ? { run: (request: ExecRequest, output: Parameters<typeof localExec>[1], signal: AbortSignal) => (watchedRuns.push(signal), localExec(request, output, signal)) }
         : id === 'refusing'
           ? { run: refusingExec }
           : id === 'asleep'
@@ -123,6 +128,16 @@ describe('exec over NATS: the protocol between an asker and the replica that run
     controller.abort(new Error('changed my mind'));
     await assert.rejects(run.result, /changed my mind/);
     await eventually(() => assert.equal(alive(pid), false, 'the cancelled command is no longer running'));
+  });
+
+  it('stops the command of an asker that gives up before the control plane said it started', async () => {
+    const run = exec('watched', ['sleep', '30']);
+    run.abort(new Error('too soon'));
+    await assert.rejects(run.result, /too soon/);
+    await eventually(() => assert.equal(watchedRuns.length, 1, 'the request reached the control plane and ran'));
+    // Well inside the 30 s reader timeout: the asker's cancel stopped it, not the timeout.
+    await eventually(() => assert.equal((watchedRuns[0]!.reason as Error | undefined)?.message, 'cancelled', 'the command whose asker gave up early was cancelled'), 5_000);
+    await eventually(() => assert.equal(server.active, 0));
   });
 
   it('cancels an exec whose asker is gone (nobody reads its output), and stops its command', async () => {
