@@ -4,6 +4,7 @@ import type { LifecyclePolicy, WorkloadType } from '../machines/index.js';
 import { ConfigError } from './errors.js';
 import type { NatsAuth } from './events/nats-auth.js';
 import type { FirecrackerConfig } from './runtime/firecracker/firecracker-launcher.js';
+import type { PoolTemplate } from './pool/pool-template.js';
 import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './runtime/process/sandbox-limits.js';
 
 export const RUNTIMES = ['process', 'kubernetes'] as const;
@@ -88,6 +89,8 @@ export interface ControlPlaneConfig {
   /** And at most this many bytes: the oldest go first, so a flood cannot fill the server's disk. */
   readonly historyMaxBytes: number;
   readonly policy: Partial<LifecyclePolicy>;
+  /** Warm pools: members made ahead of demand, each claimed once by a workload that matches (src/pool/). */
+  readonly pools: readonly PoolTemplate[];
 }
 
 export const DEFAULT_CONFIG: ControlPlaneConfig = {
@@ -134,6 +137,7 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   historySeconds: 0,
   historyMaxBytes: 256 * 1024 * 1024,
   policy: {},
+  pools: [],
 };
 
 /** `trusted=64,untrusted=16` → limits; a missing type keeps its default. */

@@ -26,7 +26,7 @@ const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.
 export const RESERVED_LABEL_PREFIXES = ['leasehold.dev/', 'app.kubernetes.io/'] as const;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
-const quantity = z
+export const quantitySchema = z
   .union([z.string(), z.number().positive()])
   .transform(String)
   .pipe(
@@ -87,7 +87,7 @@ export const workloadFieldsSchema = z.strictObject({
     )
     .default({}),
   resources: z
-    .strictObject({ cpu: quantity.optional(), memory: quantity.optional() })
+    .strictObject({ cpu: quantitySchema.optional(), memory: quantitySchema.optional() })
     .default({}),
   leaseSeconds: wholeSeconds(1, 3600).default(30),
   maxLifetimeSeconds: wholeSeconds(1, 7 * 24 * 3600).default(3600),

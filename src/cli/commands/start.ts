@@ -9,11 +9,14 @@ import { holdStateDir } from '../../dev/state-lock.js';
 import { installationStateDir } from '../../installation.js';
 import { createLogger, type Logger } from '../../log.js';
 import { redactUrl } from '../../redact.js';
+import { checkPools, parsePoolOption, readPoolFile } from '../../pool/pool-template.js';
 import { quantityToNumber } from '../../runtime/process/sandbox-limits.js';
 import { natsTargetOf, positiveInt, withConnection, type ConnectionOptions } from '../options.js';
 import { LOG_FORMATS, logDestination, type LogFormat } from '../log-format.js';
 
 interface StartOptions extends ConnectionOptions {
+  pool: string[];
+  poolFile?: string;
   runtime: string;
   sandbox?: string;
   kubeconfig?: string;
@@ -217,6 +220,13 @@ function withControlPlaneOptions(command: Command): Command {
         .default(DEFAULT_CONFIG.sandboxLimits.maxTmpBytes, '256Mi'),
     )
     .addOption(
+      new Option('--pool <template>', "a warm pool, e.g. untrusted:python:3.12:size=20 (options size, min, max, idle seconds, cpu, memory); repeat for more; the variable takes several, space-separated")
+        .env('LEASEHOLD_POOLS')
+        .argParser((value: string, previous: string[] = []) => [...previous, ...value.split(/\s+/).filter(Boolean)])
+        .default([]),
+    )
+    .addOption(new Option('--pool-file <file>', 'warm pools from a YAML or JSON file (README, "Warm pools")').env('LEASEHOLD_POOL_FILE'))
+    .addOption(
       new Option('--grace <ms>', 'SIGTERM to SIGKILL on teardown').env('LEASEHOLD_GRACE_MS').argParser(positiveInt).default(DEFAULT_CONFIG.teardownGraceMs),
     );
 }
@@ -275,6 +285,7 @@ function toConfig(options: StartOptions): ControlPlaneConfig {
     teardownGraceMs: options.grace,
     historySeconds: options.history,
     historyMaxBytes: options.historyMaxBytes,
+    pools: checkPools([...options.pool.map(parsePoolOption), ...(options.poolFile ? readPoolFile(options.poolFile) : [])]),
   };
 }
 
