@@ -31,6 +31,9 @@ import { Intake } from './queue/intake.js';
 import { RefusalLog } from './queue/refusal-log.js';
 import { createRuntimes } from './runtime/factory.js';
 import { TypeRouter } from './runtime/router.js';
+import { RedisPoolClaims } from './pool/pool-claims.js';
+import { poolStatsOf, withWarmPools } from './pool/with-warm-pools.js';
+import type { PoolStats } from './pool/warm-pool.js';
 import type { WorkloadRuntime } from './runtime/runtime.js';
 import { RedisWorkloadStore } from './store/redis-store.js';
 import { connectRedis } from './store/redis-connection.js';
@@ -57,6 +60,8 @@ export interface ControlPlane {
   readonly httpTokenFile: string | null;
   readonly metrics: Metrics;
   readonly reaper: Reaper;
+  /** The warm pools (none unless declared): size, ready, in use, hits and misses. */
+  pools(): PoolStats[];
   /** Stops intake, then the actors (after persisting them), then the connections. Workloads keep running. */
   stop(): Promise<void>;
 }
@@ -159,7 +164,9 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   const leases = new RedisLeases(redis, keys, replica.id, reportFenced);
   let router: TypeRouter;
   try {
-    router = new TypeRouter(deps.runtimes ?? (await createRuntimes({ ...config, stateDir: replica.stateDir }, log)));
+    const runtimes = deps.runtimes ?? (await createRuntimes({ ...config, stateDir: replica.stateDir }, log));
+    const pooled = { claims: new RedisPoolClaims(redis, keys.poolClaims), replicaId: replica.id, liveReplicas: () => ownership.members(), log };
+    router = new TypeRouter(withWarmPools(runtimes, pooled, config.pools));
     for (const runtime of router.all()) await runtime.start();
   } catch (error) {
     // A runtime that cannot start (a kubeconfig it cannot read): close what is open, or the
@@ -205,6 +212,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     queueDepth: () => redis.llen(keys.queue),
     runtimeStats: () => router.all().flatMap((runtime) => (runtime.stats ? [{ runtime: runtime.name, stats: runtime.stats() }] : [])),
     natsConnected: () => nats.isUp(),
+    pools: () => poolStatsOf(router.all()),
   });
   sup.observe(metrics);
   const reaper = new Reaper(
@@ -266,6 +274,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
           connected: () => nats.isUp(),
           status: (id) => sup.status(id),
           logs: (id) => sup.logs(id),
+          pools: () => poolStatsOf(router.all()),
         },
         { tokens: httpTokens, maxStreams: config.httpMaxStreams },
       ),
@@ -360,6 +369,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
     httpTokenFile: generated?.path ?? null,
     metrics,
     reaper,
+    pools: () => poolStatsOf(router.all()),
     async stop() {
       await intake.stop();
       reaper.stop();

@@ -34,6 +34,8 @@ export interface Keys {
   readonly leasePrefix: string;
   readonly leaseSuffix: string;
   readonly secret: string;
+  /** Hash of warm pool claims: workload id → the member it runs in (src/pool/pool-claims.ts). */
+  readonly poolClaims: string;
 }
 
 export function createKeys(prefix = '', shardCount = DEFAULT_SHARD_COUNT): Keys {
@@ -60,5 +62,6 @@ export function createKeys(prefix = '', shardCount = DEFAULT_SHARD_COUNT): Keys 
     leasePrefix,
     leaseSuffix,
     secret: `${prefix}leasehold:secret`,
+    poolClaims: `${prefix}leasehold:pool-claims`,
   };
 }

@@ -1,3 +1,4 @@
+import type { PoolStats } from '../pool/warm-pool.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WorkloadStatus } from '../events/transition.js';
 import type { Chart } from './chart.js';
@@ -14,6 +15,8 @@ export interface InspectorSource {
   connected(): boolean;
   status(id: string): Promise<WorkloadStatus | null>;
   logs(id: string): Promise<string | null>;
+  /** The warm pools: size, ready, in use, hits and misses. */
+  pools?(): readonly PoolStats[];
 }
 
 export type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
@@ -62,7 +65,7 @@ export function inspectorRoutes(source: InspectorSource, access: InspectorAccess
     const need = one?.[2] === '/logs' ? 'operator' : 'read';
     if (!authorize(req, res, access.tokens, need)) return true;
     if (path === '/api/machine') return json(res, 200, source.chart);
-    if (path === '/api/summary') return json(res, 200, { connected: source.connected(), states: source.model.summary() });
+    if (path === '/api/summary') return json(res, 200, { connected: source.connected(), states: source.model.summary(), pools: source.pools?.() ?? [] });
     if (path === '/api/workloads') {
       const p = url.searchParams;
       return json(
@@ -124,7 +127,7 @@ function stream(res: ServerResponse, source: InspectorSource, closed: () => void
     if (!dirty && connected === lastConnected) return;
     dirty = false;
     lastConnected = connected;
-    res.write(`event: tick\ndata: ${JSON.stringify({ connected, states: source.model.summary() })}\n\n`);
+    res.write(`event: tick\ndata: ${JSON.stringify({ connected, states: source.model.summary(), pools: source.pools?.() ?? [] })}\n\n`);
   };
   const unsubscribe = source.model.subscribe(() => (dirty = true));
   const timer = setInterval(send, TICK_MS);

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PoolStats } from '../pool/warm-pool.js';
 import type { LifecycleState, Timings, WorkloadType } from '../../machines/index.js';
 import type { TransitionMessage } from '../events/transition.js';
 import type { RefusalKind } from '../spec/index.js';
@@ -22,6 +23,8 @@ export class Metrics implements SupervisorObserver {
     runtimeStats?(): { runtime: string; stats: Readonly<Record<string, number>> }[];
     /** Whether the NATS connection is up: an outage shows here, not as unreadiness. */
     natsConnected?(): boolean;
+    /** The warm pools, where any are declared. */
+    pools?(): readonly PoolStats[];
   }) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
@@ -48,6 +51,43 @@ export class Metrics implements SupervisorObserver {
         this.reset();
         for (const { runtime, stats } of source.runtimeStats?.() ?? []) {
           for (const [event, n] of Object.entries(stats)) this.inc({ runtime, event }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'leasehold_pool_members',
+      help: 'Warm pool members by state: ready (idle, claimable), starting, claimed (in use by a workload)',
+      labelNames: ['pool', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const pool of source.pools?.() ?? []) {
+          this.set({ pool: pool.name, state: 'ready' }, pool.ready);
+          this.set({ pool: pool.name, state: 'starting' }, pool.starting);
+          this.set({ pool: pool.name, state: 'claimed' }, pool.inUse);
+        }
+      },
+    });
+    new Gauge({
+      name: 'leasehold_pool_target_size',
+      help: 'Ready members each warm pool aims for now: its size in use, more under demand, its min when idle',
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        this.reset();
+        for (const pool of source.pools?.() ?? []) this.set({ pool: pool.name }, pool.target);
+      },
+    });
+    new Counter({
+      name: 'leasehold_pool_claims_total',
+      help: 'Workloads that matched a warm pool: hit (started in a ready member) or miss (none ready, started cold)',
+      labelNames: ['pool', 'result'],
+      registers,
+      collect() {
+        this.reset();
+        for (const pool of source.pools?.() ?? []) {
+          this.inc({ pool: pool.name, result: 'hit' }, pool.hits);
+          this.inc({ pool: pool.name, result: 'miss' }, pool.misses);
         }
       },
     });

@@ -8,6 +8,11 @@ export interface ExecRequest {
   readonly cmd: readonly string[];
   /** Added to the workload's environment for this command only. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Set by the control plane itself, never from an asker: added after `env`, and may carry the
+   * LEASEHOLD_ names `env` may not (a warm pool member's claimed run gets its own workload id).
+   */
+  readonly controlEnv?: Readonly<Record<string, string>>;
   /** Working directory; absent: the workload's own. */
   readonly cwd?: string;
   /** absent: stdin closed at once */

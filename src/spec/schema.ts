@@ -14,6 +14,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * and a spec that set it to `/` had the host's root bind-mounted into its sandbox.
  */
 export const RESERVED_ENV_PREFIX = 'LEASEHOLD_';
+/** Ids of warm pool members (src/pool/warm-pool.ts); no workload may take one. */
+export const RESERVED_ID_PREFIX = 'wp-';
 /** Kubernetes resource quantities: `500m`, `1`, `0.5`, `256Mi`, `1G`. */
 const QUANTITY = /^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
@@ -44,7 +46,9 @@ export const workloadFieldsSchema = z.strictObject({
     .max(MAX_ID_LENGTH, { error: `must be at most ${MAX_ID_LENGTH} characters, so that job-<id> is a valid Pod name` })
     .regex(DNS1123_LABEL, {
       error: "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
-    }),
+    })
+    // A workload under a member's id would take that member's place in its runtime (src/pool/).
+    .refine((id) => !id.startsWith(RESERVED_ID_PREFIX), { error: `must not start with ${RESERVED_ID_PREFIX}: ids starting so are the warm pools' own` }),
   type: z.enum(WORKLOAD_TYPES, { error: `must be one of ${WORKLOAD_TYPES.join(', ')}` }),
   image: z.string({ error: 'is required and must be a string' }).min(1, { error: 'must not be empty' }).max(512, { error: 'must be at most 512 characters' }),
   cmd: z

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SUBJECTS } from '../../src/events/transition.js';
-import { OutputTail } from '../../src/runtime/process/output-tail.js';
+import { OutputTail } from '../../src/runtime/output-tail.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';

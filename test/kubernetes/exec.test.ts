@@ -321,7 +321,7 @@ describe('KubernetesRuntime.exec against the fake API server', () => {
     assert.equal(seen.text(), `${Object.values(hostile).join('\n')}\n${dir}\n`);
     for (const suffix of ['subst', 'quote', 'backtick', 'newline']) assert.equal(existsSync(`${pwned}-${suffix}`), false, suffix);
     // Had the cwd been evaluated, its `$(touch …)` would have run where the command starts.
-    assert.equal(existsSync(join(kube.api.execDir, 'pwned-cwd')), false);
+    assert.equal(existsSync(join(kube.api.podDir('jobs', 'job-s'), 'pwned-cwd')), false);
 
     // An argument that looks like the wrapper's own end marker is still just an argument.
     const marker = collect();

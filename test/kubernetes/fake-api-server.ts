@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -381,10 +381,17 @@ export class FakeKubeApiServer {
     for (const entry of (container.env ?? []) as { name: string; value?: string }[]) if (entry.value !== undefined) env[entry.name] = entry.value;
     for (const message of this.options.execPreamble) ws.send(message);
     const key = `${namespace}/${name}`;
-    const child = runExec(ws, query, { env, cwd: typeof container.workingDir === 'string' ? container.workingDir : this.execDir });
+    const child = runExec(ws, query, { env, cwd: typeof container.workingDir === 'string' ? container.workingDir : this.podDir(namespace, name) });
     const running = this.execs.get(key) ?? new Set<ChildProcess>();
     this.execs.set(key, running.add(child));
     child.on('close', () => running.delete(child));
+  }
+
+  /** A Pod's own directory on this host, standing for its container's filesystem: no two Pods share one. */
+  podDir(namespace: string, name: string): string {
+    const dir = join(this.execDir, namespace, name);
+    mkdirSync(dir, { recursive: true });
+    return dir;
   }
 
   /** Exec'd commands end with their Pod (and with the fake). */

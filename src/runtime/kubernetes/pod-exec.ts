@@ -5,6 +5,7 @@ import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 // the package has no `exports` map, and tsc fails the build if the module goes.
 import { WebSocketHandler, type WebSocketInterface } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import { RuntimeError } from '../../errors.js';
+import { checkExecRequest } from '../exec-check.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../exec.js';
 import { toRuntimeError } from './api-errors.js';
 
@@ -40,22 +41,11 @@ const STDIN_BUFFER_BYTES = 1024 * 1024;
  * as its own argv, with no shell.
  */
 const WRAPPER = 'cd -- "$0" || exit 126; while [ "$1" != -- ]; do export "$1" || exit 126; shift; done; shift; exec "$@"';
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function wrapCommand(request: ExecRequest): string[] {
-  if (request.cmd.length === 0) throw new RuntimeError('INVALID_EXEC', 'exec needs a command (cmd is empty)');
-  const env = Object.entries(request.env ?? {});
-  const strings = [...request.cmd, ...env.flat(), request.cwd ?? ''];
-  // A NUL cannot pass through argv: it would cut an argument short somewhere on the way.
-  if (strings.some((s) => s.includes('\0'))) throw new RuntimeError('INVALID_EXEC', 'exec arguments, env and cwd cannot contain NUL bytes');
-  const badName = env.find(([name]) => !ENV_NAME.test(name));
-  if (badName) throw new RuntimeError('INVALID_EXEC', `exec env name ${JSON.stringify(badName[0])} is not a valid variable name`);
-  const timeout = request.timeoutMs;
-  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
-    throw new RuntimeError('INVALID_EXEC', `exec timeoutMs must be a positive number of milliseconds, not ${timeout}`);
-  }
+  checkExecRequest(request);
+  const env = Object.entries({ ...request.env, ...request.controlEnv });
   if (request.cwd === undefined && env.length === 0) return [...request.cmd];
-  if (request.cwd === '') throw new RuntimeError('INVALID_EXEC', 'exec cwd is empty');
   // `./` keeps a relative cwd off CDPATH, where cd would also print the directory to stdout.
   const cwd = request.cwd === undefined ? '.' : request.cwd.startsWith('/') ? request.cwd : `./${request.cwd}`;
   return ['/bin/sh', '-c', WRAPPER, cwd, ...env.map(([name, value]) => `${name}=${value}`), '--', ...request.cmd];

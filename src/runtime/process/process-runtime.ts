@@ -11,11 +11,12 @@ import { workloadArgv } from '../../spec/session.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../exec.js';
 import { HEARTBEAT_ENV, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime, type LogWindow } from '../runtime.js';
 import { ExecEnding } from './exec-ending.js';
-import { CANCELLED, checkExecRequest } from './exec-request.js';
+import { checkExecRequest } from '../exec-check.js';
+import { CANCELLED } from './exec-request.js';
 import { execOnHost } from './host-exec.js';
 import { DEFAULT_RELAY_LIMITS, HeartbeatRelay, type HeartbeatRelayLimits } from './heartbeat-relay.js';
 import { OutputBudget, type OutputRate } from './output-budget.js';
-import { OutputTail } from './output-tail.js';
+import { OutputTail } from '../output-tail.js';
 import { PidFiles, isSameProcessAlive, killGroup } from './pid-files.js';
 
 /**
@@ -106,7 +107,7 @@ export const directLauncher: Launcher = {
       {
         file: request.cmd[0]!,
         args: request.cmd.slice(1),
-        env: { ...target.launch.env, ...request.env },
+        env: { ...target.launch.env, ...request.env, ...request.controlEnv },
         cwd: resolve(target.workdir, request.cwd ?? '.'),
         ...(target.launch.uid !== undefined ? { uid: target.launch.uid } : {}),
         ...(target.launch.gid !== undefined ? { gid: target.launch.gid } : {}),

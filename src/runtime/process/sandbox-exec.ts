@@ -214,7 +214,7 @@ class Pipes {
 
 /** What the server reads, in order: stdin (1 or 0), cwd, the number of env pairs, the pairs as NAME=VALUE, then argv. */
 export function requestFields(request: ExecRequest): string[] {
-  const env = Object.entries(request.env ?? {}).map(([name, value]) => `${name}=${value}`);
+  const env = Object.entries({ ...request.env, ...request.controlEnv }).map(([name, value]) => `${name}=${value}`);
   return [request.stdin ? '1' : '0', request.cwd ?? '.', String(env.length), ...env, ...request.cmd];
 }
 

@@ -1,4 +1,4 @@
-import type { LogWindow } from '../runtime.js';
+import type { LogWindow } from './runtime.js';
 
 /**
  * Keeps the last `limit` bytes of a stream: enough to say why something failed, bounded in memory.
