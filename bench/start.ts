@@ -95,14 +95,19 @@ async function withPlane<T>(s: BenchServers, flavour: Flavour, prefix: string, p
   const runtime = await flavour.open();
   const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-bench-start-'));
   const httpPort = await freePort();
-  const child = await startPlane(s.redisUrl, s.natsUrl, prefix, { ...runtime.config, stateDir, httpPort, pools });
+  const child = await startPlane(s.redisUrl, s.natsUrl, prefix, { ...runtime.config, stateDir, httpPort, pools }).catch(async (error: unknown) => {
+    rmSync(stateDir, { recursive: true, force: true });
+    await runtime.close();
+    throw error;
+  });
   const lh = await Leasehold.connect({ redis: s.redis, nats: s.nc, keyPrefix: prefix });
   const clock = await TransitionClock.start(s.nc);
   const stop = async () => {
     clock.close();
     await lh.close();
     await stopChild(child);
-    // A stopped control plane leaves its workloads running (pool members too, by design): the bench does not.
+    // bubblewrap sandboxes die with their control plane (--die-with-parent); whatever else its
+    // process runtime still names (pool members made another way, say) would outlive the run.
     const killed = killLeftovers(stateDir);
     rmSync(stateDir, { recursive: true, force: true });
     await runtime.close();
@@ -120,7 +125,7 @@ async function withPlane<T>(s: BenchServers, flavour: Flavour, prefix: string, p
 }
 
 /** Kills what the process runtime's pid files under `stateDir` say is still alive; how many. */
-function killLeftovers(stateDir: string): number {
+export function killLeftovers(stateDir: string): number {
   let killed = 0;
   const dirs = readdirSync(stateDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isDirectory() && entry.name === 'pids');
   for (const dir of dirs) {
@@ -244,7 +249,7 @@ async function onFlavour(s: BenchServers, flavour: Flavour, options: StartOption
           return await burstOnPool(plane, pool, run('b'), poolSize, full.figures);
         });
   if (!('skipped' in warm.result)) log(JSON.stringify(burst.result));
-  // Pool members outlive their control plane (they survive restarts); anything else left is a leak.
+  // Expected 0 on each: more is a process the run would have left behind.
   const leftRunning = { cold: cold.leftRunning, warm: 'leftRunning' in warm ? warm.leftRunning : 0, burst: 'leftRunning' in burst ? burst.leftRunning : 0 };
   const starts = cold.coldStarts;
   return {
