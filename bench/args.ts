@@ -15,9 +15,11 @@ export interface BenchArgs {
   readonly shardTtlMs: number;
   /** Another build's checkout to measure beside this one (burst, latency, memory). */
   readonly baseline: string | undefined;
+  /** The start scenario's burst pool (the burst is three times it); undefined: its default. */
+  readonly poolSize: number | undefined;
 }
 
-const VALUE_FLAGS = ['only', 'workloads', 'replicas', 'shard-ttl', 'baseline'] as const;
+const VALUE_FLAGS = ['only', 'workloads', 'replicas', 'shard-ttl', 'baseline', 'pool-size'] as const;
 const BOOLEAN_FLAGS = ['quick', 'json', 'real-processes'] as const;
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
@@ -46,6 +48,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     replicas,
     shardTtlMs: positiveInt(values, 'shard-ttl') ?? 2_000,
     baseline: values.get('baseline'),
+    poolSize: positiveInt(values, 'pool-size'),
   };
 }
 

@@ -17,6 +17,7 @@ import { startPlane, stopChild, type Child } from './children.js';
 import { addCpu, cpuReport, type CpuReport, type CpuUsed } from './cpu.js';
 import { payload, pushAll, subscribeCounting } from './load.js';
 import { ReplicaGroup } from './replica-group.js';
+import { startRows, startScenario } from './start.js';
 import { takeover } from './takeover.js';
 
 const args = parseBenchArgs(process.argv.slice(2));
@@ -199,6 +200,19 @@ async function main(): Promise<void> {
     if (only === 'kubernetes') {
       const kubernetesResult = await kubernetes(redis, redisServer.url, nc, natsServer.url);
       process.stdout.write(`${JSON.stringify({ kubernetes: kubernetesResult })}\n`);
+      return;
+    }
+    if (only === 'start') {
+      // Sessions timed cold and warm; `--workloads` sessions a half, `--pool-size` the burst's pool.
+      const startResult = await startScenario(s, {
+        workloads: args.workloads ?? (quick ? 20 : 100),
+        poolSize: args.poolSize ?? (quick ? 5 : 10),
+        execRounds: quick ? 100 : 500,
+        intervalMs: 100,
+        log,
+      });
+      printRows(startRows(startResult));
+      if (asJson) process.stdout.write(`${JSON.stringify({ start: startResult })}\n`);
       return;
     }
     if (args.baseline !== undefined) {

@@ -81,8 +81,12 @@ export interface FakeApiServerOptions {
   readonly bookmarkMs?: number;
   /** Events kept for watches that resume from a resourceVersion; older ones get 410 Gone. */
   readonly historyLimit?: number;
-  /** The simulated kubelet's pace: image pull and container start, and a quick command's run. */
-  readonly startMs?: number;
+  /**
+   * The simulated kubelet's pace: image pull and container start (one figure for every Pod, or a
+   * range each Pod draws its own from, uniformly: a realistic cold start is `{min: 1000, max: 3000}`),
+   * and a quick command's run.
+   */
+  readonly startMs?: number | StartRange;
   readonly runMs?: number;
   /** Extra time a Pod takes to terminate after its deletion. */
   readonly terminateMs?: number;
@@ -90,6 +94,25 @@ export interface FakeApiServerOptions {
   readonly execProtocols?: readonly string[];
   /** Messages sent on every exec stream before the command's own, as a proxy or odd server might. */
   readonly execPreamble?: readonly Buffer[];
+}
+
+/** Bounds, in ms, of a Pod start drawn for each Pod. */
+export interface StartRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** How long one Pod takes to start: the fixed figure, or a draw in [min, max] (`random` in [0, 1), as Math.random). */
+export function drawStartMs(startMs: number | StartRange, random: () => number = Math.random): number {
+  if (typeof startMs === 'number') return startMs;
+  return Math.round(startMs.min + random() * (startMs.max - startMs.min));
+}
+
+/** A misconfigured fake fails at construction, not as Pods that start at once (setTimeout reads NaN as 1 ms). */
+function checkStartMs(startMs: number | StartRange): void {
+  const bounds = typeof startMs === 'number' ? [startMs] : [startMs.min, startMs.max];
+  if (!bounds.every((ms) => Number.isFinite(ms) && ms >= 0)) throw new Error(`startMs must be a non-negative number of ms, or {min, max} of them, not ${JSON.stringify(startMs)}`);
+  if (typeof startMs !== 'number' && startMs.min > startMs.max) throw new Error(`startMs: min (${startMs.min}) is above max (${startMs.max})`);
 }
 
 /**
@@ -123,6 +146,8 @@ export class FakeKubeApiServer {
   private readonly execs = new Map<string, Set<ChildProcess>>();
   /** Where exec'd commands start when the container names no workingDir: a directory of the fake's own, not the host's `/`. */
   readonly execDir = mkdtempSync(join(tmpdir(), 'fake-kube-exec-'));
+  /** The start each Pod drew (by namespace/name), so that a benchmark can say what the simulated cluster cost. */
+  readonly startDelays = new Map<string, number>();
   /** TLS connections accepted, to show whether clients reuse them. */
   connections = 0;
   private revision = 1000;
@@ -135,6 +160,12 @@ export class FakeKubeApiServer {
 
   constructor(options: FakeApiServerOptions = {}) {
     this.options = { bookmarkMs: 500, historyLimit: 10_000, startMs: 30, runMs: 30, terminateMs: 10, execProtocols: EXEC_PROTOCOLS, execPreamble: [], ...options };
+    try {
+      checkStartMs(this.options.startMs);
+    } catch (error) {
+      rmSync(this.execDir, { recursive: true, force: true }); // made by its field initializer, before this check
+      throw error;
+    }
   }
 
   get url(): string {
@@ -620,7 +651,9 @@ export class FakeKubeApiServer {
     const key = `${namespace}/${name}`;
     const container = created.spec.containers[0]!;
     const alive = () => this.pods.get(key)?.metadata.uid === created.metadata.uid && !this.pods.get(key)?.metadata.deletionTimestamp;
-    this.later(this.options.startMs / 2, () => {
+    const startMs = drawStartMs(this.options.startMs);
+    this.startDelays.set(key, startMs);
+    this.later(startMs / 2, () => {
       if (!alive()) return;
       this.update(namespace, name, (p) => {
         p.spec.nodeName = 'fake-node';
@@ -632,7 +665,7 @@ export class FakeKubeApiServer {
       });
     });
     if (container.image === 'does-not-exist') {
-      this.later(this.options.startMs, () => {
+      this.later(startMs, () => {
         if (!alive()) return;
         this.update(namespace, name, (p) => {
           p.status.containerStatuses = [
@@ -643,7 +676,7 @@ export class FakeKubeApiServer {
       return;
     }
     const plan = simulate([...(container.command ?? []), ...(container.args ?? [])]);
-    this.later(this.options.startMs, () => {
+    this.later(startMs, () => {
       if (!alive()) return;
       const startedAt = new Date().toISOString();
       this.update(namespace, name, (p) => {
