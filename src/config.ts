@@ -91,6 +91,8 @@ export interface ControlPlaneConfig {
   readonly policy: Partial<LifecyclePolicy>;
   /** Warm pools: members made ahead of demand, each claimed once by a workload that matches (src/pool/). */
   readonly pools: readonly PoolTemplate[];
+  /** How often idle members of gone replicas are looked for and removed. */
+  readonly poolSweepMs: number;
 }
 
 export const DEFAULT_CONFIG: ControlPlaneConfig = {
@@ -138,6 +140,7 @@ export const DEFAULT_CONFIG: ControlPlaneConfig = {
   historyMaxBytes: 256 * 1024 * 1024,
   policy: {},
   pools: [],
+  poolSweepMs: 30_000,
 };
 
 /** `trusted=64,untrusted=16` → limits; a missing type keeps its default. */

@@ -27,22 +27,35 @@ export interface PoolTemplate {
 const MAX_POOL_SIZE = 1_000;
 
 const count = (what: string) =>
-  z.coerce
-    .number({ error: `${what} must be a whole number` })
-    .int({ error: `${what} must be a whole number` })
-    .min(0, { error: `${what} must not be negative` })
-    .max(MAX_POOL_SIZE, { error: `${what} must be at most ${MAX_POOL_SIZE}` });
+  z
+    // `--pool` gives text, a file numbers.
+    .preprocess(
+      (value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
+      z.number({ error: (issue) => (issue.input === undefined ? `${what} is required` : `${what} must be a whole number`) }),
+    )
+    .pipe(
+      z
+        .number()
+        .int({ error: `${what} must be a whole number` })
+        .min(0, { error: `${what} must not be negative` })
+        .max(MAX_POOL_SIZE, { error: `${what} must be at most ${MAX_POOL_SIZE}` }),
+    );
 
 /** A template as written in a pool file (or built from `--pool`): size is required, the rest has defaults. */
 export const poolTemplateSchema = z
   .strictObject({
     type: z.enum(WORKLOAD_TYPES, { error: `type must be one of ${WORKLOAD_TYPES.join(', ')}` }),
-    image: z.string({ error: 'image is required' }).min(1, { error: 'image must not be empty' }).max(512, { error: 'image must be at most 512 characters' }),
+    image: z
+      .string({ error: 'image is required' })
+      .min(1, { error: 'image must not be empty' })
+      .max(512, { error: 'image must be at most 512 characters' }),
     resources: z.strictObject({ cpu: quantitySchema.optional(), memory: quantitySchema.optional() }).default({}),
     size: count('size').refine((n) => n >= 1, { error: 'size must be at least 1' }),
     min: count('min').default(0),
     max: count('max').optional(),
-    idleSeconds: count('idleSeconds').pipe(z.number().max(7 * 24 * 3600, { error: 'idleSeconds must be at most a week' })).default(600),
+    idleSeconds: count('idleSeconds')
+      .pipe(z.number().max(7 * 24 * 3600, { error: 'idleSeconds must be at most a week' }))
+      .default(600),
   })
   .transform(({ max, ...template }) => ({ ...template, max: max ?? Math.min(MAX_POOL_SIZE, template.size * 2) }))
   .refine((t) => t.min <= t.size && t.size <= t.max, { error: 'a pool needs min <= size <= max' });
@@ -65,7 +78,7 @@ export function parsePoolOption(text: string): PoolTemplate {
   const parts = text.split(':');
   const type = parts.shift() ?? '';
   const options: Record<string, string> = {};
-  while (parts.length > 1 && /^[a-z]+=/.test(parts.at(-1)!)) {
+  while (parts.length > 0 && /^[a-z]+=/.test(parts.at(-1)!)) {
     const [name, ...value] = parts.pop()!.split('=');
     const field = OPTION_NAMES[name!];
     if (!field) throw new ConfigError(`--pool ${text}: unknown option ${name}; options: ${Object.keys(OPTION_NAMES).join(', ')}`);

@@ -211,3 +211,42 @@ describe('a warm pool that nobody claims from', () => {
 });
 
 const pick = ({ target, ready }: { target: number; ready: number }) => ({ target, ready });
+
+describe('warm pools of several replicas (Kubernetes runtime, fake API server)', () => {
+  let kube: KubeHarness;
+  let redis: Redis;
+  before(async () => {
+    kube = await startKube();
+    redis = redisClient(servers().redis.url);
+  });
+  after(async () => {
+    await kube.stop();
+    await redis.quit();
+  });
+  const config = (replicaId: string, keyPrefix: string): Partial<ControlPlaneConfig> => ({
+    runtime: 'kubernetes',
+    kubernetes: { kubeconfig: kube.kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' },
+    replicaId,
+    keyPrefix,
+    shardTtlMs: 1_000,
+    poolSweepMs: 300,
+    pools: [parsePoolOption('untrusted:alpine:size=2')],
+  });
+  const members = () => kube.api.list('sandbox').filter((pod) => pod.metadata.name.startsWith('job-wp-') && !pod.metadata.deletionTimestamp);
+
+  it('each replica holds its own members, and a gone replica’s idle members are removed by one still alive', async () => {
+    const keyPrefix = uniquePrefix();
+    const a = await startTestPlane(servers(), config(unique('a'), keyPrefix));
+    const b = await startTestPlane(servers(), config(unique('b'), keyPrefix));
+    try {
+      await eventually(() => assert.deepEqual([a.plane.pools()[0]!.ready, b.plane.pools()[0]!.ready], [2, 2]), 20_000);
+      assert.equal(members().length, 4, 'two each: members are per replica');
+      // A stops for good: its Pods stay (a restart under the same id would adopt them) until B sees it gone.
+      await a.stop();
+      await eventually(() => assert.equal(members().length, 2, "only B's own members are left"), 20_000);
+      assert.equal(b.plane.pools()[0]!.ready, 2);
+    } finally {
+      await b.stop();
+    }
+  });
+});
