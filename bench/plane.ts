@@ -10,7 +10,7 @@ import { InstantRuntime } from '../src/runtime/instant/instant-runtime.js';
 const { realProcesses, ...overrides } = JSON.parse(process.argv[2] ?? '{}') as Partial<ControlPlaneConfig> & { realProcesses?: boolean };
 const runtime = new InstantRuntime();
 const config = { ...DEFAULT_CONFIG, httpPort: 0, ...overrides };
-const log = createLogger({ level: 'warn' });
+const log = createLogger({ level: 'error' });
 // --real-processes: the product's process runtime, each workload a real child process; the
 // kubernetes scenario: the product's Kubernetes runtime (against the fake API server).
 const ownRuntimes = realProcesses || config.runtime === 'kubernetes';

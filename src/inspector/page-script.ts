@@ -173,8 +173,23 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
     conn.classList.toggle('down', !tick.connected);
     $('empty').hidden = chart.states.some((state) => count(tick.states, state) > 0);
     drawChart(tick.states);
+    drawPools(tick.pools || []);
     loadRows().catch(ignore);
     if (selected) loadSelected(selected.id).catch(ignore);
+  }
+
+  function drawPools(pools) {
+    $('pools').hidden = pools.length === 0;
+    $('pool-rows').replaceChildren(...pools.map((p) => {
+      const claims = Number(p.hits) + Number(p.misses);
+      return h('tr', { 'data-pool': str(p.name) },
+        h('td', {}, str(p.name)),
+        h('td', {}, str(p.ready)),
+        h('td', {}, str(p.starting)),
+        h('td', {}, str(p.inUse)),
+        h('td', {}, str(p.target)),
+        h('td', {}, claims === 0 ? '–' : Math.round((100 * Number(p.hits)) / claims) + '% of ' + claims));
+    }));
   }
 
   async function loadRows() {

@@ -52,6 +52,9 @@ export const INSPECTOR_PAGE = /* html */ `<!doctype html>
     <table><thead><tr><th>id</th><th>type</th><th>state</th><th>reason</th><th>updated</th></tr></thead><tbody id="rows"></tbody></table>
     <div class="pager"><button id="prev" type="button">‹</button><span id="range"></span><button id="next" type="button">›</button></div>
   </section>
+  <section id="pools" hidden><h2>Warm pools</h2>
+    <table><thead><tr><th>pool</th><th>ready</th><th>starting</th><th>in use</th><th>target</th><th>hit rate</th></tr></thead><tbody id="pool-rows"></tbody></table>
+  </section>
   <section id="detail"><h2>Workload</h2><div id="selected" class="muted">Select a workload to see its timeline.</div></section>
 </main>
 </body>

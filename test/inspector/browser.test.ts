@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
+import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { generatedToken } from '../helpers/http-api.js';
 import { untilInPage } from '../helpers/browser.js';
@@ -14,6 +15,35 @@ import { redisClient, useServers } from '../helpers/servers.js';
 const servers = useServers();
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 const workload = (id: string, cmd: string[], type = 'trusted') => JSON.stringify({ id, type, image: 'alpine', cmd });
+
+describe('the inspector shows warm pools', () => {
+  let browser: Browser;
+  let tp: TestPlane;
+  let redis: Redis;
+
+  before(async () => {
+    redis = redisClient(servers().redis.url);
+    tp = await startTestPlane(servers(), { pools: [parsePoolOption('trusted:alpine:size=2')] });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await tp?.stop();
+    await redis?.quit();
+  });
+
+  it("with each pool's ready and in-use members and its hit rate, live", async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${tp.plane.httpPort}/#token=${generatedToken(tp.plane)}`);
+    const row = page.locator('#pool-rows tr[data-pool="trusted:alpine"]');
+    const cells = () => row.locator('td').allTextContents();
+    await untilInPage(page, `document.querySelector('#pool-rows tr[data-pool="trusted:alpine"] td:nth-child(2)')?.textContent === '2'`);
+    assert.deepEqual(await cells(), ['trusted:alpine', '2', '0', '0', '2', '–'], 'full, nothing claimed yet');
+    await redis.lpush(tp.plane.keys.queue, JSON.stringify({ id: 'pooled-session', type: 'trusted', image: 'alpine' }));
+    await untilInPage(page, `document.querySelector('#pool-rows tr[data-pool="trusted:alpine"] td:nth-child(4)')?.textContent === '1'`);
+    assert.equal((await cells())[5], '100% of 1', 'one claim, a hit');
+  });
+});
 
 describe('the inspector in a real browser', () => {
   let browser: Browser;

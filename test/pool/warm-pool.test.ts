@@ -141,6 +141,11 @@ for (const flavour of FLAVOURS) {
       assert.ok(after.hits - before.hits >= 2, 'at least the ready members were claimed');
       assert.equal(after.hits - before.hits, claimed, 'every hit runs in a member');
       assert.equal(after.misses - before.misses, ids.length - claimed, 'every other one started cold, and was counted a miss');
+      const scraped = await tp.plane.metrics.registry.metrics();
+      const label = `pool="${flavour.type}:alpine"`;
+      assert.match(scraped, new RegExp(`leasehold_pool_claims_total\\{${label},result="hit"\\} ${after.hits}\\n`), 'hits on /metrics');
+      assert.match(scraped, new RegExp(`leasehold_pool_claims_total\\{${label},result="miss"\\} ${after.misses}\\n`), 'misses on /metrics');
+      assert.match(scraped, new RegExp(`leasehold_pool_members\\{${label},state="claimed"\\} ${after.inUse}\\n`), 'members in use on /metrics');
       await eventually(() => assert.equal(pool().ready, 2), 20_000);
       for (const id of ids) await lh.cancel(id);
       await recorder.untilEnded(ids);
