@@ -98,7 +98,8 @@ export class PooledRuntime implements WorkloadRuntime {
 
   async start(): Promise<void> {
     await this.inner.start();
-    for (const [id, claim] of await this.options.claims.all()) this.remember(id, claim);
+    // Claims made before this start are recalled one by one, as their workloads' owners ask
+    // (status at restore, teardown, exec): many belong to other replicas' workloads.
     await this.sweep(true);
     this.tick();
     this.timers = [setInterval(() => this.tick(), this.options.tickMs ?? 1_000), setInterval(() => void this.sweep(false), this.options.sweepMs ?? 30_000)];
