@@ -67,7 +67,8 @@ export class WarmPool {
   private readyQueue: string[] = [];
   private readonly demandAt: number[] = [];
   private lastDemandAt: number;
-  private coldStartMs = 1_000;
+  /** How long members take to start (a moving average); null until one has. */
+  private coldStartMs: number | null = null;
   private failures = 0;
   private retryAt = 0;
   private inUse = 0;
@@ -152,8 +153,7 @@ export class WarmPool {
     const { size, min, max, idleSeconds } = this.template;
     if (now - this.lastDemandAt > idleSeconds * 1000) return min;
     while (this.demandAt.length > 0 && this.demandAt[0]! < now - RATE_WINDOW_MS) this.demandAt.shift();
-    const perMs = this.demandAt.length / RATE_WINDOW_MS;
-    const needed = Math.ceil(2 * perMs * this.coldStartMs);
+    const needed = Math.ceil((2 * this.demandAt.length * (this.coldStartMs ?? 1_000)) / RATE_WINDOW_MS);
     return Math.min(max, Math.max(min, size, needed));
   }
 
@@ -206,7 +206,8 @@ export class WarmPool {
   private becomeReady(member: Member): void {
     member.state = 'ready';
     // How long members take to start: how far ahead of demand the pool must be.
-    this.coldStartMs = 0.8 * this.coldStartMs + 0.2 * (this.now() - member.since);
+    const took = this.now() - member.since;
+    this.coldStartMs = this.coldStartMs === null ? took : 0.8 * this.coldStartMs + 0.2 * took;
     this.failures = 0;
     this.readyQueue.push(member.id);
   }
