@@ -8,6 +8,7 @@ import {
   ExecErrorSchema,
   ExecExitSchema,
   ExecStartedSchema,
+  STDIN_WINDOW_BYTES,
   type ExecErrorCode,
   type ExecInputKind,
   type ExecRequestBody,
@@ -90,12 +91,14 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     let lingerTimer: NodeJS.Timeout | null = null;
     const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
 
-    const send = (kind: ExecInputKind, body: Uint8Array = new Uint8Array(), seq?: number) => {
+    /** Set from `started`: the control plane answers stdin chunks once taken, so we can wait for it. */
+    let stdinAcks = false;
+    const send = (kind: ExecInputKind, body: Uint8Array = new Uint8Array(), seq?: number, reply?: string) => {
       if (!inputSubject || nc.isClosed()) return;
       const h = natsHeaders();
       h.set(EXEC_HEADERS.kind, kind);
       if (seq !== undefined) h.set(EXEC_HEADERS.seq, String(seq));
-      nc.publish(inputSubject, body, { headers: h });
+      nc.publish(inputSubject, body, { headers: h, ...(reply !== undefined ? { reply } : {}) });
     };
     const finish = (outcome: { value: ExecResult } | { error: unknown }) => {
       if (settled) return;
@@ -111,6 +114,8 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
       statuses.stop?.();
       options.signal?.removeEventListener('abort', onAbort);
       internal.signal.removeEventListener('abort', onInternalAbort);
+      acks?.unsubscribe();
+      windowOpen?.();
       stdout.end();
       stderr.end();
       if ('value' in outcome) resolve(outcome.value);
@@ -143,8 +148,9 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
           (kind === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
           (kind === 'stdout' ? stdout : stderr).push(chunk);
         } else if (kind === 'started' && expected === 1) {
-          const { exec } = ExecStartedSchema.parse(msg.json());
-          inputSubject = subjects.execInput(id, exec);
+          const started = ExecStartedSchema.parse(msg.json());
+          inputSubject = subjects.execInput(id, started.exec);
+          stdinAcks = started.stdinAcks === true;
           clearTimeout(startTimer);
           pingTimer = setInterval(() => send('ping'), options.pingMs ?? DEFAULT_PING_MS);
           if (options.stdin !== undefined) void pumpStdin(options.stdin);
@@ -177,17 +183,42 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
       }
     };
 
+    /** Stdin acks (when the control plane gives them): sizes of the chunks not yet taken, in order. */
+    let acks: ReturnType<NatsConnection['subscribe']> | null = null;
+    const unacked: number[] = [];
+    let unackedBytes = 0;
+    let windowOpen: (() => void) | null = null;
+    const onAck = () => {
+      unackedBytes -= unacked.shift() ?? 0;
+      if (unackedBytes <= STDIN_WINDOW_BYTES) windowOpen?.();
+    };
+    /** Waits while more than STDIN_WINDOW_BYTES are ahead of the command: it is the command's pace, not NATS's, that stdin goes at. */
+    const window = async () => {
+      while (!settled && unackedBytes > STDIN_WINDOW_BYTES) {
+        await new Promise<void>((resolve) => (windowOpen = resolve));
+        windowOpen = null;
+      }
+    };
+
     const pumpStdin = async (source: NonNullable<ExecOptions['stdin']>) => {
       let seq = 0;
       let unflushed = 0;
+      const ackInbox = stdinAcks ? createInbox() : undefined;
+      if (ackInbox) acks = nc.subscribe(ackInbox, { callback: (error) => (error ? undefined : onAck()) });
       try {
         const chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> = typeof source === 'string' || source instanceof Uint8Array ? [source] : source;
         for await (const raw of chunks) {
           if (settled) return;
           const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
           for (let at = 0; at < bytes.length; at += DEFAULT_EXEC_LIMITS.chunkBytes) {
+            await window();
+            if (settled) return;
             const piece = bytes.subarray(at, at + DEFAULT_EXEC_LIMITS.chunkBytes);
-            send('stdin', piece, seq++);
+            if (ackInbox) {
+              unacked.push(piece.length);
+              unackedBytes += piece.length;
+            }
+            send('stdin', piece, seq++, ackInbox);
             unflushed += piece.length;
           }
           if (unflushed >= STDIN_FLUSH_BYTES) {
