@@ -135,6 +135,11 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
 
     const onMessage = (msg: Msg) => {
       if (settled) return cancelLateStart(msg);
+      // The control plane's answers carry no reply subject and are no JetStream status (100). Such
+      // a message was delivered here by a JetStream push consumer, which anyone allowed to create
+      // consumers may aim at any subject it read on _INBOX.> (nats-server does not check the
+      // deliver subject against its creator's permissions): not of this stream, so not a gap in it.
+      if (msg.reply || msg.headers?.code === 100) return;
       if (msg.headers?.code === 503) return fail(new ControlPlaneUnavailableError(`no control plane serves exec on ${requestSubject}`));
       const kind = msg.headers?.get(EXEC_HEADERS.kind);
       const seq = msg.headers?.get(EXEC_HEADERS.seq);
