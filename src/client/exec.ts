@@ -1,4 +1,4 @@
-import { createInbox, headers as natsHeaders, PermissionViolationError, type Msg, type NatsConnection, type Status } from '@nats-io/transport-node';
+import { createInbox, headers as natsHeaders, PermissionViolationError, RequestError, type Msg, type NatsConnection, type Status } from '@nats-io/transport-node';
 import { LeaseholdError } from '../errors.js';
 import { ByteQueue } from '../events/exec-byte-queue.js';
 import {
@@ -60,6 +60,12 @@ export class ExecFailedError extends LeaseholdError {
     super(code, message, { transient: code === 'BUSY' || code === 'MOVING' || code === 'LOST_OUTPUT' });
   }
 }
+
+/**
+ * After a ping finds nobody on the exec's input subject, how long the exec's end may still be on
+ * its way (it was sent before the control plane let go of the subject) before it counts as lost.
+ */
+const END_IN_FLIGHT_MS = 1_000;
 
 /** Most bytes published between flushes: a large stdin waits for the server rather than filling memory. */
 const STDIN_FLUSH_BYTES = 1024 * 1024;
@@ -133,6 +139,24 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     };
     const onInternalAbort = () => fail(internal.signal.reason);
 
+    /**
+     * A ping is a request: while the exec runs, the control plane holds its input subject (and
+     * answers). Nobody there means the exec is over on the control plane — its `exit` lost in a NATS
+     * outage, or the control plane killed — and no answer will ever come: say so rather than wait.
+     */
+    const ping = () => {
+      if (!inputSubject || nc.isClosed() || settled) return;
+      const h = natsHeaders();
+      h.set(EXEC_HEADERS.kind, 'ping');
+      nc.request(inputSubject, new Uint8Array(), { headers: h, timeout: options.pingMs ?? DEFAULT_PING_MS }).then(
+        () => undefined,
+        (error: unknown) => {
+          if (settled || !(error instanceof RequestError && error.isNoResponders())) return; // a slow answer is no news
+          setTimeout(() => fail(new ExecFailedError(id, 'LOST_OUTPUT', `exec in ${id}: the control plane no longer runs it and its end never arrived (a NATS outage, or the control plane stopped); how the command ended is not known`)), END_IN_FLIGHT_MS).unref();
+        },
+      );
+    };
+
     const onMessage = (msg: Msg) => {
       if (settled) return cancelLateStart(msg);
       // The control plane's answers carry no reply subject and are no JetStream status (100). Such
@@ -157,7 +181,7 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
           inputSubject = subjects.execInput(id, started.exec);
           stdinAcks = started.stdinAcks === true;
           clearTimeout(startTimer);
-          pingTimer = setInterval(() => send('ping'), options.pingMs ?? DEFAULT_PING_MS);
+          pingTimer = setInterval(ping, options.pingMs ?? DEFAULT_PING_MS);
           if (options.stdin !== undefined) void pumpStdin(options.stdin);
         } else if (kind === 'exit') {
           const { exitCode, reason } = ExecExitSchema.parse(msg.json());

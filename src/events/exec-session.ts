@@ -108,6 +108,8 @@ export async function runExecSession(options: {
     const onInput = (msg: Msg) => {
       heardFromReader();
       const kind = msg.headers?.get(EXEC_HEADERS.kind);
+      // Asked as a request, a ping is answered: the asker learns the exec still runs here.
+      if (kind === 'ping' && msg.reply?.startsWith(INBOX_PREFIX)) return ack(msg.reply);
       if (kind === 'cancel') return cancel('cancelled');
       if (kind === 'eof') return stdin?.end();
       if (kind !== 'stdin' || !stdin) return;
