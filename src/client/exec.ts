@@ -167,6 +167,9 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
       if (msg.headers?.code === 503) return fail(new ControlPlaneUnavailableError(`no control plane serves exec on ${requestSubject}`));
       const kind = msg.headers?.get(EXEC_HEADERS.kind);
       const seq = msg.headers?.get(EXEC_HEADERS.seq);
+      // Every answer has both headers. A message with neither is nobody's answer (an ack or ping
+      // answer that another asker aimed here); a lost answer still shows as the next one's gap.
+      if (!kind && !seq) return;
       if (seq !== String(expected)) {
         return fail(new ExecFailedError(id, 'LOST_OUTPUT', `exec in ${id}: message ${expected} of the answer stream was lost (got ${seq ?? 'none'}); the output is incomplete`));
       }

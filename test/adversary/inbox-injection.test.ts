@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { Leasehold, type SessionHandle } from '../../src/client/index.js';
 import { EXEC_HEADERS } from '../../src/events/exec-protocol.js';
 import { SUBJECTS } from '../../src/events/transition.js';
@@ -24,7 +24,7 @@ const passwords = { controlPlane: secret('control-plane'), operator: secret('ope
  * tells such deliveries from answers (they carry a reply subject, or are a JetStream status) and
  * ignores them. The watcher can still flood an inbox with the whole history (see the report).
  */
-describe('adversary: a watcher delivering the history into an operator\'s exec inbox', () => {
+describe('adversary: messages aimed at another asker\'s exec inbox', () => {
   let servers: Servers;
   let tp: TestPlane;
   let operator: Leasehold;
@@ -65,5 +65,42 @@ describe('adversary: a watcher delivering the history into an operator\'s exec i
     for await (const chunk of run.stdout) out += Buffer.from(chunk).toString();
     assert.deepEqual(await run.result, { exitCode: 0 });
     assert.equal(out, 'done\n');
+  });
+
+  it("cannot break another operator's exec by aiming its own exec's stdin acks and ping answers at it", async () => {
+    // Both are operators; the attacker reads `_INBOX.>` as every client identity may.
+    await using attacker = await Leasehold.connect({ redis: servers.redis.url, nats: servers.nats.url, natsAuth: { user: 'leasehold-operator', password: passwords.operator }, keyPrefix: tp.config.keyPrefix });
+    const sniffer = await connect({ servers: servers.nats.url, user: 'leasehold-operator', pass: passwords.operator });
+    try {
+      const inboxes: string[] = [];
+      const tokens: string[] = [];
+      sniffer.subscribe('_INBOX.>', {
+        callback: (_error, msg) => {
+          if (msg.headers?.get(EXEC_HEADERS.kind) !== 'started') return;
+          inboxes.push(msg.subject);
+          tokens.push((JSON.parse(msg.string()) as { exec: string }).exec);
+        },
+      });
+      await sniffer.flush();
+      const victim = session.exec(['sh', '-c', 'sleep 2; echo done']);
+      await eventually(() => assert.equal(inboxes.length, 1));
+      const own = attacker.exec(session.id, ['sh', '-c', 'cat > /dev/null'], { stdin: (async function* () { await new Promise((resolve) => setTimeout(resolve, 3_000)); })() });
+      await eventually(() => assert.equal(tokens.length, 2));
+      // Stdin chunks and pings of its own exec, with the victim's inbox as their reply subject.
+      const h = headers();
+      h.set(EXEC_HEADERS.kind, 'stdin');
+      h.set(EXEC_HEADERS.seq, '0');
+      sniffer.publish(SUBJECTS.execInput(session.id, tokens[1]!), 'x', { headers: h, reply: inboxes[0]! });
+      const p = headers();
+      p.set(EXEC_HEADERS.kind, 'ping');
+      sniffer.publish(SUBJECTS.execInput(session.id, tokens[1]!), '', { headers: p, reply: inboxes[0]! });
+      let out = '';
+      for await (const chunk of victim.stdout) out += Buffer.from(chunk).toString();
+      assert.deepEqual(await victim.result, { exitCode: 0 });
+      assert.equal(out, 'done\n');
+      own.abort();
+    } finally {
+      await sniffer.close();
+    }
   });
 });
