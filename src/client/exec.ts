@@ -62,10 +62,11 @@ export class ExecFailedError extends LeaseholdError {
 }
 
 /**
- * After a ping finds nobody on the exec's input subject, how long the exec's end may still be on
- * its way (it was sent before the control plane let go of the subject) before it counts as lost.
+ * After a ping finds nobody on the exec's input subject, when to ask again before the exec counts
+ * as lost: its end may still be on its way (sent just before the control plane let go of the
+ * subject), or, just after a NATS restart, the control plane may not have subscribed again yet.
  */
-const END_IN_FLIGHT_MS = 1_000;
+const RECHECK_AFTER_MS = 2_000;
 
 /** Most bytes published between flushes: a large stdin waits for the server rather than filling memory. */
 const STDIN_FLUSH_BYTES = 1024 * 1024;
@@ -144,7 +145,7 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
      * answers). Nobody there means the exec is over on the control plane — its `exit` lost in a NATS
      * outage, or the control plane killed — and no answer will ever come: say so rather than wait.
      */
-    const ping = () => {
+    const ping = (recheck: boolean) => {
       if (!inputSubject || nc.isClosed() || settled) return;
       const h = natsHeaders();
       h.set(EXEC_HEADERS.kind, 'ping');
@@ -152,7 +153,8 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
         () => undefined,
         (error: unknown) => {
           if (settled || !(error instanceof RequestError && error.isNoResponders())) return; // a slow answer is no news
-          setTimeout(() => fail(new ExecFailedError(id, 'LOST_OUTPUT', `exec in ${id}: the control plane no longer runs it and its end never arrived (a NATS outage, or the control plane stopped); how the command ended is not known`)), END_IN_FLIGHT_MS).unref();
+          if (!recheck) return void setTimeout(() => ping(true), RECHECK_AFTER_MS).unref();
+          fail(new ExecFailedError(id, 'LOST_OUTPUT', `exec in ${id}: the control plane no longer runs it and its end never arrived (a NATS outage, or the control plane stopped); how the command ended is not known`));
         },
       );
     };
@@ -184,7 +186,7 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
           inputSubject = subjects.execInput(id, started.exec);
           stdinAcks = started.stdinAcks === true;
           clearTimeout(startTimer);
-          pingTimer = setInterval(ping, options.pingMs ?? DEFAULT_PING_MS);
+          pingTimer = setInterval(() => ping(false), options.pingMs ?? DEFAULT_PING_MS);
           if (options.stdin !== undefined) void pumpStdin(options.stdin);
         } else if (kind === 'exit') {
           const { exitCode, reason } = ExecExitSchema.parse(msg.json());
