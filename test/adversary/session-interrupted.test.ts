@@ -59,3 +59,47 @@ describe('adversary: Ctrl-C on `leasehold session` before the session runs', () 
     }, 15_000);
   });
 });
+
+/** The holding paths of `leasehold session`, which no test drove: end of input, and Ctrl-C, once it runs. */
+describe('`leasehold session` held open, then let go', () => {
+  let tp: TestPlane;
+  let lh: Leasehold;
+
+  before(async () => {
+    tp = await startTestPlane(servers());
+    lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix: tp.config.keyPrefix });
+  });
+  after(async () => {
+    await lh.close();
+    await tp.stop();
+  });
+
+  for (const letGo of ['end of input', 'Ctrl-C'] as const) {
+    it(`ends the session on ${letGo}, and keeps it while held`, async () => {
+      const connection = ['--redis', servers().redis.url, '--nats', servers().nats.url, '--key-prefix', tp.config.keyPrefix];
+      // A lease of 1 s: only the CLI's heartbeats keep it running while held.
+      const cli = spawn(process.execPath, [BIN, 'session', '--type', 'trusted', '--lease', '1', ...connection], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      cli.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      cli.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = once(cli, 'exit') as Promise<[number | null]>;
+      try {
+        await eventually(() => assert.match(stdout, /^session-[0-9a-f]{10}\n$/, stderr), 15_000);
+        const id = stdout.trim();
+        await new Promise((resolve) => setTimeout(resolve, 3_000)); // three leases
+        assert.equal((await lh.status(id))?.state, 'running', 'held, it outlives its lease');
+        const run = lh.exec(id, ['echo', 'in it']);
+        assert.deepEqual(await run.result, { exitCode: 0 });
+        if (letGo === 'end of input') cli.stdin.end();
+        else cli.kill('SIGINT');
+        const [code] = await exited;
+        assert.equal(code, 0, stderr);
+        const status = await lh.status(id);
+        assert.deepEqual({ state: status?.state, reason: status?.reason }, { state: 'tornDown', reason: 'cancelled' });
+      } finally {
+        if (cli.exitCode === null && cli.signalCode === null) cli.kill('SIGKILL');
+      }
+    });
+  }
+});
