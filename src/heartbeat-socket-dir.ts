@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,7 +18,9 @@ export function makeHeartbeatSocketDir(root = tmpdir()): string {
 
 /**
  * Removes the directories under `root` named `<prefix><pid>-…` whose control plane is gone (its pid
- * is not alive), and leaves this process's and live ones' alone.
+ * is not alive), and leaves this process's and live ones' alone. `root` is shared (/tmp): anyone
+ * can make such a name, so only a directory of our own user is removed, and one that cannot be
+ * removed is left, never a reason to fail (before, another user's directory stopped every start).
  */
 export function removeAbandonedDirs(root: string, prefix: string): void {
   let names: string[];
@@ -30,7 +32,14 @@ export function removeAbandonedDirs(root: string, prefix: string): void {
   for (const name of names) {
     const pid = name.startsWith(prefix) ? /^(\d+)-/.exec(name.slice(prefix.length))?.[1] : undefined;
     if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
-    rmSync(join(root, name), { recursive: true, force: true });
+    const path = join(root, name);
+    try {
+      const stat = lstatSync(path);
+      if (!stat.isDirectory() || (process.getuid !== undefined && stat.uid !== process.getuid())) continue;
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Gone meanwhile, or not ours to remove after all: it costs a directory, not a start.
+    }
   }
 }
 

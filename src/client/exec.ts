@@ -1,4 +1,4 @@
-import { createInbox, headers as natsHeaders, PermissionViolationError, type Msg, type NatsConnection, type Status } from '@nats-io/transport-node';
+import { createInbox, headers as natsHeaders, PermissionViolationError, RequestError, type Msg, type NatsConnection, type Status } from '@nats-io/transport-node';
 import { LeaseholdError } from '../errors.js';
 import { ByteQueue } from '../events/exec-byte-queue.js';
 import {
@@ -8,6 +8,7 @@ import {
   ExecErrorSchema,
   ExecExitSchema,
   ExecStartedSchema,
+  STDIN_WINDOW_BYTES,
   type ExecErrorCode,
   type ExecInputKind,
   type ExecRequestBody,
@@ -60,6 +61,13 @@ export class ExecFailedError extends LeaseholdError {
   }
 }
 
+/**
+ * After a ping finds nobody on the exec's input subject, when to ask again before the exec counts
+ * as lost: its end may still be on its way (sent just before the control plane let go of the
+ * subject), or, just after a NATS restart, the control plane may not have subscribed again yet.
+ */
+const RECHECK_AFTER_MS = 2_000;
+
 /** Most bytes published between flushes: a large stdin waits for the server rather than filling memory. */
 const STDIN_FLUSH_BYTES = 1024 * 1024;
 
@@ -90,12 +98,14 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     let lingerTimer: NodeJS.Timeout | null = null;
     const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
 
-    const send = (kind: ExecInputKind, body: Uint8Array = new Uint8Array(), seq?: number) => {
+    /** Set from `started`: the control plane answers stdin chunks once taken, so we can wait for it. */
+    let stdinAcks = false;
+    const send = (kind: ExecInputKind, body: Uint8Array = new Uint8Array(), seq?: number, reply?: string) => {
       if (!inputSubject || nc.isClosed()) return;
       const h = natsHeaders();
       h.set(EXEC_HEADERS.kind, kind);
       if (seq !== undefined) h.set(EXEC_HEADERS.seq, String(seq));
-      nc.publish(inputSubject, body, { headers: h });
+      nc.publish(inputSubject, body, { headers: h, ...(reply !== undefined ? { reply } : {}) });
     };
     const finish = (outcome: { value: ExecResult } | { error: unknown }) => {
       if (settled) return;
@@ -111,6 +121,8 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
       statuses.stop?.();
       options.signal?.removeEventListener('abort', onAbort);
       internal.signal.removeEventListener('abort', onInternalAbort);
+      acks?.unsubscribe();
+      windowOpen?.();
       stdout.end();
       stderr.end();
       if ('value' in outcome) resolve(outcome.value);
@@ -128,11 +140,38 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
     };
     const onInternalAbort = () => fail(internal.signal.reason);
 
+    /**
+     * A ping is a request: while the exec runs, the control plane holds its input subject (and
+     * answers). Nobody there means the exec is over on the control plane — its `exit` lost in a NATS
+     * outage, or the control plane killed — and no answer will ever come: say so rather than wait.
+     */
+    const ping = (recheck: boolean) => {
+      if (!inputSubject || nc.isClosed() || settled) return;
+      const h = natsHeaders();
+      h.set(EXEC_HEADERS.kind, 'ping');
+      nc.request(inputSubject, new Uint8Array(), { headers: h, timeout: options.pingMs ?? DEFAULT_PING_MS }).then(
+        () => undefined,
+        (error: unknown) => {
+          if (settled || !(error instanceof RequestError && error.isNoResponders())) return; // a slow answer is no news
+          if (!recheck) return void setTimeout(() => ping(true), RECHECK_AFTER_MS).unref();
+          fail(new ExecFailedError(id, 'LOST_OUTPUT', `exec in ${id}: the control plane no longer runs it and its end never arrived (a NATS outage, or the control plane stopped); how the command ended is not known`));
+        },
+      );
+    };
+
     const onMessage = (msg: Msg) => {
       if (settled) return cancelLateStart(msg);
+      // The control plane's answers carry no reply subject and are no JetStream status (100). Such
+      // a message was delivered here by a JetStream push consumer, which anyone allowed to create
+      // consumers may aim at any subject it read on _INBOX.> (nats-server does not check the
+      // deliver subject against its creator's permissions): not of this stream, so not a gap in it.
+      if (msg.reply || msg.headers?.code === 100) return;
       if (msg.headers?.code === 503) return fail(new ControlPlaneUnavailableError(`no control plane serves exec on ${requestSubject}`));
       const kind = msg.headers?.get(EXEC_HEADERS.kind);
       const seq = msg.headers?.get(EXEC_HEADERS.seq);
+      // Every answer has both headers. A message with neither is nobody's answer (an ack or ping
+      // answer that another asker aimed here); a lost answer still shows as the next one's gap.
+      if (!kind && !seq) return;
       if (seq !== String(expected)) {
         return fail(new ExecFailedError(id, 'LOST_OUTPUT', `exec in ${id}: message ${expected} of the answer stream was lost (got ${seq ?? 'none'}); the output is incomplete`));
       }
@@ -143,10 +182,11 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
           (kind === 'stdout' ? options.onStdout : options.onStderr)?.(chunk);
           (kind === 'stdout' ? stdout : stderr).push(chunk);
         } else if (kind === 'started' && expected === 1) {
-          const { exec } = ExecStartedSchema.parse(msg.json());
-          inputSubject = subjects.execInput(id, exec);
+          const started = ExecStartedSchema.parse(msg.json());
+          inputSubject = subjects.execInput(id, started.exec);
+          stdinAcks = started.stdinAcks === true;
           clearTimeout(startTimer);
-          pingTimer = setInterval(() => send('ping'), options.pingMs ?? DEFAULT_PING_MS);
+          pingTimer = setInterval(() => ping(false), options.pingMs ?? DEFAULT_PING_MS);
           if (options.stdin !== undefined) void pumpStdin(options.stdin);
         } else if (kind === 'exit') {
           const { exitCode, reason } = ExecExitSchema.parse(msg.json());
@@ -177,17 +217,42 @@ export function execInWorkload(nc: NatsConnection, subjects: Subjects, id: strin
       }
     };
 
+    /** Stdin acks (when the control plane gives them): sizes of the chunks not yet taken, in order. */
+    let acks: ReturnType<NatsConnection['subscribe']> | null = null;
+    const unacked: number[] = [];
+    let unackedBytes = 0;
+    let windowOpen: (() => void) | null = null;
+    const onAck = () => {
+      unackedBytes -= unacked.shift() ?? 0;
+      if (unackedBytes <= STDIN_WINDOW_BYTES) windowOpen?.();
+    };
+    /** Waits while more than STDIN_WINDOW_BYTES are ahead of the command: it is the command's pace, not NATS's, that stdin goes at. */
+    const window = async () => {
+      while (!settled && unackedBytes > STDIN_WINDOW_BYTES) {
+        await new Promise<void>((resolve) => (windowOpen = resolve));
+        windowOpen = null;
+      }
+    };
+
     const pumpStdin = async (source: NonNullable<ExecOptions['stdin']>) => {
       let seq = 0;
       let unflushed = 0;
+      const ackInbox = stdinAcks ? createInbox() : undefined;
+      if (ackInbox) acks = nc.subscribe(ackInbox, { callback: (error) => (error ? undefined : onAck()) });
       try {
         const chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> = typeof source === 'string' || source instanceof Uint8Array ? [source] : source;
         for await (const raw of chunks) {
           if (settled) return;
           const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
           for (let at = 0; at < bytes.length; at += DEFAULT_EXEC_LIMITS.chunkBytes) {
+            await window();
+            if (settled) return;
             const piece = bytes.subarray(at, at + DEFAULT_EXEC_LIMITS.chunkBytes);
-            send('stdin', piece, seq++);
+            if (ackInbox) {
+              unacked.push(piece.length);
+              unackedBytes += piece.length;
+            }
+            send('stdin', piece, seq++, ackInbox);
             unflushed += piece.length;
           }
           if (unflushed >= STDIN_FLUSH_BYTES) {

@@ -16,6 +16,9 @@ export type { ExecErrorCode, ExecHandler, ExecRoute } from './transition.js';
  * 3. The asker sends on `leasehold.exec.<id>.<token>`: `stdin` chunks (their own sequence, from 0),
  *    `eof`, `cancel`, and a `ping` at least every few seconds: an exec that hears nothing from its
  *    asker for `readerTimeoutMs` is cancelled (nobody is reading its output).
+ *    A stdin chunk sent with an `_INBOX.` reply subject is answered (empty) once the command has
+ *    taken it; an asker that keeps at most STDIN_WINDOW_BYTES unanswered never has its exec
+ *    cancelled for sending faster than the command reads (maxUnreadStdinBytes).
  */
 
 /** Message headers: what the message is, and where it stands in its stream. */
@@ -50,6 +53,12 @@ export interface ExecLimits {
    * exec is cancelled: a command writing faster than NATS takes it must not fill this process's memory.
    */
   readonly maxUnflushedBytes: number;
+  /**
+   * Stdin received and not yet taken by the command past which the exec is cancelled: NATS cannot
+   * slow a publisher down, so without it an asker could park gigabytes in this process by sending
+   * stdin to a command that does not read it. Askers that wait for stdin acks never come near it.
+   */
+  readonly maxUnreadStdinBytes: number;
 }
 
 export const DEFAULT_EXEC_LIMITS: ExecLimits = {
@@ -59,7 +68,14 @@ export const DEFAULT_EXEC_LIMITS: ExecLimits = {
   readerTimeoutMs: 30_000,
   maxRequestBytes: 256 * 1024,
   maxUnflushedBytes: 8 * 1024 * 1024,
+  maxUnreadStdinBytes: 8 * 1024 * 1024,
 };
+
+/**
+ * Stdin an asker sends ahead of the command's reading: it waits for acks beyond this. Well under
+ * DEFAULT_EXEC_LIMITS.maxUnreadStdinBytes, so that an asker that waits is never cancelled.
+ */
+export const STDIN_WINDOW_BYTES = 2 * 1024 * 1024;
 
 /** How often the client pings; well under DEFAULT_EXEC_LIMITS.readerTimeoutMs. */
 export const DEFAULT_PING_MS = 5_000;
@@ -83,7 +99,8 @@ export const ExecRequestBodySchema = z
   .strict();
 export type ExecRequestBody = z.infer<typeof ExecRequestBodySchema>;
 
-export const ExecStartedSchema = z.object({ exec: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/) });
+/** `stdinAcks`: stdin chunks sent with an `_INBOX.` reply subject are answered once the command has taken them. */
+export const ExecStartedSchema = z.object({ exec: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/), stdinAcks: z.boolean().optional() });
 export const ExecExitSchema = z.object({ exitCode: z.number().int().nullable(), reason: z.string().optional() });
 export const ExecErrorSchema = z.object({ error: z.string(), code: z.enum(EXEC_ERROR_CODES) });
 

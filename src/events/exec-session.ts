@@ -6,6 +6,8 @@ import { EXEC_HEADERS, jsonBody, type ExecAnswerKind, type ExecErrorCode, type E
 import type { Subjects } from './transition.js';
 import { ByteQueue } from './exec-byte-queue.js';
 
+/** The control plane publishes on inboxes only (control-gate.ts): an ack goes nowhere else. */
+const INBOX_PREFIX = '_INBOX.';
 /** How much output goes out between two flushes. */
 const FLUSH_EVERY_BYTES = 256 * 1024;
 
@@ -106,16 +108,29 @@ export async function runExecSession(options: {
     const onInput = (msg: Msg) => {
       heardFromReader();
       const kind = msg.headers?.get(EXEC_HEADERS.kind);
+      // Asked as a request, a ping is answered: the asker learns the exec still runs here.
+      if (kind === 'ping' && msg.reply?.startsWith(INBOX_PREFIX)) return ack(msg.reply);
       if (kind === 'cancel') return cancel('cancelled');
       if (kind === 'eof') return stdin?.end();
       if (kind !== 'stdin' || !stdin) return;
       // A lost stdin chunk would feed the command corrupt input: stop it rather than go on.
       if (msg.headers?.get(EXEC_HEADERS.seq) !== String(stdinSeq++)) return cancel('a stdin chunk was lost');
-      stdin.push(msg.data);
+      // Answered once the command has taken the chunk: the asker's flow control (STDIN_WINDOW_BYTES).
+      const reply = msg.reply;
+      stdin.push(msg.data, reply?.startsWith(INBOX_PREFIX) ? () => ack(reply) : undefined);
+      // NATS cannot slow the asker down: what the command has not read waits here, so it is bounded.
+      if (stdin.pendingBytes > limits.maxUnreadStdinBytes) cancel('stdin faster than the command reads it');
+    };
+    const ack = (reply: string) => {
+      try {
+        nc.publish(reply);
+      } catch {
+        // closed: the asker learns from its own connection
+      }
     };
     answers.onOverflow = () => cancel('output faster than NATS takes it');
     heardFromReader();
-    answers.send('started', jsonBody({ exec: token }));
+    answers.send('started', jsonBody({ exec: token, stdinAcks: true }));
     const split = (kind: 'stdout' | 'stderr') => (chunk: Uint8Array) => {
       for (let at = 0; at < chunk.length; at += limits.chunkBytes) answers.send(kind, chunk.subarray(at, at + limits.chunkBytes));
     };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Leasehold } from '../../client/leasehold.js';
 import type { SessionHandle } from '../../client/session.js';
@@ -74,18 +75,36 @@ async function openSession(options: SessionCliOptions): Promise<void> {
     throw error instanceof LeaseholdError ? new CliError(error.message, EXIT.failed) : error;
   });
   const tty = process.stderr.isTTY;
+  // Ctrl-C while the session waits to start (queued, provisioning) must end it too: left behind,
+  // it would start later with nobody holding it, and run until its lease lapses.
+  const id = options.id ?? `session-${randomBytes(5).toString('hex')}`;
+  const opening = new AbortController();
+  const interrupt = () => opening.abort(new CliError(`interrupted before session ${id} ran; it was cancelled`, EXIT.failed));
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   try {
-    const session = await leasehold.session(
-      {
-        ...(options.id !== undefined ? { id: options.id } : {}),
-        type: options.type as 'trusted' | 'untrusted',
-        image: options.image,
-        ...(options.lease !== undefined ? { leaseSeconds: options.lease } : {}),
-        ...(options.maxLifetime !== undefined ? { maxLifetimeSeconds: options.maxLifetime } : {}),
-        ...(options.label.length > 0 ? { labels: labelPairs(options.label) } : {}),
-      },
-      { timeoutMs: options.timeout * 1000, ...(tty ? { onState: (state: string) => process.stderr.write(`leasehold: session ${state}\n`) } : {}) },
-    );
+    const session = await leasehold
+      .session(
+        {
+          id,
+          type: options.type as 'trusted' | 'untrusted',
+          image: options.image,
+          ...(options.lease !== undefined ? { leaseSeconds: options.lease } : {}),
+          ...(options.maxLifetime !== undefined ? { maxLifetimeSeconds: options.maxLifetime } : {}),
+          ...(options.label.length > 0 ? { labels: labelPairs(options.label) } : {}),
+        },
+        { timeoutMs: options.timeout * 1000, signal: opening.signal, ...(tty ? { onState: (state: string) => process.stderr.write(`leasehold: session ${state}\n`) } : {}) },
+      )
+      .catch(async (error: unknown) => {
+        if (!opening.signal.aborted) throw error;
+        // session() cancels what it waited for; this also covers a Ctrl-C while it was being recorded.
+        await leasehold.cancel(id).catch(() => undefined);
+        throw opening.signal.reason;
+      })
+      .finally(() => {
+        process.off('SIGINT', interrupt);
+        process.off('SIGTERM', interrupt);
+      });
     process.stdout.write(`${session.id}\n`);
     process.stderr.write(`leasehold: run commands in it with: leasehold exec ${session.id} -- <command>\n`);
     if (options.detach) {

@@ -6,6 +6,11 @@ interface PidRecord {
   /** Field 22 of /proc/<pid>/stat: tells a reused pid from ours. */
   readonly startTime: string;
   readonly exitCode?: number | null;
+  /**
+   * Process groups of execs run in the workload on this host (their leader's pid and start time):
+   * a control plane killed with -9 forgets them, and the next one must still stop what they run.
+   */
+  readonly execGroups?: readonly { readonly pid: number; readonly startTime: string }[];
 }
 
 /**
@@ -28,6 +33,14 @@ export class PidFiles {
   recordExit(id: string, exitCode: number | null): void {
     const record = this.read(id);
     if (record) writeFileSync(this.path(id), JSON.stringify({ ...record, exitCode }));
+  }
+
+  /** Remembers an exec's process group, so that teardown after a crash reaches it (killExecGroups). */
+  addExecGroup(id: string, pid: number): void {
+    const record = this.read(id);
+    if (!record) return;
+    const live = (record.execGroups ?? []).filter((group) => groupMayLive(group.pid, group.startTime));
+    writeFileSync(this.path(id), JSON.stringify({ ...record, execGroups: [...live, { pid, startTime: processStartTime(pid) ?? '' }] }));
   }
 
   read(id: string): PidRecord | null {
@@ -86,4 +99,30 @@ export function killGroup(pid: number, signal: NodeJS.Signals): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
+}
+
+/**
+ * Whether process group `pid` may still hold processes of ours: its leader is alive and the same
+ * process (same start time), or its leader is gone, where what it left in the group lives on
+ * (`sleep &` in an exec). A leader's pid now used by another process means the number was free,
+ * which the kernel allows only once no process is left in the old group: nothing of ours is there.
+ */
+export function groupMayLive(pid: number, startTime: string): boolean {
+  const fields = statFields(pid);
+  if (!fields || fields[0] === 'Z') return hasMembers(pid);
+  return startTime === '' || fields[19] === startTime;
+}
+
+function hasMembers(group: number): boolean {
+  try {
+    process.kill(-group, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Kills every exec group a record names that may still hold processes of ours (see groupMayLive). */
+export function killExecGroups(record: PidRecord): void {
+  for (const group of record.execGroups ?? []) if (groupMayLive(group.pid, group.startTime)) killGroup(group.pid, 'SIGKILL');
 }

@@ -17,7 +17,7 @@ import { execOnHost } from './host-exec.js';
 import { DEFAULT_RELAY_LIMITS, HeartbeatRelay, type HeartbeatRelayLimits } from './heartbeat-relay.js';
 import { OutputBudget, type OutputRate } from './output-budget.js';
 import { OutputTail } from '../output-tail.js';
-import { PidFiles, isSameProcessAlive, killGroup } from './pid-files.js';
+import { PidFiles, isSameProcessAlive, killExecGroups, killGroup } from './pid-files.js';
 
 /**
  * Turns a workload's argv and environment into what is actually executed. The plain runtime runs
@@ -332,6 +332,8 @@ export class ProcessRuntime implements WorkloadRuntime {
       if (recorded && isSameProcessAlive(recorded.pid, recorded.startTime)) {
         await this.stop(workdir, recorded.pid, waitUntilGone(recorded.pid, recorded.startTime));
       }
+      // What execs of a control plane that died (kill -9) still run: the workload's, so they go with it.
+      if (recorded) killExecGroups(recorded);
     }
     this.pidFiles.remove(id);
     await this.forget(id, workdir);
@@ -360,7 +362,12 @@ export class ProcessRuntime implements WorkloadRuntime {
     const ending = new ExecEnding(request.timeoutMs, signal);
     child.execs.add(ending);
     forgetEmptyGroups(child.execGroups);
-    const target: ExecTarget = { id, workdir: this.workdir(id), launch: child.launch, started: (group) => child.execGroups.add(group) };
+    const started = (group: number) => {
+      child.execGroups.add(group);
+      // On disk too: a control plane killed with -9 forgets the set, and the next one reads this.
+      this.pidFiles.addExecGroup(id, group);
+    };
+    const target: ExecTarget = { id, workdir: this.workdir(id), launch: child.launch, started };
     try {
       return await this.launcher.exec(target, request, output, ending);
     } finally {
