@@ -198,6 +198,15 @@ describe('KubernetesRuntime.exec against the fake API server', () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
+  it('resumes its TLS session for each later exec instead of a full handshake (one connection per exec, as a WebSocket holds it)', async () => {
+    const before = { connections: kube.api.connections, resumed: kube.api.resumedConnections };
+    for (let i = 0; i < 4; i++) assert.deepEqual(await exec({ cmd: ['true'] }), { exitCode: 0 });
+    const connections = kube.api.connections - before.connections;
+    const resumed = kube.api.resumedConnections - before.resumed;
+    assert.ok(connections >= 4, 'a WebSocket holds its connection: one per exec');
+    assert.ok(resumed >= 3, `at most the first exec needs a full handshake (${resumed} of ${connections} resumed)`);
+  });
+
   it('streams output as it is produced: the first chunk arrives while the command still runs', async () => {
     const gate = join(scratch, 'gate');
     const seen = collect();

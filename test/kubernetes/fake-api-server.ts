@@ -1,3 +1,4 @@
+import type { TLSSocket } from 'node:tls';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -150,6 +151,8 @@ export class FakeKubeApiServer {
   readonly startDelays = new Map<string, number>();
   /** TLS connections accepted, to show whether clients reuse them. */
   connections = 0;
+  /** Of those, the ones that resumed an earlier TLS session (no full handshake). */
+  resumedConnections = 0;
   private revision = 1000;
   /** Watches resuming from before this revision get 410 Gone, as after an etcd compaction. */
   private compactedRevision = 0;
@@ -180,7 +183,10 @@ export class FakeKubeApiServer {
         else res.destroy();
       });
     });
-    this.server.on('secureConnection', () => this.connections++);
+    this.server.on('secureConnection', (socket: TLSSocket) => {
+      this.connections++;
+      if (socket.isSessionReused()) this.resumedConnections++;
+    });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
