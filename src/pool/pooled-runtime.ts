@@ -27,6 +27,8 @@ export interface PooledRuntimeOptions {
 /** A workload running in a claimed member; `run` while this replica holds the exec of its command. */
 interface Claimed extends PoolClaim {
   readonly pool: WarmPool | undefined;
+  /** A run claimed here whose command is being started. */
+  starting?: boolean;
   run?: ClaimedRun;
 }
 
@@ -108,13 +110,16 @@ export class PooledRuntime implements WorkloadRuntime {
 
   async provision(id: string, spec: WorkloadSpec, context: ProvisionContext = {}): Promise<ProvisionResult> {
     if (this.claimed.has(id)) return { state: 'running' };
-    const pool = this.pools.find((candidate) => matches(candidate.template, spec));
+    // A run's end is its exec's, which only the replica holding the exec sees. Where workloads
+    // outlive a replica (Pods: restarts, shard moves), a run stays its own Pod and starts cold.
+    const claimable = spec.cmd === undefined || !this.adoptable;
+    const pool = claimable ? this.pools.find((candidate) => matches(candidate.template, spec)) : undefined;
     const member = pool?.claim() ?? null;
     this.queueTick();
     if (!pool || member === null) return this.inner.provision(id, spec, context);
     const kind = spec.cmd === undefined ? 'session' : 'run';
     // Known here before it is recorded, so that a sweep meanwhile never takes it for an idle one.
-    const claim: Claimed = { member, kind, pool };
+    const claim: Claimed = { member, kind, pool, starting: kind === 'run' };
     this.claimed.set(id, claim);
     try {
       await this.options.claims.record(id, { member, kind });
@@ -128,11 +133,13 @@ export class PooledRuntime implements WorkloadRuntime {
       try {
         claim.run = await this.startRun(id, member, spec, context);
       } catch (error) {
+        claim.starting = false;
         // The member could not run it (it died, or its runtime cannot exec): never reuse it, start cold.
         this.options.log.warn({ workload: id, pool: pool.name, member, err: error }, 'a claimed warm pool member could not start the command; starting the workload cold');
         await this.release(id, claim);
         return this.inner.provision(id, spec, context);
       }
+      claim.starting = false;
       const { run } = claim;
       // Told after `provision` has answered, as a cold workload's exit always is.
       void run.ended.then((result) =>
@@ -150,8 +157,9 @@ export class PooledRuntime implements WorkloadRuntime {
     const claim = this.claimed.get(id) ?? (await this.recall(id));
     if (!claim) return this.inner.status(id);
     if (claim.kind === 'session') return this.inner.status(claim.member);
+    if (claim.starting) return { state: 'pending', detail: 'starting its command in a warm pool member' };
     if (!claim.run) {
-      return { state: 'exited', detail: 'its command ran in a warm pool member through an exec that a control plane no longer running held; how it ended is not known' };
+      return { state: 'exited', detail: 'its command ran in a warm pool member through an exec held by a control plane that has stopped; how it ended is not known' };
     }
     const { result } = claim.run;
     if (!result) return { state: 'running', adoptable: false };

@@ -91,17 +91,19 @@ for (const flavour of FLAVOURS) {
       assert.equal(recorder.messages.length, 0, 'nothing about members on NATS');
     });
 
-    it('runs a matching command in a claimed member, with its env and its own workload id, and ends with its exit code and output', async () => {
+    it(flavour.kube ? 'starts a matching run cold, as its own Pod, so that it outlives a replica (restart, shard move), and ends with its exit code and output' : 'runs a matching command in a claimed member, with its env and its own workload id, and ends with its exit code and output', async () => {
       await eventually(() => assert.equal(pool().ready, 2), 20_000);
       const hits = pool().hits;
       const id = unique('run');
       await push({ id, type: flavour.type, image: 'alpine', cmd: ['sh', '-c', 'echo "id=$LEASEHOLD_WORKLOAD_ID greeting=$GREETING"; exit 3'], env: { GREETING: 'hi' } });
       await recorder.untilEnded([id], 20_000);
-      assert.equal(pool().hits, hits + 1, 'it was a hit: started in a member, not cold');
+      if (kube) assert.equal(pool().hits, hits, 'a run on Pods is its own Pod');
+      else assert.equal(pool().hits, hits + 1, 'it was a hit: started in a member, not cold');
       const end = recorder.ended(id)!;
       assert.equal(end.exitCode, 3);
       assert.equal(end.reason, 'failed');
-      assert.match((await lh.logs(id)) ?? '', new RegExp(`id=${id} greeting=hi`));
+      // The fake's kubelet simulates commands rather than run them: only a real run's output is checked.
+      if (!kube) assert.match((await lh.logs(id)) ?? '', new RegExp(`id=${id} greeting=hi`));
       assert.equal(await claimOf(id), null, 'the claim is gone with the workload');
     });
 
