@@ -4,6 +4,9 @@ import type { Redis } from 'ioredis';
 import { ExecFailedError, Leasehold, WorkloadNotFoundError } from '../../src/client/index.js';
 import type { ControlPlaneConfig } from '../../src/config.js';
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BIN, runCli } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
@@ -113,6 +116,44 @@ describe('exec into running workloads through the control plane (Kubernetes runt
       assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason))), results.map(() => ({ exitCode: 0 })));
     });
     assert.equal(recorder.ended('stopper'), undefined, 'cancelling an exec does not end its workload');
+  });
+
+  it("stops a session's command when its exec is cancelled or times out, and keeps its stderr whole", async () => {
+    const { config } = await plane();
+    await redis.lpush(`${config.keyPrefix}workload_queue`, JSON.stringify({ id: 'killable', type: 'trusted', image: 'alpine', leaseSeconds: 60 }));
+    await running(['killable']);
+    const lh = await client(config.keyPrefix);
+    const scratch = mkdtempSync(join(tmpdir(), 'kexec-kill-'));
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const pidOf = async (file: string) => {
+      await eventually(() => assert.ok(existsSync(file) && readFileSync(file, 'utf8').trim() !== ''));
+      return Number(readFileSync(file, 'utf8').trim());
+    };
+    try {
+      const err = lh.exec('killable', ['sh', '-c', 'echo first >&2; echo second >&2']);
+      assert.equal(await text(err.stderr), 'first\nsecond\n', 'the pid line the wrapper writes never reaches the asker');
+
+      const controller = new AbortController();
+      const cancelled = lh.exec('killable', ['sh', '-c', `echo $$ > ${scratch}/cancel; exec sleep 30`], { signal: controller.signal });
+      const pid = await pidOf(join(scratch, 'cancel'));
+      controller.abort(new Error('enough'));
+      await assert.rejects(cancelled.result, /enough/);
+      await eventually(() => assert.equal(alive(pid), false, 'the cancelled command was killed in the Pod'));
+
+      const timed = lh.exec('killable', ['sh', '-c', `echo $$ > ${scratch}/timeout; exec sleep 30`], { timeoutMs: 1_000 });
+      const timedPid = await pidOf(join(scratch, 'timeout'));
+      assert.deepEqual(await timed.result, { exitCode: null, reason: 'timeout' });
+      await eventually(() => assert.equal(alive(timedPid), false, 'the timed-out command was killed in the Pod'));
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 
   it('refuses an exec into a workload that has ended, and one into an unknown workload, in words', async () => {

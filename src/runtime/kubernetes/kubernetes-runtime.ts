@@ -9,6 +9,7 @@ import { kubeStatus, toRuntimeError } from './api-errors.js';
 import { makeWatch } from './kube-config.js';
 import { CONTAINER_NAME, LABELS, MANAGED_SELECTOR, MANAGER, buildPod, podName, type SandboxProfile } from './pod-manifest.js';
 import { execInPod } from './pod-exec.js';
+import { SESSION_KEEPER_ARGV } from '../../spec/session.js';
 import { eventFor, observePod } from './pod-observation.js';
 import { DEFAULT_STALL_MS, PodWatcher } from './pod-watcher.js';
 
@@ -219,7 +220,10 @@ export class KubernetesRuntime implements WorkloadRuntime {
       const state = pod.metadata?.deletionTimestamp ? 'being deleted' : (pod.status?.phase ?? 'unknown');
       throw new RuntimeError('WORKLOAD_NOT_RUNNING', `cannot exec in workload ${id}: its Pod ${name} is ${state}, not Running`);
     }
-    return execInPod(this.options.kubeConfig, { namespace, pod: name, container: CONTAINER_NAME }, request, output, signal);
+    // A session's keeper is /bin/sh: there a cancelled or timed-out command can be found and killed.
+    const command = pod.spec?.containers.find((c) => c.name === CONTAINER_NAME)?.command ?? [];
+    const shell = command.length === SESSION_KEEPER_ARGV.length && command.every((arg, i) => arg === SESSION_KEEPER_ARGV[i]);
+    return execInPod(this.options.kubeConfig, { namespace, pod: name, container: CONTAINER_NAME, shell }, request, output, signal);
   }
 
   async close(): Promise<void> {

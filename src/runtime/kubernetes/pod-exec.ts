@@ -13,6 +13,11 @@ export interface PodTarget {
   readonly namespace: string;
   readonly pod: string;
   readonly container: string;
+  /**
+   * The container is known to have a POSIX shell (it runs a session's keeper): the command is then
+   * started through one that reports its pid first, so that a cancel or a timeout can stop it.
+   */
+  readonly shell?: boolean;
 }
 
 /** What we use of the WebSocket client-node hands back (`ws`, whose types the project does not install). */
@@ -42,13 +47,21 @@ const STDIN_BUFFER_BYTES = 1024 * 1024;
  */
 const WRAPPER = 'cd -- "$0" || exit 126; while [ "$1" != -- ]; do export "$1" || exit 126; shift; done; shift; exec "$@"';
 
-export function wrapCommand(request: ExecRequest): string[] {
+/**
+ * Closing the exec stream does not stop the command (the kubelet only closes its stdin), and the
+ * exec API has no signal. So where a shell is known to be there, it first writes its pid to stderr
+ * as one line; `exec` keeps the pid, so it is the command's, and a cancel kills it with a second exec.
+ */
+const PID_LINE = 'printf "LEASEHOLD_EXEC_PID=%s\\n" "$$" >&2; ';
+const PID_MARKER = /^LEASEHOLD_EXEC_PID=(\d+)\n/;
+
+export function wrapCommand(request: ExecRequest, killable = false): string[] {
   checkExecRequest(request);
   const env = Object.entries({ ...request.env, ...request.controlEnv });
-  if (request.cwd === undefined && env.length === 0) return [...request.cmd];
+  if (!killable && request.cwd === undefined && env.length === 0) return [...request.cmd];
   // `./` keeps a relative cwd off CDPATH, where cd would also print the directory to stdout.
   const cwd = request.cwd === undefined ? '.' : request.cwd.startsWith('/') ? request.cwd : `./${request.cwd}`;
-  return ['/bin/sh', '-c', WRAPPER, cwd, ...env.map(([name, value]) => `${name}=${value}`), '--', ...request.cmd];
+  return ['/bin/sh', '-c', (killable ? PID_LINE : '') + WRAPPER, cwd, ...env.map(([name, value]) => `${name}=${value}`), '--', ...request.cmd];
 }
 
 /**
@@ -65,7 +78,8 @@ export async function execInPod(
   output: ExecOutput,
   signal: AbortSignal,
 ): Promise<ExecResult> {
-  const argv = wrapCommand(request);
+  const killable = target.shell === true;
+  const argv = wrapCommand(request, killable);
   if (signal.aborted) return { exitCode: null, reason: 'cancelled' };
   const stop = new AbortController();
   let why: string | null = null;
@@ -79,8 +93,9 @@ export async function execInPod(
   const timer = request.timeoutMs === undefined ? undefined : setTimeout(() => end('timeout'), request.timeoutMs);
 
   const stdin = request.stdin ? new PassThrough() : null;
+  let pid: number | null = null;
   const stdout = sink(output.stdout, end);
-  const stderr = sink(output.stderr, end);
+  const stderr = sink(killable ? pidLineFirst(output.stderr, (found) => (pid = found)) : output.stderr, end);
   // Our own streams, not client-node's default of this process's stdin/stdout/stderr, which a
   // server's close message (channel 255) would end.
   const handler = new WebSocketHandler(kubeConfig, undefined, { stdin: stdin ?? new PassThrough(), stdout, stderr });
@@ -111,6 +126,7 @@ export async function execInPod(
     const code = await Promise.race([closed, aborted(stop.signal)]);
     if (status) return resultOf(status);
     socket.close();
+    if (why !== null && pid !== null) killInPod(kubeConfig, target, pid);
     if (why !== null) return { exitCode: null, reason: why };
     return { exitCode: null, reason: `the exec stream closed (WebSocket code ${code}) before the command's exit status arrived` };
   } finally {
@@ -119,6 +135,31 @@ export async function execInPod(
     stop.abort(); // ends a stdin pump still waiting for the source or the network
     stdin?.destroy();
   }
+}
+
+/** The command's pid line, taken off the front of stderr; everything after it is passed on. */
+function pidLineFirst(deliver: (chunk: Uint8Array) => void, found: (pid: number) => void): (chunk: Uint8Array) => void {
+  let head: Buffer | null = Buffer.alloc(0);
+  return (chunk) => {
+    if (head === null) return deliver(chunk);
+    head = Buffer.concat([head, chunk]);
+    const newline = head.indexOf(10);
+    if (newline < 0 && head.length < 64) return;
+    const match = PID_MARKER.exec(head.subarray(0, newline + 1).toString('latin1'));
+    const rest = match ? head.subarray(newline + 1) : head;
+    if (match) found(Number(match[1]));
+    head = null;
+    if (rest.length > 0) deliver(rest);
+  };
+}
+
+/** SIGTERM, then SIGKILL 2 s later if it is still there: as a teardown's grace, shorter. */
+const KILL_SCRIPT = 'kill -TERM "$0" 2>/dev/null || exit 0; sleep 2; kill -KILL "$0" 2>/dev/null; exit 0';
+
+/** Stops a cancelled command through an exec of its own; best effort (the Pod may be going). */
+function killInPod(kubeConfig: KubeConfig, target: PodTarget, pid: number): void {
+  const quiet = { stdout: () => undefined, stderr: () => undefined };
+  void execInPod(kubeConfig, { ...target, shell: false }, { cmd: ['/bin/sh', '-c', KILL_SCRIPT, String(pid)] }, quiet, new AbortController().signal).catch(() => undefined);
 }
 
 /** The exit code in the Status the kubelet sends on the error channel. */
