@@ -40,6 +40,7 @@ export interface VsockExecOptions {
  * (see the agent's header). Each exec is a connection of its own, so several run at once.
  */
 export async function execOverVsock(options: VsockExecOptions, request: ExecRequest, output: ExecOutput, ending: ExecEnding): Promise<ExecResult> {
+  const lines = requestLines(request);
   const connecting = connectAgent(options, ending.signal);
   const socket = await Promise.race([connecting, ending.ended().then(() => null)]);
   if (socket === null) {
@@ -49,13 +50,13 @@ export async function execOverVsock(options: VsockExecOptions, request: ExecRequ
     return { exitCode: null, reason: ending.reason ?? 'cancelled' };
   }
   try {
-    return await converse(socket, request, output, ending);
+    return await converse(socket, lines, request, output, ending);
   } finally {
     socket.destroy();
   }
 }
 
-function converse(socket: Socket, request: ExecRequest, output: ExecOutput, ending: ExecEnding): Promise<ExecResult> {
+function converse(socket: Socket, requestText: readonly string[], request: ExecRequest, output: ExecOutput, ending: ExecEnding): Promise<ExecResult> {
   return new Promise<ExecResult>((resolve, reject) => {
     let settled = false;
     let inFlight = 0;
@@ -84,9 +85,9 @@ function converse(socket: Socket, request: ExecRequest, output: ExecOutput, endi
           wakeStdin?.();
           return;
         case 'exit': {
-          const code = Number(value);
           if (ending.reason !== null) return finish({ exitCode: null, reason: ending.reason });
-          return finish(Number.isInteger(code) && code >= 0 && code <= 255 ? { exitCode: code } : { exitCode: null, reason: `the guest agent reported an exit status that is not one: ${value}` });
+          const code = /^\d{1,3}$/.test(value) ? Number(value) : Number.NaN;
+          return finish(code <= 255 ? { exitCode: code } : { exitCode: null, reason: `the guest agent reported an exit status that is not one: ${value.slice(0, 32)}` });
         }
         case 'refused':
           settled = true;
@@ -111,7 +112,7 @@ function converse(socket: Socket, request: ExecRequest, output: ExecOutput, endi
       finish({ exitCode: null, reason: ending.reason ?? 'cancelled' });
     });
 
-    for (const line of requestLines(request)) send(line);
+    for (const line of requestText) send(line);
 
     if (request.stdin) {
       const stdin = request.stdin;
