@@ -132,6 +132,8 @@ function action(type: string, answer: (code: number, fault?: string) => void): v
     if (!bootSource) return answer(400, 'Cannot start microvm without kernel configuration.');
     if (!existsSync(onHost(bootSource.kernel_image_path))) return answer(400, 'Cannot start microvm: the kernel file cannot be opened.');
     state = 'Running';
+    // The device's socket is there when InstanceStart returns: a host may connect at once.
+    if (vsock) startVsock(vsock.uds_path, specEnv());
     answer(204);
     return boot();
   }
@@ -144,16 +146,25 @@ function action(type: string, answer: (code: number, fault?: string) => void): v
 }
 
 /** The guest: read the spec drive as init.sh does, run the command (simulated), report, power off. */
-function boot(): void {
+function specLines(): string[] {
   const specDrive = [...drives.values()].find((d) => !d.is_root_device && d.path_on_host);
-  const lines = specDrive ? readFileSync(onHost(specDrive.path_on_host!), 'utf8').replace(/\0+$/, '').split('\n') : [];
+  return specDrive ? readFileSync(onHost(specDrive.path_on_host!), 'utf8').replace(/\0+$/, '').split('\n') : [];
+}
+
+function specEnv(): [string, string][] {
+  return specLines()
+    .filter((l) => l.startsWith('env '))
+    .map((l) => l.split(' '))
+    .map(([, name, value]) => [name!, Buffer.from(value ?? '', 'base64').toString('utf8')]);
+}
+
+function boot(): void {
+  const lines = specLines();
   if (lines[0] !== 'leasehold-spec 1') {
     process.stdout.write('leasehold-init: no spec drive; idle\n');
     return; // like a guest that booted something else: it runs until stopped
   }
   const argv = lines.filter((l) => l.startsWith('arg ')).map((l) => Buffer.from(l.slice(4), 'base64').toString('utf8'));
-  const env = lines.filter((l) => l.startsWith('env ')).map((l) => l.split(' ') as [string, string, string]);
-  if (vsock) startVsock(vsock.uds_path, env.map(([, name, value]) => [name, Buffer.from(value, 'base64').toString('utf8')]));
   const run = simulate(argv);
   if (run.output) process.stdout.write(run.output);
   if (run.runMs === null) return; // runs until Ctrl-Alt-Del or a signal
