@@ -150,6 +150,24 @@ describe('exec into a Firecracker microVM, through the guest agent on vsock (spe
     await eventually(() => assert.deepEqual(pids.filter(alive), []), 5_000);
   });
 
+  it('a command that closes its stdin while stdin keeps coming can still be cancelled, and dies', async () => {
+    const seen = collect();
+    const ending = new AbortController();
+    async function* endless(): AsyncIterable<Uint8Array> {
+      while (!ending.signal.aborted) {
+        yield randomBytes(4096);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+    const running = vm.runtime.exec('s', { cmd: ['sh', '-c', 'exec 0<&-; echo $$; exec sleep 600'], stdin: endless() }, seen.output, ending.signal);
+    await seen.firstStdout;
+    const pid = Number(seen.out().toString().trim());
+    await new Promise((resolve) => setTimeout(resolve, 300)); // stdin keeps arriving at a closed pipe
+    ending.abort();
+    assert.deepEqual(await running, { exitCode: null, reason: 'cancelled' });
+    await eventually(() => assert.equal(alive(pid), false, 'the command was killed in the guest'), 5_000);
+  });
+
   it('runs several execs at once, each on a connection of its own, with its own output, stdin and exit code', async () => {
     // The first waits for stdin that is only given after the others have finished: they ran while it was open.
     let release!: () => void;
