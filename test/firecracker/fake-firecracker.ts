@@ -184,9 +184,11 @@ function startVsock(udsPath: string, env: [string, string][]): void {
   const imageFiles = rootDrive ? readFileSync(onHost(rootDrive.path_on_host!), 'utf8').split('\n') : [];
   const hasAgent = imageFiles.includes('/sbin/leasehold-exec-agent');
   // The file init writes: readable by the workload's user (the agent runs commands as that user).
-  guestDir = mkdtempSync(join(tmpdir(), 'fc-guest-'));
-  chmodSync(guestDir, 0o755);
-  const envFile = join(guestDir, 'env');
+  // The guest's /tmp: the agent's pipes go there too, and all of it goes when the "VM" stops.
+  const guestTmp = mkdtempSync(join(tmpdir(), 'fc-guest-'));
+  guestDir = guestTmp;
+  chmodSync(guestTmp, 0o755);
+  const envFile = join(guestTmp, 'env');
   const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
   writeFileSync(envFile, env.map(([name, value]) => `export ${name}=${quote(value)}\n`).join(''), { mode: 0o644 });
   let hostPort = 1073741824; // Firecracker numbers host-side ports from 2^30
@@ -196,7 +198,7 @@ function startVsock(udsPath: string, env: [string, string][]): void {
       if (port !== AGENT_PORT || !hasAgent) return void connection.destroy(); // no listener in the guest: Firecracker hangs up
       connection.write(`OK ${hostPort++}\n`);
       // socat's part: a handler per connection, bytes copied both ways.
-      const agent = spawn('sh', [AGENT], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LEASEHOLD_ENV_FILE: envFile }, stdio: ['pipe', 'pipe', 'ignore'] });
+      const agent = spawn('sh', [AGENT], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LEASEHOLD_ENV_FILE: envFile, TMPDIR: guestTmp }, stdio: ['pipe', 'pipe', 'ignore'] });
       agent.stdin.on('error', () => undefined);
       connection.pipe(agent.stdin);
       agent.stdout.pipe(connection);

@@ -81,7 +81,7 @@ describe('exec into a Firecracker microVM, through the guest agent on vsock (spe
     const ending = new AbortController();
     const running = vm.runtime.exec('s', { cmd: ['sh', '-c', 'echo first; echo oops >&2; read never'], stdin: chunks() }, seen.output, ending.signal);
     // The first line arrives while the command still waits: streamed, not collected at the end.
-    await seen.firstStdout;
+    await Promise.race([seen.firstStdout, running]); // a refused exec fails here, not by a hang
     assert.equal(seen.out().toString(), 'first\n');
     ending.abort();
     assert.deepEqual(await running, { exitCode: null, reason: 'cancelled' });
@@ -142,7 +142,7 @@ describe('exec into a Firecracker microVM, through the guest agent on vsock (spe
     const seen = collect();
     const ending = new AbortController();
     const running = vm.runtime.exec('s', { cmd: ['sh', '-c', 'sleep 600 & echo $$ $!; wait'] }, seen.output, ending.signal);
-    await seen.firstStdout;
+    await Promise.race([seen.firstStdout, running]);
     const pids = seen.out().toString().trim().split(' ').map(Number);
     assert.deepEqual(pids.filter(alive), pids, 'running before the cancel');
     ending.abort();
@@ -160,7 +160,7 @@ describe('exec into a Firecracker microVM, through the guest agent on vsock (spe
       }
     }
     const running = vm.runtime.exec('s', { cmd: ['sh', '-c', 'exec 0<&-; echo $$; exec sleep 600'], stdin: endless() }, seen.output, ending.signal);
-    await seen.firstStdout;
+    await Promise.race([seen.firstStdout, running]);
     const pid = Number(seen.out().toString().trim());
     await new Promise((resolve) => setTimeout(resolve, 300)); // stdin keeps arriving at a closed pipe
     ending.abort();
@@ -221,7 +221,7 @@ describe('exec into a Firecracker microVM: the cases around it', () => {
       await vm.runtime.provision('short', { ...spec('short', ['sleep', '600']), type: 'untrusted' });
       const seen = collect();
       const running = vm.runtime.exec('short', { cmd: ['sh', '-c', 'echo $$; exec sleep 600'] }, seen.output, never);
-      await seen.firstStdout;
+      await Promise.race([seen.firstStdout, running]);
       const pid = Number(seen.out().toString().trim());
       await vm.runtime.teardown('short');
       const result = await running;
