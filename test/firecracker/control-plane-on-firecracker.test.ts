@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
+import { ExecFailedError, Leasehold } from '../../src/client/index.js';
 import { DEFAULT_CONFIG } from '../../src/config.js';
 import { startTestPlane } from '../helpers/control-plane.js';
 import { redisClient, useServers } from '../helpers/servers.js';
@@ -36,6 +37,36 @@ describe('untrusted work in Firecracker microVMs, through the control plane (API
       const vms = new Set(host.requests().map((r) => r.vm));
       assert.deepEqual([...vms], ['agent-1'], 'only the untrusted workload got a VM');
     } finally {
+      await tp.stop();
+      host.cleanup();
+    }
+  });
+
+  it('runs execs in a microVM session through the client: streamed output, stdin, exit codes; a guest without the agent is refused in words', async () => {
+    const host = fakeFirecrackerHost();
+    const tp = await startTestPlane(servers(), { sandbox: 'firecracker', firecracker: { ...host.config(), agentBootMs: 300 } });
+    const lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix: tp.config.keyPrefix });
+    const text = async (stream: AsyncIterable<Uint8Array>) => {
+      let out = '';
+      for await (const chunk of stream) out += Buffer.from(chunk).toString();
+      return out;
+    };
+    try {
+      await redis.lpush(
+        tp.plane.keys.queue,
+        JSON.stringify({ id: 'vm-session', type: 'untrusted', image: 'python', cmd: ['sleep', '3600'], env: { WHO: 'the spec' } }),
+        JSON.stringify({ id: 'vm-bare', type: 'untrusted', image: 'bare', cmd: ['sleep', '3600'] }),
+      );
+      await recorder.until(() => ['vm-session', 'vm-bare'].every((id) => recorder.of(id).some((m) => m.to === 'running')), 20_000, 'both VMs running');
+      const run = lh.exec('vm-session', ['sh', '-c', 'echo "in the VM of $WHO"; echo oops >&2; exit 4']);
+      const [stdout, stderr, result] = await Promise.all([text(run.stdout), text(run.stderr), run.result]);
+      assert.deepEqual([stdout, stderr, result], ['in the VM of the spec\n', 'oops\n', { exitCode: 4 }]);
+      const cat = lh.exec('vm-session', ['cat'], { stdin: 'from the asker' });
+      assert.deepEqual([await text(cat.stdout), await cat.result], ['from the asker', { exitCode: 0 }]);
+      await assert.rejects(lh.exec('vm-bare', ['true']).result, (error: unknown) => error instanceof ExecFailedError && /nothing in the guest answers on vsock port 10240/.test(error.message));
+      assert.equal(recorder.ended('vm-session'), undefined, 'execs do not end the session');
+    } finally {
+      await lh.close();
       await tp.stop();
       host.cleanup();
     }

@@ -40,6 +40,7 @@ describe('the firecracker runtime', () => {
         'PUT /boot-source 204',
         'PUT /drives/rootfs 204',
         'PUT /drives/spec 204',
+        'PUT /vsock 204',
         'PUT /actions 204',
       ], 'no network interface unless asked for');
       const [machine, boot, rootfs] = host.requests();
@@ -78,7 +79,7 @@ describe('the firecracker runtime', () => {
     try {
       await runtime.provision('jailed', spec('jailed', ['sleep', '300']));
       const root = join(host.dir, 'jail', 'firecracker', 'jailed', 'root');
-      assert.deepEqual(readdirSync(root).sort(), ['rootfs.ext4', 'run', 'spec.img', 'vmlinux']);
+      assert.deepEqual(readdirSync(root).sort(), ['rootfs.ext4', 'run', 'spec.img', 'vmlinux', 'vsock.sock']);
       const bodies = host.requests().map((r) => r.body);
       assert.equal(bodies[1]!.kernel_image_path, '/vmlinux');
       assert.equal(bodies[2]!.path_on_host, '/rootfs.ext4');

@@ -8,6 +8,7 @@ import { HEARTBEAT_ENV } from '../runtime.js';
 import type { LaunchCommand, LaunchExit, Launcher } from '../process/process-runtime.js';
 import { FirecrackerApi } from './firecracker-api.js';
 import { EXIT_MARKER, planVm, rootfsName, specDriveContent } from './vm-config.js';
+import { execOverVsock } from './vsock-exec.js';
 
 export interface JailerConfig {
   readonly binary: string;
@@ -30,10 +31,15 @@ export interface FirecrackerConfig {
   readonly kvmDevice: string | null;
   /** How long the VMM may take to open its API socket. */
   readonly socketTimeoutMs?: number;
+  /** How long after a VM starts an exec waits for the guest's agent to listen (the guest is still booting). */
+  readonly agentBootMs?: number;
 }
 
 const SOCKET_NAME = 'fc.sock';
 const JAILED_SOCKET = '/run/firecracker.socket';
+/** The vsock device's Unix socket, in the VM's own directory (the chroot's root when jailed). */
+const VSOCK_NAME = 'vsock.sock';
+const DEFAULT_AGENT_BOOT_MS = 10_000;
 /** sockaddr_un.sun_path holds 108 bytes, the terminating NUL included. */
 const MAX_SOCKET_PATH = 107;
 
@@ -41,14 +47,17 @@ const MAX_SOCKET_PATH = 107;
  * Runs each untrusted workload in its own Firecracker microVM. The VMM is a child process of the
  * process runtime (pid files, process group, output tail, teardown come from there); this launcher
  * adds what a VM needs: the spec drive, the REST calls that configure and start it, reading the
- * guest's exit code from the serial console, a Ctrl-Alt-Del before any signal, and removing the
- * jailer's chroot.
+ * guest's exit code from the serial console, a Ctrl-Alt-Del before any signal, removing the
+ * jailer's chroot, and exec through the guest's agent on the VM's vsock device (vsock-exec.ts).
  */
 export function firecrackerLauncher(config: FirecrackerConfig): Launcher {
   const jailed = config.jailer !== null;
   const chrootOf = (id: string) => join(config.jailer!.chrootBase, basename(config.binary), id);
   const socketOf = (workdir: string) =>
     jailed ? join(chrootOf(basename(workdir)), 'root', JAILED_SOCKET) : join(workdir, SOCKET_NAME);
+  const vsockOf = (workdir: string) => (jailed ? join(chrootOf(basename(workdir)), 'root', VSOCK_NAME) : join(workdir, VSOCK_NAME));
+  /** When each running VM was started: until its agent had time to come up, a refused exec is retried. */
+  const startedAt = new Map<string, number>();
 
   return {
     name: 'firecracker',
@@ -73,8 +82,10 @@ export function firecrackerLauncher(config: FirecrackerConfig): Launcher {
       if (!existsSync(rootfs)) {
         throw new RuntimeError('NO_ROOTFS', `no root filesystem for image "${spec.image}": put it at ${rootfs}`);
       }
-      if (socketOf(workdir).length > MAX_SOCKET_PATH) {
-        throw new RuntimeError('SOCKET_PATH_TOO_LONG', `the API socket path ${socketOf(workdir)} is too long for a Unix socket; use a shorter --state-dir`);
+      for (const socket of [socketOf(workdir), vsockOf(workdir)]) {
+        if (socket.length > MAX_SOCKET_PATH) {
+          throw new RuntimeError('SOCKET_PATH_TOO_LONG', `the socket path ${socket} is too long for a Unix socket; use a shorter --state-dir`);
+        }
       }
       // The VM has no way to this host's files; self-heartbeats from a VM are not supported (README).
       const { [HEARTBEAT_ENV.socket]: _hostOnly, ...guestEnv } = env;
@@ -97,14 +108,16 @@ export function firecrackerLauncher(config: FirecrackerConfig): Launcher {
       await waitForSocket(socket, config.socketTimeoutMs ?? 5_000);
       const files = config.jailer
         ? jailFiles(join(chrootOf(basename(workdir)), 'root'), config, spec, workdir)
-        : { kernel: config.kernel, rootfs: join(config.rootfsDir, rootfsName(spec.image)), specDrive: join(workdir, 'spec.img') };
+        : { kernel: config.kernel, rootfs: join(config.rootfsDir, rootfsName(spec.image)), specDrive: join(workdir, 'spec.img'), vsockSocket: vsockOf(workdir) };
       const plan = planVm(spec, files, config.tap);
       const api = new FirecrackerApi(socket);
       await api.put('/machine-config', plan.machine);
       await api.put('/boot-source', plan.boot);
       for (const drive of plan.drives) await api.put(`/drives/${drive.drive_id}`, drive);
       if (plan.network) await api.put(`/network-interfaces/${plan.network.iface_id}`, plan.network);
+      await api.put('/vsock', plan.vsock);
       await api.put('/actions', { action_type: 'InstanceStart' });
+      startedAt.set(workdir, Date.now());
     },
 
     interpretExit(code, signal, output, stopped): LaunchExit {
@@ -121,7 +134,14 @@ export function firecrackerLauncher(config: FirecrackerConfig): Launcher {
     },
 
     cleanup(workdir) {
+      startedAt.delete(workdir);
       if (config.jailer) rmSync(chrootOf(basename(workdir)), { recursive: true, force: true });
+    },
+
+    // Through the guest's agent over vsock: nothing of an exec ever runs on this host.
+    exec(target, request, output, ending) {
+      const retryUntil = (startedAt.get(target.workdir) ?? 0) + (config.agentBootMs ?? DEFAULT_AGENT_BOOT_MS);
+      return execOverVsock({ socketPath: vsockOf(target.workdir), retryUntil }, request, output, ending);
     },
   };
 }
@@ -147,6 +167,7 @@ function jailFiles(root: string, config: FirecrackerConfig, spec: WorkloadSpec, 
     kernel: place(config.kernel, 'vmlinux'),
     rootfs: place(join(config.rootfsDir, rootfsName(spec.image)), 'rootfs.ext4'),
     specDrive: place(join(workdir, 'spec.img'), 'spec.img'),
+    vsockSocket: `/${VSOCK_NAME}`,
   };
 }
 

@@ -16,6 +16,10 @@ export interface Drive {
   is_read_only?: boolean;
   path_on_host?: string;
 }
+export interface Vsock {
+  guest_cid: number;
+  uds_path: string;
+}
 export interface NetworkInterface {
   iface_id: string;
   host_dev_name: string;
@@ -27,6 +31,7 @@ export interface VmPlan {
   readonly boot: BootSource;
   readonly drives: Drive[];
   readonly network: NetworkInterface | null;
+  readonly vsock: Vsock;
 }
 
 export interface VmFiles {
@@ -34,9 +39,17 @@ export interface VmFiles {
   readonly rootfs: string;
   /** The workload's command and environment, as a read-only raw drive the guest's init reads. */
   readonly specDrive: string;
+  /** Where the VMM listens for host-initiated vsock connections (the exec agent's way in). */
+  readonly vsockSocket: string;
 }
 
 const MIB = 1024 * 1024;
+/**
+ * Every VM may use the same CID: Firecracker's vsock is its own device model behind a Unix socket
+ * per VM, not the host kernel's vhost-vsock, so CIDs are never compared across VMs. 3 is the first
+ * one not reserved (0-2 are the hypervisor, local and the host).
+ */
+const GUEST_CID = 3;
 const DEFAULT_MEMORY_MIB = 256;
 const MAX_VCPUS = 32;
 /** A spec's memory is a request, not a say over the host: past this it is clamped, as vCPUs are. */
@@ -64,6 +77,7 @@ export function planVm(spec: WorkloadSpec, files: VmFiles, tap: string | null): 
       { drive_id: 'spec', path_on_host: files.specDrive, is_root_device: false, is_read_only: true },
     ],
     network: tap ? { iface_id: 'eth0', host_dev_name: tap } : null,
+    vsock: { guest_cid: GUEST_CID, uds_path: files.vsockSocket },
   };
 }
 
