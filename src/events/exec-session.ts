@@ -168,9 +168,12 @@ function execErrorCode(runtimeCode: unknown): ExecErrorCode {
     case 'WORKLOAD_NOT_RUNNING':
     case 'WORKLOAD_NOT_FOUND':
       return 'NOT_RUNNING';
-    // A launcher that cannot exec (Firecracker's): the runtime has exec, this workload's sandbox does not.
+    // A launcher that cannot exec, or a guest without its exec agent: this workload's sandbox cannot.
     case 'EXEC_UNSUPPORTED':
+    case 'EXEC_UNAVAILABLE':
       return 'UNSUPPORTED';
+    // A guest agent that refused the request.
+    case 'EXEC_REFUSED':
     // A request the runtime refuses (an env name it reserves, a NUL byte): the asker's to fix.
     case 'INVALID_EXEC':
       return 'INVALID_REQUEST';
