@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { ExecFailedError, Leasehold } from '../../src/client/index.js';
 import { DEFAULT_CONFIG } from '../../src/config.js';
+import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { startTestPlane } from '../helpers/control-plane.js';
+import { eventually } from '../helpers/eventually.js';
 import { redisClient, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 import { fakeFirecrackerHost } from './firecracker-harness.js';
@@ -65,6 +67,27 @@ describe('untrusted work in Firecracker microVMs, through the control plane (API
       assert.deepEqual([await text(cat.stdout), await cat.result], ['from the asker', { exitCode: 0 }]);
       await assert.rejects(lh.exec('vm-bare', ['true']).result, (error: unknown) => error instanceof ExecFailedError && /nothing in the guest answers on vsock port 10240/.test(error.message));
       assert.equal(recorder.ended('vm-session'), undefined, 'execs do not end the session');
+    } finally {
+      await lh.close();
+      await tp.stop();
+      host.cleanup();
+    }
+  });
+
+  it('keeps a warm pool of microVMs: a claimed run starts in a member through the guest agent, and ends with its exit code', async () => {
+    const host = fakeFirecrackerHost();
+    const tp = await startTestPlane(servers(), { sandbox: 'firecracker', firecracker: { ...host.config(), agentBootMs: 300 }, pools: [parsePoolOption('untrusted:python:size=1')] });
+    const lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix: tp.config.keyPrefix });
+    try {
+      await eventually(() => assert.equal(tp.plane.pools()[0]?.ready, 1), 20_000);
+      const vmsBefore = new Set(host.requests().map((r) => r.vm));
+      await redis.lpush(tp.plane.keys.queue, JSON.stringify({ id: 'vm-warm', type: 'untrusted', image: 'python', cmd: ['sh', '-c', 'echo "warm $LEASEHOLD_WORKLOAD_ID"; exit 5'] }));
+      await recorder.untilEnded(['vm-warm']);
+      assert.equal(recorder.ended('vm-warm')!.exitCode, 5);
+      assert.equal(tp.plane.pools()[0]!.hits, 1, 'it ran in the ready member');
+      assert.match((await lh.logs('vm-warm')) ?? '', /warm vm-warm/);
+      assert.equal(host.requests().some((r) => r.vm === 'vm-warm'), false, 'no VM of its own was made for it');
+      assert.ok(vmsBefore.size >= 1, 'the member was a VM made ahead of it');
     } finally {
       await lh.close();
       await tp.stop();
