@@ -28,6 +28,11 @@ export interface PooledRuntimeOptions {
 interface Claimed extends PoolClaim {
   readonly pool: WarmPool | undefined;
   run?: ClaimedRun;
+  /**
+   * What the control plane gave the workload at provision (its heartbeat URL and token), which a
+   * cold start puts in the sandbox's own environment; known only to the replica that claimed.
+   */
+  controlEnv?: Readonly<Record<string, string>>;
 }
 
 interface ClaimedRun {
@@ -113,11 +118,14 @@ export class PooledRuntime implements WorkloadRuntime {
     this.queueTick();
     if (!pool || member === null) return this.inner.provision(id, spec, context);
     const kind = spec.cmd === undefined ? 'session' : 'run';
+    // The member was made before this workload, with neither its env nor its id: every command run
+    // in it gets them (see exec), as a cold workload's commands get them from its sandbox.
+    const env = spec.env;
     // Known here before it is recorded, so that a sweep meanwhile never takes it for an idle one.
-    const claim: Claimed = { member, kind, pool };
+    const claim: Claimed = { member, kind, pool, env, controlEnv: this.controlEnvFor(id, context) };
     this.claimed.set(id, claim);
     try {
-      await this.options.claims.record(id, { member, kind });
+      await this.options.claims.record(id, { member, kind, env });
     } catch (error) {
       this.claimed.delete(id);
       pool.unclaim(member);
@@ -184,6 +192,8 @@ export class PooledRuntime implements WorkloadRuntime {
   }
 
   async logs(id: string): Promise<string | null> {
+    // A member is no workload: asked by its id (which its own environment shows), it has no output.
+    if (isMemberId(id)) return null;
     const claim = this.claimed.get(id);
     if (claim?.run) return claim.run.tail.text();
     if (claim) return this.inner.logs(claim.member);
@@ -191,6 +201,7 @@ export class PooledRuntime implements WorkloadRuntime {
   }
 
   async logsFrom(id: string, from: number): Promise<LogWindow | null> {
+    if (isMemberId(id)) return null;
     const claim = this.claimed.get(id);
     if (claim?.run) return claim.run.tail.window(from, claim.run.result !== null);
     const finished = this.finishedLogs.get(id);
@@ -210,7 +221,14 @@ export class PooledRuntime implements WorkloadRuntime {
   async exec(id: string, request: ExecRequest, output: ExecOutput, signal: AbortSignal): Promise<ExecResult> {
     if (!this.inner.exec) throw new RuntimeError('EXEC_UNSUPPORTED', `the ${this.name} runtime cannot run a command inside a running workload`);
     const claim = this.claimed.get(id) ?? (await this.recall(id));
-    return this.inner.exec(claim?.member ?? id, request, output, signal);
+    if (!claim) return this.inner.exec(id, request, output, signal);
+    // The member's own environment holds its `wp-` id and nothing of the workload's.
+    const own: ExecRequest = {
+      ...request,
+      env: { ...claim.env, ...request.env },
+      controlEnv: { ...claim.controlEnv, ...request.controlEnv, LEASEHOLD_WORKLOAD_ID: id },
+    };
+    return this.inner.exec(claim.member, own, output, signal);
   }
 
   async close(): Promise<void> {
@@ -226,9 +244,7 @@ export class PooledRuntime implements WorkloadRuntime {
   /** Starts the claimed run's command in its member; resolves once it runs, rejects when it could not start. */
   private async startRun(id: string, member: string, spec: WorkloadSpec, context: ProvisionContext): Promise<ClaimedRun> {
     if (!this.inner.exec) throw new RuntimeError('EXEC_UNSUPPORTED', `the ${this.name} runtime cannot run a command inside a running workload`);
-    const controlEnv: Record<string, string> = { ...context.env, LEASEHOLD_WORKLOAD_ID: id };
-    // The member's sandbox was made before this workload existed: no heartbeat socket is bound into it.
-    if (this.isolated) delete controlEnv[HEARTBEAT_ENV.socket];
+    const controlEnv = this.controlEnvFor(id, context);
     const tail = new OutputTail(this.options.logTailBytes ?? 64 * 1024);
     const abort = new AbortController();
     const push = (chunk: Uint8Array) => tail.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -239,6 +255,14 @@ export class PooledRuntime implements WorkloadRuntime {
     const run: ClaimedRun = { tail, abort, result: null, ended: execution.catch((error: unknown) => ({ exitCode: null, reason: error instanceof Error ? error.message : String(error) })) };
     void run.ended.then((result) => (run.result = result));
     return run;
+  }
+
+  /** The control plane's variables for a workload in a member: as at a cold start, its id included. */
+  private controlEnvFor(id: string, context: ProvisionContext): Record<string, string> {
+    const controlEnv: Record<string, string> = { ...context.env, LEASEHOLD_WORKLOAD_ID: id };
+    // The member's sandbox was made before this workload existed: no heartbeat socket is bound into it.
+    if (this.isolated) delete controlEnv[HEARTBEAT_ENV.socket];
+    return controlEnv;
   }
 
   /** A claim made before this process started, or by another replica: the member a workload runs in. */
