@@ -313,6 +313,11 @@ export class PooledRuntime implements WorkloadRuntime {
     }
   }
 
+  private isClaimedHere(memberId: string): boolean {
+    for (const claim of this.claimed.values()) if (claim.member === memberId) return true;
+    return false;
+  }
+
   private emit(id: string, event: RuntimeEvent): void {
     for (const listener of this.listeners) listener(id, event);
   }
@@ -338,11 +343,14 @@ export class PooledRuntime implements WorkloadRuntime {
     this.sweeping ??= (async () => {
       try {
         const [ids, recorded, live] = await Promise.all([this.inner.list(), this.options.claims.all(), this.options.liveReplicas()]);
-        const claimedMembers = new Set([...recorded.values(), ...this.claimed.values()].map((claim) => claim.member));
+        const recordedMembers = new Set([...recorded.values()].map((claim) => claim.member));
         const liveTags = new Set([...live.map(tagOf), this.replicaTag]);
         for (const id of ids) {
           const tags = memberTags(id);
-          if (!tags || claimedMembers.has(id) || this.pools.some((pool) => pool.owns(id))) continue;
+          // Claims made here are checked as each member comes up, not once before the loop: a
+          // removal awaited below can take seconds (a Pod's delete), and a member claimed meanwhile
+          // is neither in the pool nor in that snapshot any more.
+          if (!tags || recordedMembers.has(id) || this.isClaimedHere(id) || this.pools.some((pool) => pool.owns(id))) continue;
           if (tags.replica !== this.replicaTag && liveTags.has(tags.replica)) continue;
           const pool = this.pools.find((candidate) => candidate.tag === tags.pool);
           if (atStart && pool && tags.replica === this.replicaTag && this.adoptable && (await this.inner.status(id)).state === 'running') pool.adopt(id);
