@@ -44,6 +44,7 @@ interface ClaimedRun {
 }
 
 const FINISHED_LOGS_KEPT = 1_000;
+const STARTED_COLD_KEPT = 100_000;
 /** How long a teardown waits for a cancelled command's end before it removes the member anyway. */
 const STOP_WAIT_MS = 5_000;
 
@@ -70,6 +71,11 @@ export class PooledRuntime implements WorkloadRuntime {
   readonly pools: readonly WarmPool[];
   private readonly claimed = new Map<string, Claimed>();
   private readonly finishedLogs = new Map<string, OutputTail>();
+  /**
+   * Workloads this process started without a member: their status, exec and teardown go straight
+   * to the runtime, with no claims lookup in Redis (which, paused, held up every exec into them).
+   */
+  private readonly startedCold = new Set<string>();
   private readonly listeners = new Set<RuntimeListener>();
   private readonly unwatch: () => void;
   private readonly now: () => number;
@@ -116,13 +122,14 @@ export class PooledRuntime implements WorkloadRuntime {
     const pool = this.pools.find((candidate) => matches(candidate.template, spec));
     const member = pool?.claim() ?? null;
     this.queueTick();
-    if (!pool || member === null) return this.inner.provision(id, spec, context);
+    if (!pool || member === null) return this.provisionCold(id, spec, context);
     const kind = spec.cmd === undefined ? 'session' : 'run';
     // The member was made before this workload, with neither its env nor its id: every command run
     // in it gets them (see exec), as a cold workload's commands get them from its sandbox.
     const env = spec.env;
     // Known here before it is recorded, so that a sweep meanwhile never takes it for an idle one.
     const claim: Claimed = { member, kind, pool, env, controlEnv: this.controlEnvFor(id, context) };
+    this.startedCold.delete(id);
     this.claimed.set(id, claim);
     try {
       await this.options.claims.record(id, { member, kind, env });
@@ -130,7 +137,7 @@ export class PooledRuntime implements WorkloadRuntime {
       this.claimed.delete(id);
       pool.unclaim(member);
       this.options.log.warn({ workload: id, pool: pool.name, err: error }, 'could not record a warm pool claim; starting the workload cold');
-      return this.inner.provision(id, spec, context);
+      return this.provisionCold(id, spec, context);
     }
     if (kind === 'run') {
       try {
@@ -139,7 +146,7 @@ export class PooledRuntime implements WorkloadRuntime {
         // The member could not run it (it died, or its runtime cannot exec): never reuse it, start cold.
         this.options.log.warn({ workload: id, pool: pool.name, member, err: error }, 'a claimed warm pool member could not start the command; starting the workload cold');
         await this.release(id, claim);
-        return this.inner.provision(id, spec, context);
+        return this.provisionCold(id, spec, context);
       }
       const { run } = claim;
       // Told after `provision` has answered, as a cold workload's exit always is.
@@ -168,7 +175,11 @@ export class PooledRuntime implements WorkloadRuntime {
 
   async teardown(id: string): Promise<void> {
     const claim = this.claimed.get(id) ?? (await this.recall(id));
-    if (!claim) return this.inner.teardown(id);
+    if (!claim) {
+      await this.inner.teardown(id);
+      this.startedCold.delete(id);
+      return;
+    }
     if (claim.run && !claim.run.result) {
       claim.run.abort.abort(new Error('torn down'));
       await Promise.race([claim.run.ended, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
@@ -257,6 +268,15 @@ export class PooledRuntime implements WorkloadRuntime {
     return run;
   }
 
+  /** A workload that claimed nothing: provisioned as without a pool, and known never to need a claims lookup. */
+  private provisionCold(id: string, spec: WorkloadSpec, context: ProvisionContext): Promise<ProvisionResult> {
+    this.startedCold.add(id);
+    // Forgotten at teardown; a workload handed to another replica never is, so the oldest go
+    // first past a bound (one of them asked about again is only looked up, as after a restart).
+    if (this.startedCold.size > STARTED_COLD_KEPT) this.startedCold.delete(this.startedCold.values().next().value!);
+    return this.inner.provision(id, spec, context);
+  }
+
   /** The control plane's variables for a workload in a member: as at a cold start, its id included. */
   private controlEnvFor(id: string, context: ProvisionContext): Record<string, string> {
     const controlEnv: Record<string, string> = { ...context.env, LEASEHOLD_WORKLOAD_ID: id };
@@ -267,6 +287,7 @@ export class PooledRuntime implements WorkloadRuntime {
 
   /** A claim made before this process started, or by another replica: the member a workload runs in. */
   private async recall(id: string): Promise<Claimed | undefined> {
+    if (this.startedCold.has(id)) return undefined;
     const claim = await this.options.claims.lookup(id);
     return claim ? this.remember(id, claim) : undefined;
   }
