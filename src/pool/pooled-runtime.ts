@@ -153,7 +153,7 @@ export class PooledRuntime implements WorkloadRuntime {
       void run.ended.then((result) =>
         setImmediate(() => {
           if (this.claimed.get(id) !== claim || run.abort.signal.aborted) return;
-          this.emit(id, result.exitCode === null ? { type: 'runtime.exited', exitCode: null, detail: result.reason ?? 'the command ended' } : { type: 'runtime.exited', exitCode: result.exitCode });
+          this.emit(id, claimedRunEnd(result));
         }),
       );
     }
@@ -385,4 +385,17 @@ export class PooledRuntime implements WorkloadRuntime {
     })();
     return this.sweeping;
   }
+}
+
+/**
+ * How a claimed run's command ended, as the workload's end. A program that could not be started
+ * (not found, not executable) fails the workload, as it does a cold start; an exec that ended
+ * without an exit code for any other reason is `lost`, as a workload whose end nobody saw.
+ */
+function claimedRunEnd(result: ExecResult): RuntimeEvent {
+  if (result.exitCode !== null) return { type: 'runtime.exited', exitCode: result.exitCode };
+  const detail = result.reason ?? 'the command ended';
+  // The runtimes' exec (host-exec.ts, sandbox-exec.ts) say so in these words when nothing ran.
+  if (detail.startsWith('cannot start ')) return { type: 'runtime.failed', error: detail };
+  return { type: 'runtime.exited', exitCode: null, detail };
 }
