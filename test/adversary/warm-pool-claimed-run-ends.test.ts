@@ -55,6 +55,24 @@ for (const flavour of FLAVOURS) {
       return ends;
     };
 
+    it('gives the command exactly the environment a cold run gets, its own id included', async () => {
+      const envOf = async (image: string) => {
+        await eventually(() => assert.equal(pool().ready, 1), 20_000);
+        const hits = pool().hits;
+        const id = unique('env');
+        await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: flavour.type, image, cmd: ['env'], env: { GREETING: 'hi' } }));
+        await recorder.untilEnded([id], 20_000);
+        const lines = ((await tp.plane.supervisor.logs(id)) ?? '').split('\n').filter(Boolean);
+        // PWD and OLDPWD are the shell's; the id is each workload's own.
+        const kept = lines.filter((line) => !/^(PWD|OLDPWD|_)=/.test(line)).map((line) => line.replace(id, '<id>')).sort();
+        return { kept, claimed: pool().hits > hits };
+      };
+      const cold = await envOf('busybox');
+      const claimed = await envOf('alpine');
+      assert.ok(claimed.claimed && !cold.claimed);
+      assert.deepEqual(claimed.kept, cold.kept);
+    });
+
     it('ends a command killed by a signal as a cold run ends', {
       todo: flavour.type === 'trusted'
         ? 'a local exec reports a command killed by SIGKILL as exit code 137 (host-exec.ts), where a cold local process ends with no exit code and its signal; outside src/pool/'
