@@ -37,6 +37,8 @@ for (const flavour of FLAVOURS) {
     let tp: TestPlane;
     let lh: Leasehold;
     let kube: KubeHarness | null = null;
+    const onKube = () =>
+      kube ? { runtime: 'kubernetes' as const, kubernetes: { kubeconfig: kube.kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' } } : {};
     const pool = () => tp.plane.pools()[0]!;
     const push = (payload: Record<string, unknown>) => redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify(payload));
     const running = (id: string) => recorder.until(() => recorder.of(id).some((m) => m.to === 'running'), 20_000, `${id} running`);
@@ -51,10 +53,7 @@ for (const flavour of FLAVOURS) {
       redis = redisClient(servers().redis.url);
       recorder = await TransitionRecorder.start(servers().nats.url);
       if (flavour.kube) kube = await startKube();
-      const onKube = kube
-        ? { runtime: 'kubernetes' as const, kubernetes: { kubeconfig: kube.kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' } }
-        : {};
-      tp = await startTestPlane(servers(), { ...onKube, pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
+      tp = await startTestPlane(servers(), { ...onKube(), replicaId: unique('replica'), pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
       lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix: tp.config.keyPrefix });
     });
     after(async () => {
@@ -83,10 +82,20 @@ for (const flavour of FLAVOURS) {
     it('gives every exec the env the session was submitted with, as a cold session has', async () => {
       await eventually(() => assert.equal(pool().ready, 1), 20_000);
       const id = unique('envsess');
-      await push({ id, type: flavour.type, image: 'alpine', env: { GREETING: 'hello from the spec' } });
+      await push({ id, type: flavour.type, image: 'alpine', env: { GREETING: 'hello from the spec', ODD: 'a b "c" \\ $HOME' }, leaseSeconds: 30 });
       await running(id);
       const env = await envOf(id);
       assert.match(env, /^GREETING=hello from the spec$/m);
+      assert.ok(env.includes('ODD=a b "c" \\ $HOME\n'), 'values as written');
+      if (kube) {
+        // A Pod outlives the control plane, and so does the session in it: the next one has its env too.
+        const keyPrefix = tp.config.keyPrefix;
+        await tp.stop();
+        tp = await startTestPlane(servers(), { ...onKube(), keyPrefix, replicaId: tp.config.replicaId, pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
+        const again = await envOf(id);
+        assert.match(again, /^GREETING=hello from the spec$/m, 'after a restart');
+        assert.match(again, new RegExp(`^LEASEHOLD_WORKLOAD_ID=${id}$`, 'm'), 'after a restart');
+      }
       await lh.cancel(id);
       await recorder.untilEnded([id], 20_000);
     });
