@@ -146,6 +146,7 @@ export class PooledRuntime implements WorkloadRuntime {
         // The member could not run it (it died, or its runtime cannot exec): never reuse it, start cold.
         this.options.log.warn({ workload: id, pool: pool.name, member, err: error }, 'a claimed warm pool member could not start the command; starting the workload cold');
         await this.release(id, claim);
+        pool.fellBack();
         return this.provisionCold(id, spec, context);
       }
       const { run } = claim;
