@@ -8,6 +8,8 @@ import type { Redis } from 'ioredis';
 export interface PoolClaim {
   readonly member: string;
   readonly kind: 'run' | 'session';
+  /** The workload's spec env: the member was made without it, so every command run in it is given it. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -21,7 +23,10 @@ export interface PoolClaims {
   all(): Promise<Map<string, PoolClaim>>;
 }
 
-/** Claims in one Redis hash, `<id>` → `<kind>:<member>`: one small write per claim and per teardown. */
+/**
+ * Claims in one Redis hash, `<id>` → `<kind>:<member>`, then ` <env as JSON>` when the workload has
+ * any env (a member id holds no space): one small write per claim and per teardown.
+ */
 export class RedisPoolClaims implements PoolClaims {
   constructor(
     private readonly redis: Redis,
@@ -29,7 +34,8 @@ export class RedisPoolClaims implements PoolClaims {
   ) {}
 
   async record(id: string, claim: PoolClaim): Promise<void> {
-    await this.redis.hset(this.key, id, `${claim.kind}:${claim.member}`);
+    const env = claim.env && Object.keys(claim.env).length > 0 ? ` ${JSON.stringify(claim.env)}` : '';
+    await this.redis.hset(this.key, id, `${claim.kind}:${claim.member}${env}`);
   }
 
   async lookup(id: string): Promise<PoolClaim | null> {
@@ -54,5 +60,19 @@ function decode(value: string | null): PoolClaim | null {
   const at = value?.indexOf(':') ?? -1;
   if (!value || at < 0) return null;
   const kind = value.slice(0, at);
-  return kind === 'run' || kind === 'session' ? { kind, member: value.slice(at + 1) } : null;
+  if (kind !== 'run' && kind !== 'session') return null;
+  const space = value.indexOf(' ', at);
+  if (space < 0) return { kind, member: value.slice(at + 1) };
+  return { kind, member: value.slice(at + 1, space), env: decodeEnv(value.slice(space + 1)) };
+}
+
+/** Env as `record` wrote it; anything else (a hand edit) is no env rather than a crash. */
+function decodeEnv(json: string): Record<string, string> {
+  try {
+    const env: unknown = JSON.parse(json);
+    if (typeof env !== 'object' || env === null || Array.isArray(env)) return {};
+    return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+  } catch {
+    return {};
+  }
 }

@@ -53,8 +53,9 @@ export const poolTemplateSchema = z
     size: count('size').refine((n) => n >= 1, { error: 'size must be at least 1' }),
     min: count('min').default(0),
     max: count('max').optional(),
+    // 0 would make the target `min` from the first millisecond on: a pool that never fills.
     idleSeconds: count('idleSeconds')
-      .pipe(z.number().max(7 * 24 * 3600, { error: 'idleSeconds must be at most a week' }))
+      .pipe(z.number().min(1, { error: 'idleSeconds (idle) must be at least 1' }).max(7 * 24 * 3600, { error: 'idleSeconds must be at most a week' }))
       .default(600),
   })
   .transform(({ max, ...template }) => ({ ...template, max: max ?? Math.min(MAX_POOL_SIZE, template.size * 2) }))
@@ -82,6 +83,7 @@ export function parsePoolOption(text: string): PoolTemplate {
     const [name, ...value] = parts.pop()!.split('=');
     const field = OPTION_NAMES[name!];
     if (!field) throw new ConfigError(`--pool ${text}: unknown option ${name}; options: ${Object.keys(OPTION_NAMES).join(', ')}`);
+    if (field in options) throw new ConfigError(`--pool ${text}: option ${name} is given twice`);
     options[field] = value.join('=');
   }
   const { cpu, memory, ...counts } = options;

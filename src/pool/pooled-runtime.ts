@@ -30,6 +30,11 @@ interface Claimed extends PoolClaim {
   /** A run claimed here whose command is being started. */
   starting?: boolean;
   run?: ClaimedRun;
+  /**
+   * What the control plane gave the workload at provision (its heartbeat URL and token), which a
+   * cold start puts in the sandbox's own environment; known only to the replica that claimed.
+   */
+  controlEnv?: Readonly<Record<string, string>>;
 }
 
 interface ClaimedRun {
@@ -41,6 +46,7 @@ interface ClaimedRun {
 }
 
 const FINISHED_LOGS_KEPT = 1_000;
+const STARTED_COLD_KEPT = 100_000;
 /** How long a teardown waits for a cancelled command's end before it removes the member anyway. */
 const STOP_WAIT_MS = 5_000;
 
@@ -67,6 +73,11 @@ export class PooledRuntime implements WorkloadRuntime {
   readonly pools: readonly WarmPool[];
   private readonly claimed = new Map<string, Claimed>();
   private readonly finishedLogs = new Map<string, OutputTail>();
+  /**
+   * Workloads this process started without a member: their status, exec and teardown go straight
+   * to the runtime, with no claims lookup in Redis (which, paused, held up every exec into them).
+   */
+  private readonly startedCold = new Set<string>();
   private readonly listeners = new Set<RuntimeListener>();
   private readonly unwatch: () => void;
   private readonly now: () => number;
@@ -116,18 +127,22 @@ export class PooledRuntime implements WorkloadRuntime {
     const pool = claimable ? this.pools.find((candidate) => matches(candidate.template, spec)) : undefined;
     const member = pool?.claim() ?? null;
     this.queueTick();
-    if (!pool || member === null) return this.inner.provision(id, spec, context);
+    if (!pool || member === null) return this.provisionCold(id, spec, context);
     const kind = spec.cmd === undefined ? 'session' : 'run';
+    // The member was made before this workload, with neither its env nor its id: every command run
+    // in it gets them (see exec), as a cold workload's commands get them from its sandbox.
+    const env = spec.env;
     // Known here before it is recorded, so that a sweep meanwhile never takes it for an idle one.
-    const claim: Claimed = { member, kind, pool, starting: kind === 'run' };
+    const claim: Claimed = { member, kind, pool, env, controlEnv: this.controlEnvFor(id, context), starting: kind === 'run' };
+    this.startedCold.delete(id);
     this.claimed.set(id, claim);
     try {
-      await this.options.claims.record(id, { member, kind });
+      await this.options.claims.record(id, { member, kind, env });
     } catch (error) {
       this.claimed.delete(id);
       pool.unclaim(member);
       this.options.log.warn({ workload: id, pool: pool.name, err: error }, 'could not record a warm pool claim; starting the workload cold');
-      return this.inner.provision(id, spec, context);
+      return this.provisionCold(id, spec, context);
     }
     if (kind === 'run') {
       try {
@@ -137,7 +152,8 @@ export class PooledRuntime implements WorkloadRuntime {
         // The member could not run it (it died, or its runtime cannot exec): never reuse it, start cold.
         this.options.log.warn({ workload: id, pool: pool.name, member, err: error }, 'a claimed warm pool member could not start the command; starting the workload cold');
         await this.release(id, claim);
-        return this.inner.provision(id, spec, context);
+        pool.fellBack();
+        return this.provisionCold(id, spec, context);
       }
       claim.starting = false;
       const { run } = claim;
@@ -145,7 +161,7 @@ export class PooledRuntime implements WorkloadRuntime {
       void run.ended.then((result) =>
         setImmediate(() => {
           if (this.claimed.get(id) !== claim || run.abort.signal.aborted) return;
-          this.emit(id, result.exitCode === null ? { type: 'runtime.exited', exitCode: null, detail: result.reason ?? 'the command ended' } : { type: 'runtime.exited', exitCode: result.exitCode });
+          this.emit(id, claimedRunEnd(result));
         }),
       );
     }
@@ -168,7 +184,11 @@ export class PooledRuntime implements WorkloadRuntime {
 
   async teardown(id: string): Promise<void> {
     const claim = this.claimed.get(id) ?? (await this.recall(id));
-    if (!claim) return this.inner.teardown(id);
+    if (!claim) {
+      await this.inner.teardown(id);
+      this.startedCold.delete(id);
+      return;
+    }
     if (claim.run && !claim.run.result) {
       claim.run.abort.abort(new Error('torn down'));
       await Promise.race([claim.run.ended, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
@@ -192,6 +212,8 @@ export class PooledRuntime implements WorkloadRuntime {
   }
 
   async logs(id: string): Promise<string | null> {
+    // A member is no workload: asked by its id (which its own environment shows), it has no output.
+    if (isMemberId(id)) return null;
     const claim = this.claimed.get(id);
     if (claim?.run) return claim.run.tail.text();
     if (claim) return this.inner.logs(claim.member);
@@ -199,6 +221,7 @@ export class PooledRuntime implements WorkloadRuntime {
   }
 
   async logsFrom(id: string, from: number): Promise<LogWindow | null> {
+    if (isMemberId(id)) return null;
     const claim = this.claimed.get(id);
     if (claim?.run) return claim.run.tail.window(from, claim.run.result !== null);
     const finished = this.finishedLogs.get(id);
@@ -218,7 +241,14 @@ export class PooledRuntime implements WorkloadRuntime {
   async exec(id: string, request: ExecRequest, output: ExecOutput, signal: AbortSignal): Promise<ExecResult> {
     if (!this.inner.exec) throw new RuntimeError('EXEC_UNSUPPORTED', `the ${this.name} runtime cannot run a command inside a running workload`);
     const claim = this.claimed.get(id) ?? (await this.recall(id));
-    return this.inner.exec(claim?.member ?? id, request, output, signal);
+    if (!claim) return this.inner.exec(id, request, output, signal);
+    // The member's own environment holds its `wp-` id and nothing of the workload's.
+    const own: ExecRequest = {
+      ...request,
+      env: { ...claim.env, ...request.env },
+      controlEnv: { ...claim.controlEnv, ...request.controlEnv, LEASEHOLD_WORKLOAD_ID: id },
+    };
+    return this.inner.exec(claim.member, own, output, signal);
   }
 
   async close(): Promise<void> {
@@ -234,9 +264,7 @@ export class PooledRuntime implements WorkloadRuntime {
   /** Starts the claimed run's command in its member; resolves once it runs, rejects when it could not start. */
   private async startRun(id: string, member: string, spec: WorkloadSpec, context: ProvisionContext): Promise<ClaimedRun> {
     if (!this.inner.exec) throw new RuntimeError('EXEC_UNSUPPORTED', `the ${this.name} runtime cannot run a command inside a running workload`);
-    const controlEnv: Record<string, string> = { ...context.env, LEASEHOLD_WORKLOAD_ID: id };
-    // The member's sandbox was made before this workload existed: no heartbeat socket is bound into it.
-    if (this.isolated) delete controlEnv[HEARTBEAT_ENV.socket];
+    const controlEnv = this.controlEnvFor(id, context);
     const tail = new OutputTail(this.options.logTailBytes ?? 64 * 1024);
     const abort = new AbortController();
     const push = (chunk: Uint8Array) => tail.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -249,8 +277,26 @@ export class PooledRuntime implements WorkloadRuntime {
     return run;
   }
 
+  /** A workload that claimed nothing: provisioned as without a pool, and known never to need a claims lookup. */
+  private provisionCold(id: string, spec: WorkloadSpec, context: ProvisionContext): Promise<ProvisionResult> {
+    this.startedCold.add(id);
+    // Forgotten at teardown; a workload handed to another replica never is, so the oldest go
+    // first past a bound (one of them asked about again is only looked up, as after a restart).
+    if (this.startedCold.size > STARTED_COLD_KEPT) this.startedCold.delete(this.startedCold.values().next().value!);
+    return this.inner.provision(id, spec, context);
+  }
+
+  /** The control plane's variables for a workload in a member: as at a cold start, its id included. */
+  private controlEnvFor(id: string, context: ProvisionContext): Record<string, string> {
+    const controlEnv: Record<string, string> = { ...context.env, LEASEHOLD_WORKLOAD_ID: id };
+    // The member's sandbox was made before this workload existed: no heartbeat socket is bound into it.
+    if (this.isolated) delete controlEnv[HEARTBEAT_ENV.socket];
+    return controlEnv;
+  }
+
   /** A claim made before this process started, or by another replica: the member a workload runs in. */
   private async recall(id: string): Promise<Claimed | undefined> {
+    if (this.startedCold.has(id)) return undefined;
     const claim = await this.options.claims.lookup(id);
     return claim ? this.remember(id, claim) : undefined;
   }
@@ -297,6 +343,11 @@ export class PooledRuntime implements WorkloadRuntime {
     }
   }
 
+  private isClaimedHere(memberId: string): boolean {
+    for (const claim of this.claimed.values()) if (claim.member === memberId) return true;
+    return false;
+  }
+
   private emit(id: string, event: RuntimeEvent): void {
     for (const listener of this.listeners) listener(id, event);
   }
@@ -322,11 +373,14 @@ export class PooledRuntime implements WorkloadRuntime {
     this.sweeping ??= (async () => {
       try {
         const [ids, recorded, live] = await Promise.all([this.inner.list(), this.options.claims.all(), this.options.liveReplicas()]);
-        const claimedMembers = new Set([...recorded.values(), ...this.claimed.values()].map((claim) => claim.member));
+        const recordedMembers = new Set([...recorded.values()].map((claim) => claim.member));
         const liveTags = new Set([...live.map(tagOf), this.replicaTag]);
         for (const id of ids) {
           const tags = memberTags(id);
-          if (!tags || claimedMembers.has(id) || this.pools.some((pool) => pool.owns(id))) continue;
+          // Claims made here are checked as each member comes up, not once before the loop: a
+          // removal awaited below can take seconds (a Pod's delete), and a member claimed meanwhile
+          // is neither in the pool nor in that snapshot any more.
+          if (!tags || recordedMembers.has(id) || this.isClaimedHere(id) || this.pools.some((pool) => pool.owns(id))) continue;
           if (tags.replica !== this.replicaTag && liveTags.has(tags.replica)) continue;
           const pool = this.pools.find((candidate) => candidate.tag === tags.pool);
           if (atStart && pool && tags.replica === this.replicaTag && this.adoptable && (await this.inner.status(id)).state === 'running') pool.adopt(id);
@@ -340,4 +394,17 @@ export class PooledRuntime implements WorkloadRuntime {
     })();
     return this.sweeping;
   }
+}
+
+/**
+ * How a claimed run's command ended, as the workload's end. A program that could not be started
+ * (not found, not executable) fails the workload, as it does a cold start; an exec that ended
+ * without an exit code for any other reason is `lost`, as a workload whose end nobody saw.
+ */
+function claimedRunEnd(result: ExecResult): RuntimeEvent {
+  if (result.exitCode !== null) return { type: 'runtime.exited', exitCode: result.exitCode };
+  const detail = result.reason ?? 'the command ended';
+  // The runtimes' exec (host-exec.ts, sandbox-exec.ts) say so in these words when nothing ran.
+  if (detail.startsWith('cannot start ')) return { type: 'runtime.failed', error: detail };
+  return { type: 'runtime.exited', exitCode: null, detail };
 }

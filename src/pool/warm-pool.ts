@@ -116,6 +116,12 @@ export class WarmPool {
     this.readyQueue.unshift(memberId);
   }
 
+  /** A claim whose workload had to start cold after all (its member could not run it): a miss, for the hit rate. */
+  fellBack(): void {
+    this.hits--;
+    this.misses++;
+  }
+
   /** A claimed member's workload is over (its member torn down). */
   released(): void {
     this.inUse = Math.max(0, this.inUse - 1);

@@ -13,7 +13,7 @@ export class InstantRuntime implements WorkloadRuntime {
   readonly name = 'instant';
   readonly isolated = false;
   /** Its simulated workloads stand for Pods: they outlive a control plane that shares the instance. */
-  readonly adoptable = true;
+  readonly adoptable: boolean = true;
   private readonly live = new Map<string, number | null>();
   private readonly listeners = new Set<RuntimeListener>();
 
