@@ -165,7 +165,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: Contro
   let router: TypeRouter;
   try {
     const runtimes = deps.runtimes ?? (await createRuntimes({ ...config, stateDir: replica.stateDir }, log));
-    const pooled = { claims: new RedisPoolClaims(redis, keys.poolClaims), replicaId: replica.id, liveReplicas: () => ownership.members(), log, sweepMs: config.poolSweepMs };
+    const pooled = { claims: new RedisPoolClaims(redis, keys.poolClaims), replicaId: replica.id, liveReplicas: () => ownership.members(), log, sweepMs: config.poolSweepMs, graceMs: config.teardownGraceMs };
     router = new TypeRouter(withWarmPools(runtimes, pooled, config.pools));
     for (const runtime of router.all()) await runtime.start();
   } catch (error) {

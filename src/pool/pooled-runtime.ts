@@ -2,6 +2,7 @@ import type { ObservedStatus, ProvisionResult } from '../../machines/index.js';
 import { ConfigError, RuntimeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../runtime/exec.js';
+import { PID_LINE, pidLineFirst } from '../runtime/exec-pid.js';
 import { OutputTail } from '../runtime/output-tail.js';
 import { HEARTBEAT_ENV, type LogWindow, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime } from '../runtime/runtime.js';
 import { workloadArgv } from '../spec/session.js';
@@ -20,6 +21,8 @@ export interface PooledRuntimeOptions {
   readonly now?: () => number;
   readonly tickMs?: number;
   readonly sweepMs?: number;
+  /** SIGTERM to SIGKILL when a claimed run is torn down, as for a cold one (`--grace`). */
+  readonly graceMs?: number;
   /** Output kept per claimed run, for `leasehold logs`. */
   readonly logTailBytes?: number;
 }
@@ -40,6 +43,8 @@ interface Claimed extends PoolClaim {
 interface ClaimedRun {
   readonly tail: OutputTail;
   readonly abort: AbortController;
+  /** The command's pid in its member, once its first line on stderr said it: for a graceful stop. */
+  pid: number | null;
   /** Settles when the command ends, however it ends. */
   readonly ended: Promise<ExecResult>;
   result: ExecResult | null;
@@ -47,8 +52,9 @@ interface ClaimedRun {
 
 const FINISHED_LOGS_KEPT = 1_000;
 const STARTED_COLD_KEPT = 100_000;
-/** How long a teardown waits for a cancelled command's end before it removes the member anyway. */
+/** How long a teardown waits for a killed command's end before it removes the member anyway. */
 const STOP_WAIT_MS = 5_000;
+const quiet = { stdout: () => undefined, stderr: () => undefined };
 
 /**
  * A runtime with warm pools in front: the same port (runtime.ts) over the same runtime. A workload
@@ -189,10 +195,7 @@ export class PooledRuntime implements WorkloadRuntime {
       this.startedCold.delete(id);
       return;
     }
-    if (claim.run && !claim.run.result) {
-      claim.run.abort.abort(new Error('torn down'));
-      await Promise.race([claim.run.ended, new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
-    }
+    if (claim.run && !claim.run.result) await this.stopRun(claim.member, claim.run);
     await this.release(id, claim);
   }
 
@@ -268,11 +271,16 @@ export class PooledRuntime implements WorkloadRuntime {
     const tail = new OutputTail(this.options.logTailBytes ?? 64 * 1024);
     const abort = new AbortController();
     const push = (chunk: Uint8Array) => tail.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    const request: ExecRequest = { cmd: workloadArgv(spec), env: spec.env, controlEnv };
-    const execution = this.inner.exec(member, request, { stdout: push, stderr: push }, abort.signal);
+    // Through a shell that says the command's pid, so that a teardown can ask it to stop (SIGTERM,
+    // the grace period) as it asks a cold one, rather than only kill it with its exec.
+    const request: ExecRequest = { cmd: ['/bin/sh', '-c', `${PID_LINE}exec "$@"`, 'sh', ...workloadArgv(spec)], env: spec.env, controlEnv };
+    let run: ClaimedRun | null = null;
+    let pid: number | null = null;
+    const stderr = pidLineFirst(push, (found) => (run ? (run.pid = found) : (pid = found)));
+    const execution = this.inner.exec(member, request, { stdout: push, stderr }, abort.signal);
     // An exec rejects only when the command could not start, and does so before anything runs.
     await Promise.race([execution.then(() => undefined), new Promise((resolve) => setImmediate(resolve))]);
-    const run: ClaimedRun = { tail, abort, result: null, ended: execution.catch((error: unknown) => ({ exitCode: null, reason: error instanceof Error ? error.message : String(error) })) };
+    run = { tail, abort, pid, result: null, ended: execution.catch((error: unknown) => ({ exitCode: null, reason: error instanceof Error ? error.message : String(error) })) };
     void run.ended.then((result) => (run.result = result));
     return run;
   }
@@ -292,6 +300,18 @@ export class PooledRuntime implements WorkloadRuntime {
     // The member's sandbox was made before this workload existed: no heartbeat socket is bound into it.
     if (this.isolated) delete controlEnv[HEARTBEAT_ENV.socket];
     return controlEnv;
+  }
+
+  /** SIGTERM to the command, the grace period for it to end, then its exec ends (SIGKILL to what is left). */
+  private async stopRun(member: string, run: ClaimedRun): Promise<void> {
+    const within = (ms: number) => Promise.race([run.ended.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
+    if (run.pid !== null && this.inner.exec) {
+      const term: ExecRequest = { cmd: ['/bin/sh', '-c', 'kill -TERM "$0" 2>/dev/null', String(run.pid)] };
+      await this.inner.exec(member, term, quiet, new AbortController().signal).catch(() => undefined);
+      if (await within(this.options.graceMs ?? 5_000)) return;
+    }
+    run.abort.abort(new Error('torn down'));
+    await within(STOP_WAIT_MS);
   }
 
   /** A claim made before this process started, or by another replica: the member a workload runs in. */

@@ -6,6 +6,7 @@ import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { WebSocketHandler, type WebSocketInterface } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import { RuntimeError } from '../../errors.js';
 import { checkExecRequest } from '../exec-check.js';
+import { PID_LINE, pidLineFirst } from '../exec-pid.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../exec.js';
 import { toRuntimeError } from './api-errors.js';
 
@@ -49,12 +50,9 @@ const WRAPPER = 'cd -- "$0" || exit 126; while [ "$1" != -- ]; do export "$1" ||
 
 /**
  * Closing the exec stream does not stop the command (the kubelet only closes its stdin), and the
- * exec API has no signal. So where a shell is known to be there, it first writes its pid to stderr
- * as one line; `exec` keeps the pid, so it is the command's, and a cancel kills it with a second exec.
+ * exec API has no signal. So where a shell is known to be there, the command starts through one
+ * that reports its pid first (exec-pid.ts), and a cancel kills it with a second exec.
  */
-const PID_LINE = 'printf "LEASEHOLD_EXEC_PID=%s\\n" "$$" >&2; ';
-const PID_MARKER = /^LEASEHOLD_EXEC_PID=(\d+)\n/;
-
 export function wrapCommand(request: ExecRequest, killable = false): string[] {
   checkExecRequest(request);
   const env = Object.entries({ ...request.env, ...request.controlEnv });
@@ -135,22 +133,6 @@ export async function execInPod(
     stop.abort(); // ends a stdin pump still waiting for the source or the network
     stdin?.destroy();
   }
-}
-
-/** The command's pid line, taken off the front of stderr; everything after it is passed on. */
-function pidLineFirst(deliver: (chunk: Uint8Array) => void, found: (pid: number) => void): (chunk: Uint8Array) => void {
-  let head: Buffer | null = Buffer.alloc(0);
-  return (chunk) => {
-    if (head === null) return deliver(chunk);
-    head = Buffer.concat([head, chunk]);
-    const newline = head.indexOf(10);
-    if (newline < 0 && head.length < 64) return;
-    const match = PID_MARKER.exec(head.subarray(0, newline + 1).toString('latin1'));
-    const rest = match ? head.subarray(newline + 1) : head;
-    if (match) found(Number(match[1]));
-    head = null;
-    if (rest.length > 0) deliver(rest);
-  };
 }
 
 /** SIGTERM, then SIGKILL 2 s later if it is still there: as a teardown's grace, shorter. */
