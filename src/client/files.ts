@@ -104,7 +104,7 @@ const WRITE_FAILED = 73;
  */
 const WRITE_SCRIPT = `[ -d "$1" ] && exit ${IS_DIR}
 cat > "$1" || exit ${WRITE_FAILED}
-if [ -n "$2" ]; then chmod "$2" "$1" || exit ${WRITE_FAILED}; fi
+if [ -n "$2" ]; then chmod -- "$2" "$1" || exit ${WRITE_FAILED}; fi
 wc -c < "$1"`;
 
 const READ_SCRIPT = `[ -e "$1" ] || exit ${NOT_FOUND}

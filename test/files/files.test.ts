@@ -89,6 +89,12 @@ describe('files in a session on the process runtime (real Redis, NATS, control p
     for (const where of [dir, execCwd]) assert.equal(existsSync(join(where, 'pwned')), false, `no command in the path ran (no ${where}/pwned)`);
   });
 
+  it('writes a relative path that starts with a dash, with a mode: the name is never read as an option', async () => {
+    assert.equal(await session.writeFile('-dashed.txt', 'dash', { mode: 0o600 }), 4);
+    assert.equal(readFileSync(join(execCwd, '-dashed.txt'), 'utf8'), 'dash');
+    assert.equal(statSync(join(execCwd, '-dashed.txt')).mode & 0o777, 0o600);
+  });
+
   it('lists a directory with names of spaces, newlines, unicode, a leading dash, dots and globs exactly, with types and sizes', async () => {
     const listed = mkdtempSync(join(dir, 'list-'));
     const names = ['plain', 'with space', 'new\nline', 'ünïcödé 😀', '-rf', '.hidden', '..dots', '*', HOSTILE_NAME];
