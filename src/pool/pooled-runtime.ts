@@ -2,8 +2,8 @@ import type { ObservedStatus, ProvisionResult } from '../../machines/index.js';
 import { ConfigError, RuntimeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExecOutput, ExecRequest, ExecResult } from '../runtime/exec.js';
-import { PID_LINE, pidLineFirst } from '../runtime/exec-pid.js';
 import { OutputTail } from '../runtime/output-tail.js';
+import { claimedRunEnd, startClaimedRun, stopClaimedRun, type ClaimedRun } from './claimed-run.js';
 import { HEARTBEAT_ENV, type LogWindow, type ProvisionContext, type RuntimeEvent, type RuntimeListener, type WorkloadRuntime } from '../runtime/runtime.js';
 import { workloadArgv } from '../spec/session.js';
 import type { WorkloadSpec } from '../spec/index.js';
@@ -40,21 +40,8 @@ interface Claimed extends PoolClaim {
   controlEnv?: Readonly<Record<string, string>>;
 }
 
-interface ClaimedRun {
-  readonly tail: OutputTail;
-  readonly abort: AbortController;
-  /** The command's pid in its member, once its first line on stderr said it: for a graceful stop. */
-  pid: number | null;
-  /** Settles when the command ends, however it ends. */
-  readonly ended: Promise<ExecResult>;
-  result: ExecResult | null;
-}
-
 const FINISHED_LOGS_KEPT = 1_000;
 const STARTED_COLD_KEPT = 100_000;
-/** How long a teardown waits for a killed command's end before it removes the member anyway. */
-const STOP_WAIT_MS = 5_000;
-const quiet = { stdout: () => undefined, stderr: () => undefined };
 
 /**
  * A runtime with warm pools in front: the same port (runtime.ts) over the same runtime. A workload
@@ -195,7 +182,7 @@ export class PooledRuntime implements WorkloadRuntime {
       this.startedCold.delete(id);
       return;
     }
-    if (claim.run && !claim.run.result) await this.stopRun(claim.member, claim.run);
+    if (claim.run && !claim.run.result && this.inner.exec) await stopClaimedRun(this.inner.exec.bind(this.inner), claim.member, claim.run, this.options.graceMs ?? 5_000);
     await this.release(id, claim);
   }
 
@@ -267,22 +254,8 @@ export class PooledRuntime implements WorkloadRuntime {
   /** Starts the claimed run's command in its member; resolves once it runs, rejects when it could not start. */
   private async startRun(id: string, member: string, spec: WorkloadSpec, context: ProvisionContext): Promise<ClaimedRun> {
     if (!this.inner.exec) throw new RuntimeError('EXEC_UNSUPPORTED', `the ${this.name} runtime cannot run a command inside a running workload`);
-    const controlEnv = this.controlEnvFor(id, context);
-    const tail = new OutputTail(this.options.logTailBytes ?? 64 * 1024);
-    const abort = new AbortController();
-    const push = (chunk: Uint8Array) => tail.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    // Through a shell that says the command's pid, so that a teardown can ask it to stop (SIGTERM,
-    // the grace period) as it asks a cold one, rather than only kill it with its exec.
-    const request: ExecRequest = { cmd: ['/bin/sh', '-c', `${PID_LINE}exec "$@"`, 'sh', ...workloadArgv(spec)], env: spec.env, controlEnv };
-    let run: ClaimedRun | null = null;
-    let pid: number | null = null;
-    const stderr = pidLineFirst(push, (found) => (run ? (run.pid = found) : (pid = found)));
-    const execution = this.inner.exec(member, request, { stdout: push, stderr }, abort.signal);
-    // An exec rejects only when the command could not start, and does so before anything runs.
-    await Promise.race([execution.then(() => undefined), new Promise((resolve) => setImmediate(resolve))]);
-    run = { tail, abort, pid, result: null, ended: execution.catch((error: unknown) => ({ exitCode: null, reason: error instanceof Error ? error.message : String(error) })) };
-    void run.ended.then((result) => (run.result = result));
-    return run;
+    const request: ExecRequest = { cmd: workloadArgv(spec), env: spec.env, controlEnv: this.controlEnvFor(id, context) };
+    return startClaimedRun(this.inner.exec.bind(this.inner), member, request, this.options.logTailBytes ?? 64 * 1024);
   }
 
   /** A workload that claimed nothing: provisioned as without a pool, and known never to need a claims lookup. */
@@ -300,18 +273,6 @@ export class PooledRuntime implements WorkloadRuntime {
     // The member's sandbox was made before this workload existed: no heartbeat socket is bound into it.
     if (this.isolated) delete controlEnv[HEARTBEAT_ENV.socket];
     return controlEnv;
-  }
-
-  /** SIGTERM to the command, the grace period for it to end, then its exec ends (SIGKILL to what is left). */
-  private async stopRun(member: string, run: ClaimedRun): Promise<void> {
-    const within = (ms: number) => Promise.race([run.ended.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
-    if (run.pid !== null && this.inner.exec) {
-      const term: ExecRequest = { cmd: ['/bin/sh', '-c', 'kill -TERM "$0" 2>/dev/null', String(run.pid)] };
-      await this.inner.exec(member, term, quiet, new AbortController().signal).catch(() => undefined);
-      if (await within(this.options.graceMs ?? 5_000)) return;
-    }
-    run.abort.abort(new Error('torn down'));
-    await within(STOP_WAIT_MS);
   }
 
   /** A claim made before this process started, or by another replica: the member a workload runs in. */
@@ -414,17 +375,4 @@ export class PooledRuntime implements WorkloadRuntime {
     })();
     return this.sweeping;
   }
-}
-
-/**
- * How a claimed run's command ended, as the workload's end. A program that could not be started
- * (not found, not executable) fails the workload, as it does a cold start; an exec that ended
- * without an exit code for any other reason is `lost`, as a workload whose end nobody saw.
- */
-function claimedRunEnd(result: ExecResult): RuntimeEvent {
-  if (result.exitCode !== null) return { type: 'runtime.exited', exitCode: result.exitCode };
-  const detail = result.reason ?? 'the command ended';
-  // The runtimes' exec (host-exec.ts, sandbox-exec.ts) say so in these words when nothing ran.
-  if (detail.startsWith('cannot start ')) return { type: 'runtime.failed', error: detail };
-  return { type: 'runtime.exited', exitCode: null, detail };
 }

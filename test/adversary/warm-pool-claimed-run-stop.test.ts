@@ -56,7 +56,11 @@ for (const flavour of FLAVOURS) {
     };
 
     it('is asked to stop, as a cold one is, before it is killed', async () => {
-      assert.match(await cancelled('busybox'), /stopping cleanly/, 'cold: SIGTERM, then the grace period');
+      // Cold in bubblewrap, the SIGTERM to the sandbox's process group also reaches bwrap's own
+      // init, whose end takes the namespace down with SIGKILL, racing the trap (README, Warm pools,
+      // "Not yet"): only a local process's cold stop is a baseline to hold the claimed one to.
+      const cold = await cancelled('busybox');
+      if (flavour.type === 'trusted') assert.match(cold, /stopping cleanly/, 'cold: SIGTERM, then the grace period');
       await eventually(() => assert.equal(pool().ready, 1), 20_000);
       const hits = pool().hits;
       const claimedLogs = await cancelled('alpine');

@@ -188,8 +188,11 @@ for (const flavour of FLAVOURS) {
       if (!kube) return;
       assert.deepEqual(kube.api.list('sandbox').map((pod) => pod.metadata.name).sort(), podsBefore, 'the same Pods: idle members adopted rather than made again, the claimed one kept');
       assert.equal(await claimOf(session), member, 'the claim survives');
-      const echo = lh.exec(session, ['echo', 'still here']);
-      assert.equal(await text(echo.stdout), 'still here\n', 'the session claimed before the restart is reached through its member');
+      await eventually(async () => {
+        const echo = lh.exec(session, ['echo', 'still here']);
+        const [out] = await Promise.all([text(echo.stdout), echo.result]);
+        assert.equal(out, 'still here\n', 'the session claimed before the restart is reached through its member');
+      }, 20_000);
       await lh.cancel(session);
       await recorder.untilEnded([session], 20_000);
     });
