@@ -6,10 +6,9 @@ import { Leasehold } from '../../src/client/index.js';
 import { BIN } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { uniquePrefix, useServers } from '../helpers/servers.js';
+import { useServers, uniqueId } from '../helpers/servers.js';
 
 const servers = useServers();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
 
 /**
  * `leasehold session` is held open in a terminal; Ctrl-C ends the session. But the signal was only
@@ -20,7 +19,7 @@ const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g,
 describe('adversary: Ctrl-C on `leasehold session` before the session runs', () => {
   let tp: TestPlane;
   let lh: Leasehold;
-  const blocker = unique('blocker');
+  const blocker = uniqueId('blocker');
 
   before(async () => {
     tp = await startTestPlane(servers(), { maxConcurrent: { trusted: 1, untrusted: 1 } });
@@ -36,7 +35,7 @@ describe('adversary: Ctrl-C on `leasehold session` before the session runs', () 
   });
 
   it('cancels the session it was opening, rather than leave it to start with nobody holding it', async () => {
-    const id = unique('held');
+    const id = uniqueId('held');
     const connection = ['--redis', servers().redis.url, '--nats', servers().nats.url, '--key-prefix', tp.config.keyPrefix];
     const cli = spawn(process.execPath, [BIN, 'session', '--id', id, '--type', 'trusted', '--lease', '600', ...connection], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';

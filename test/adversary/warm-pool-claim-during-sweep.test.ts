@@ -1,30 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../src/log.js';
-import type { PoolClaim, PoolClaims } from '../../src/pool/pool-claims.js';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { PooledRuntime } from '../../src/pool/pooled-runtime.js';
 import { tagOf } from '../../src/pool/warm-pool.js';
 import { InstantRuntime } from '../../src/runtime/instant/instant-runtime.js';
 import { workloadSpecSchema } from '../../src/spec/schema.js';
 import { eventually } from '../helpers/eventually.js';
-
-/** Claims in memory: the race is between the sweep and a claim, both in this process. */
-class MemoryClaims implements PoolClaims {
-  readonly claims = new Map<string, PoolClaim>();
-  async record(id: string, claim: PoolClaim) {
-    this.claims.set(id, claim);
-  }
-  async lookup(id: string) {
-    return this.claims.get(id) ?? null;
-  }
-  async forget(id: string) {
-    this.claims.delete(id);
-  }
-  async all() {
-    return new Map(this.claims);
-  }
-}
+import { MemoryClaims } from '../helpers/memory-claims.js';
 
 /**
  * A runtime whose removal of one member (a gone replica's, say a Pod whose delete is slow) takes

@@ -2,11 +2,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
-import { bubblewrapLauncher } from '../../src/runtime/process/bubblewrap.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
+import { LOCAL_FLAVOURS } from '../helpers/runtime-flavours.js';
 
 /**
  * A submitter sees a run end (reason, exit code) and cannot tell whether it claimed a warm pool
@@ -14,16 +14,9 @@ import { TransitionRecorder } from '../helpers/transitions.js';
  * that does not exist, a command killed by a signal) are where the exec path and a cold start differ.
  */
 const servers = useServers();
-const bwrapUnavailable = bubblewrapLauncher().unavailableReason();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
 
-const FLAVOURS = [
-  { name: 'local processes', type: 'trusted', skip: false },
-  { name: 'bubblewrap sandboxes', type: 'untrusted', skip: bwrapUnavailable ? `bubblewrap cannot create a sandbox here: ${bwrapUnavailable}` : false },
-] as const;
-
-for (const flavour of FLAVOURS) {
-  describe(`how a run ends in a warm pool member of ${flavour.name}, against cold (real Redis and NATS)`, { skip: flavour.skip }, () => {
+for (const flavour of LOCAL_FLAVOURS) {
+  describe(`how a run ends in a warm pool member of ${flavour.many}, against cold (real Redis and NATS)`, { skip: flavour.skip }, () => {
     let redis: Redis;
     let recorder: TransitionRecorder;
     let tp: TestPlane;
@@ -46,7 +39,7 @@ for (const flavour of FLAVOURS) {
       for (const image of ['busybox', 'alpine']) {
         await eventually(() => assert.equal(pool().ready, 1), 20_000);
         const hits = pool().hits;
-        const id = unique('end');
+        const id = uniqueId('end');
         await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: flavour.type, image, cmd }));
         await recorder.untilEnded([id], 20_000);
         const end = recorder.ended(id)!;
@@ -59,7 +52,7 @@ for (const flavour of FLAVOURS) {
       const envOf = async (image: string) => {
         await eventually(() => assert.equal(pool().ready, 1), 20_000);
         const hits = pool().hits;
-        const id = unique('env');
+        const id = uniqueId('env');
         await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: flavour.type, image, cmd: ['env'], env: { GREETING: 'hi' } }));
         await recorder.untilEnded([id], 20_000);
         const lines = ((await tp.plane.supervisor.logs(id)) ?? '').split('\n').filter(Boolean);

@@ -4,30 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/log.js';
-import type { PoolClaim, PoolClaims } from '../../src/pool/pool-claims.js';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { PooledRuntime } from '../../src/pool/pooled-runtime.js';
 import { ProcessRuntime } from '../../src/runtime/process/process-runtime.js';
 import { workloadSpecSchema } from '../../src/spec/schema.js';
 import { eventually } from '../helpers/eventually.js';
+import { MemoryClaims } from '../helpers/memory-claims.js';
 
 const KIB = 1024;
-
-class MemoryClaims implements PoolClaims {
-  private readonly claims = new Map<string, PoolClaim>();
-  async record(id: string, claim: PoolClaim) {
-    this.claims.set(id, claim);
-  }
-  async lookup(id: string) {
-    return this.claims.get(id) ?? null;
-  }
-  async forget(id: string) {
-    this.claims.delete(id);
-  }
-  async all() {
-    return new Map(this.claims);
-  }
-}
 
 /**
  * Reading a workload's output costs the control plane CPU no sandbox quota covers, so a cold

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { Leasehold } from '../../src/client/index.js';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
-import { bubblewrapLauncher } from '../../src/runtime/process/bubblewrap.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
+import { LOCAL_FLAVOURS } from '../helpers/runtime-flavours.js';
 
 /**
  * A cancelled run is asked to stop (SIGTERM) and given the grace period before it is killed, so
@@ -15,17 +15,10 @@ import { TransitionRecorder } from '../helpers/transitions.js';
  * the same as one started cold.
  */
 const servers = useServers();
-const bwrapUnavailable = bubblewrapLauncher().unavailableReason();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
 const GRACEFUL = ['sh', '-c', 'trap "echo stopping cleanly; exit 0" TERM; echo started; sleep 60 & wait'];
 
-const FLAVOURS = [
-  { name: 'local processes', type: 'trusted', skip: false },
-  { name: 'bubblewrap sandboxes', type: 'untrusted', skip: bwrapUnavailable ? `bubblewrap cannot create a sandbox here: ${bwrapUnavailable}` : false },
-] as const;
-
-for (const flavour of FLAVOURS) {
-  describe(`a cancelled run in a warm pool member of ${flavour.name} (real Redis and NATS)`, { skip: flavour.skip }, () => {
+for (const flavour of LOCAL_FLAVOURS) {
+  describe(`a cancelled run in a warm pool member of ${flavour.many} (real Redis and NATS)`, { skip: flavour.skip }, () => {
     let redis: Redis;
     let recorder: TransitionRecorder;
     let tp: TestPlane;
@@ -46,7 +39,7 @@ for (const flavour of FLAVOURS) {
     });
 
     const cancelled = async (image: string) => {
-      const id = unique('graceful');
+      const id = uniqueId('graceful');
       await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: flavour.type, image, cmd: GRACEFUL }));
       await recorder.until(() => recorder.of(id).some((m) => m.to === 'running'), 20_000, `${id} running`);
       await eventually(async () => assert.match((await lh.logs(id)) ?? '', /started/), 10_000);

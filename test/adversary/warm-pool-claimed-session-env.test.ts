@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { Leasehold } from '../../src/client/index.js';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
-import { bubblewrapLauncher } from '../../src/runtime/process/bubblewrap.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
+import { text } from '../helpers/streams.js';
+import { RUNTIME_FLAVOURS } from '../helpers/runtime-flavours.js';
 
 /**
  * A session that claims a warm pool member must look, from inside, exactly like a session started
@@ -16,29 +17,14 @@ import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
  * is made before the session exists, with neither.
  */
 const servers = useServers();
-const bwrapUnavailable = bubblewrapLauncher().unavailableReason();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
-const text = async (stream: AsyncIterable<Uint8Array>) => {
-  let out = '';
-  for await (const chunk of stream) out += Buffer.from(chunk).toString();
-  return out;
-};
 
-const FLAVOURS = [
-  { name: 'local processes', type: 'trusted', skip: false, kube: false },
-  { name: 'bubblewrap sandboxes', type: 'untrusted', skip: bwrapUnavailable ? `bubblewrap cannot create a sandbox here: ${bwrapUnavailable}` : false, kube: false },
-  { name: 'Pods (Kubernetes runtime, fake API server)', type: 'untrusted', skip: false, kube: true },
-] as const;
-
-for (const flavour of FLAVOURS) {
-  describe(`a session claimed from a warm pool of ${flavour.name} (real Redis and NATS)`, { skip: flavour.skip }, () => {
+for (const flavour of RUNTIME_FLAVOURS) {
+  describe(`a session claimed from a warm pool of ${flavour.many} (real Redis and NATS)`, { skip: flavour.skip }, () => {
     let redis: Redis;
     let recorder: TransitionRecorder;
     let tp: TestPlane;
     let lh: Leasehold;
     let kube: KubeHarness | null = null;
-    const onKube = () =>
-      kube ? { runtime: 'kubernetes' as const, kubernetes: { kubeconfig: kube.kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' } } : {};
     const pool = () => tp.plane.pools()[0]!;
     const push = (payload: Record<string, unknown>) => redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify(payload));
     const running = (id: string) => recorder.until(() => recorder.of(id).some((m) => m.to === 'running'), 20_000, `${id} running`);
@@ -53,7 +39,7 @@ for (const flavour of FLAVOURS) {
       redis = redisClient(servers().redis.url);
       recorder = await TransitionRecorder.start(servers().nats.url);
       if (flavour.kube) kube = await startKube();
-      tp = await startTestPlane(servers(), { ...onKube(), replicaId: unique('replica'), pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
+      tp = await startTestPlane(servers(), { ...flavour.config(kube), replicaId: uniqueId('replica'), pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
       lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix: tp.config.keyPrefix });
     });
     after(async () => {
@@ -67,7 +53,7 @@ for (const flavour of FLAVOURS) {
     it("gives every exec the session's own LEASEHOLD_WORKLOAD_ID, never the member's wp- id", async () => {
       await eventually(() => assert.equal(pool().ready, 1), 20_000);
       const hits = pool().hits;
-      const id = unique('sess');
+      const id = uniqueId('sess');
       await push({ id, type: flavour.type, image: 'alpine' });
       await running(id);
       assert.equal(pool().hits, hits + 1, 'the session claimed a member');
@@ -81,7 +67,7 @@ for (const flavour of FLAVOURS) {
 
     it('gives every exec the env the session was submitted with, as a cold session has', async () => {
       await eventually(() => assert.equal(pool().ready, 1), 20_000);
-      const id = unique('envsess');
+      const id = uniqueId('envsess');
       await push({ id, type: flavour.type, image: 'alpine', env: { GREETING: 'hello from the spec', ODD: 'a b "c" \\ $HOME' }, leaseSeconds: 30 });
       await running(id);
       const env = await envOf(id);
@@ -91,7 +77,7 @@ for (const flavour of FLAVOURS) {
         // A Pod outlives the control plane, and so does the session in it: the next one has its env too.
         const keyPrefix = tp.config.keyPrefix;
         await tp.stop();
-        tp = await startTestPlane(servers(), { ...onKube(), keyPrefix, replicaId: tp.config.replicaId, pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
+        tp = await startTestPlane(servers(), { ...flavour.config(kube), keyPrefix, replicaId: tp.config.replicaId, pools: [parsePoolOption(`${flavour.type}:alpine:size=1`)] });
         const again = await envOf(id);
         assert.match(again, /^GREETING=hello from the spec$/m, 'after a restart');
         assert.match(again, new RegExp(`^LEASEHOLD_WORKLOAD_ID=${id}$`, 'm'), 'after a restart');

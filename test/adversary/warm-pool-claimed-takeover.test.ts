@@ -6,16 +6,11 @@ import type { ControlPlaneConfig } from '../../src/config.js';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { startTestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, uniquePrefix, useServers, uniqueId } from '../helpers/servers.js';
 import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
+import { text } from '../helpers/streams.js';
 
 const servers = useServers();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
-const text = async (stream: AsyncIterable<Uint8Array>) => {
-  let out = '';
-  for await (const chunk of stream) out += Buffer.from(chunk).toString();
-  return out;
-};
 
 /**
  * A session claimed on one replica, whose replica then stops for good: the replica that takes its
@@ -46,19 +41,19 @@ describe('adversary: a claimed session whose replica stops (Kubernetes runtime, 
 
   it('is kept, reached and counted by the replica that takes it over, and removed with it', async () => {
     const keyPrefix = uniquePrefix();
-    const a = await startTestPlane(servers(), config(unique('a'), keyPrefix));
+    const a = await startTestPlane(servers(), config(uniqueId('a'), keyPrefix));
     let b: Awaited<ReturnType<typeof startTestPlane>> | null = null;
     let aStopped = false;
     const lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix });
     try {
       await eventually(() => assert.equal(a.plane.pools()[0]!.ready, 1), 20_000);
-      b = await startTestPlane(servers(), config(unique('b'), keyPrefix));
+      b = await startTestPlane(servers(), config(uniqueId('b'), keyPrefix));
       await eventually(() => assert.equal(b!.plane.pools()[0]!.ready, 1), 20_000);
       // A session in A's shards: submitted until one lands there and claims one of A's members.
       let id = '';
       let member = '';
       for (let i = 0; i < 40; i++) {
-        const candidate = unique(`s${i}`);
+        const candidate = uniqueId(`s${i}`);
         await redis.lpush(`${keyPrefix}workload_queue`, JSON.stringify({ id: candidate, type: 'untrusted', image: 'alpine', leaseSeconds: 60, heartbeat: 'runtime' }));
         await eventually(async () => assert.equal((await lh.status(candidate))?.state, 'running'), 20_000);
         if (a.plane.supervisor.size > 0) {

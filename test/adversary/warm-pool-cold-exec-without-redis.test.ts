@@ -5,8 +5,9 @@ import { Leasehold } from '../../src/client/index.js';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
+import { text } from '../helpers/streams.js';
 
 /**
  * Declaring a pool must not make workloads that never touched it depend on Redis for what they
@@ -15,12 +16,6 @@ import { TransitionRecorder } from '../helpers/transitions.js';
  * pools.
  */
 const servers = useServers();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
-const text = async (stream: AsyncIterable<Uint8Array>) => {
-  let out = '';
-  for await (const chunk of stream) out += Buffer.from(chunk).toString();
-  return out;
-};
 
 describe('an exec into a cold workload beside a warm pool, while Redis does not answer (real Redis and NATS)', () => {
   let redis: Redis;
@@ -44,7 +39,7 @@ describe('an exec into a cold workload beside a warm pool, while Redis does not 
 
   it('is served at once, without a claims lookup', async () => {
     await eventually(() => assert.equal(tp.plane.pools()[0]!.ready, 1), 20_000);
-    const id = unique('cold');
+    const id = uniqueId('cold');
     // Another image: no pool matches, it starts cold.
     await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: 'trusted', image: 'busybox', leaseSeconds: 60 }));
     await recorder.until(() => recorder.of(id).some((m) => m.to === 'running'), 20_000, `${id} running`);

@@ -8,7 +8,7 @@ import { Leasehold } from '../../src/client/index.js';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 
 /**
@@ -17,7 +17,6 @@ import { TransitionRecorder } from '../helpers/transitions.js';
  * through the client or through raw NATS requests, for an idle member or a claimed one.
  */
 const servers = useServers();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
 
 describe('warm pool members are out of reach by their ids (real Redis and NATS)', () => {
   let redis: Redis;
@@ -52,7 +51,7 @@ describe('warm pool members are out of reach by their ids (real Redis and NATS)'
 
   it("answers a claimed member's id, and a used one's, as no workload at every entry point", async () => {
     await eventually(() => assert.equal(pool().ready, 2), 20_000);
-    const id = unique('holder');
+    const id = uniqueId('holder');
     await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: 'trusted', image: 'alpine' }));
     await recorder.until(() => recorder.of(id).some((m) => m.to === 'running'), 20_000, `${id} running`);
     const member = (await memberOf(id)) ?? '';

@@ -4,12 +4,11 @@ import type { Redis } from 'ioredis';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
 
 const servers = useServers();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
 
 /**
  * A pool whose image cannot be pulled (the fake API server keeps `does-not-exist` Pending in
@@ -44,7 +43,7 @@ describe('adversary: a warm pool whose members never start (Kubernetes runtime, 
     await eventually(() => assert.equal(members().length, 2), 20_000);
     const [pool] = tp.plane.pools();
     assert.deepEqual({ ready: pool!.ready, starting: pool!.starting }, { ready: 0, starting: 2 });
-    const id = unique('nopull');
+    const id = uniqueId('nopull');
     // A session: on Pods only sessions claim (a run stays its own Pod).
     await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: 'untrusted', image: 'does-not-exist' }));
     await recorder.until(() => recorder.of(id).some((m) => m.to === 'provisioning'), 20_000, `${id} provisioning`);

@@ -8,18 +8,10 @@ import type { Redis } from 'ioredis';
 import { Leasehold } from '../../src/client/index.js';
 import { startCliControlPlane } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, uniquePrefix, useServers, uniqueId } from '../helpers/servers.js';
+import { alive } from '../helpers/processes.js';
 
 const servers = useServers();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const withMarker = (marker: string) => {
   try {
     return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
@@ -36,7 +28,7 @@ const withMarker = (marker: string) => {
 describe('adversary: the control plane is killed with -9 while warm pool members are idle and claimed', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-pool-killed-'));
   const keyPrefix = uniquePrefix();
-  const marker = unique('pool-killed-marker');
+  const marker = uniqueId('pool-killed-marker');
   let redis: Redis;
   let plane: Awaited<ReturnType<typeof startCliControlPlane>> | null = null;
   const start = () =>
@@ -63,7 +55,7 @@ describe('adversary: the control plane is killed with -9 while warm pool members
   it('leaves no member, command or claim behind after the restart, and ends both workloads', async () => {
     await using lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix });
     await eventually(() => assert.equal(memberPids().length, 2, 'two idle members'), 20_000);
-    const run = unique('run');
+    const run = uniqueId('run');
     await lh.submit({ id: run, type: 'trusted', image: 'alpine', cmd: ['sh', '-c', `sleep 300; : ${marker}-run`] });
     const session = await lh.session({ type: 'trusted', image: 'alpine', leaseSeconds: 30 });
     assert.deepEqual(await session.exec(['sh', '-c', `(sleep 300; : ${marker}-bg) >/dev/null 2>&1 &`]).result, { exitCode: 0 });

@@ -7,17 +7,12 @@ import { parsePoolOption } from '../../src/pool/pool-template.js';
 import { bubblewrapLauncher } from '../../src/runtime/process/bubblewrap.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
+import { text } from '../helpers/streams.js';
 
 const servers = useServers();
 const bwrapUnavailable = bubblewrapLauncher().unavailableReason();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
-const text = async (stream: AsyncIterable<Uint8Array>) => {
-  let out = '';
-  for await (const chunk of stream) out += Buffer.from(chunk).toString();
-  return out;
-};
 const withMarker = (marker: string) => {
   try {
     return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
@@ -36,7 +31,7 @@ describe('adversary: an untrusted session in a bubblewrap warm pool member (real
   let recorder: TransitionRecorder;
   let tp: TestPlane;
   let lh: Leasehold;
-  const marker = unique('pool-sandbox-marker');
+  const marker = uniqueId('pool-sandbox-marker');
   const pool = () => tp.plane.pools()[0]!;
   const push = (payload: Record<string, unknown>) => redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify(payload));
   const running = (id: string) => recorder.until(() => recorder.of(id).some((m) => m.to === 'running'), 20_000, `${id} running`);
@@ -65,10 +60,10 @@ describe('adversary: an untrusted session in a bubblewrap warm pool member (real
   });
 
   it('is confined as a cold session is', async () => {
-    const cold = unique('cold');
+    const cold = uniqueId('cold');
     await push({ id: cold, type: 'untrusted', image: 'busybox' });
     await eventually(() => assert.equal(pool().ready, 1), 20_000);
-    const warm = unique('warm');
+    const warm = uniqueId('warm');
     await push({ id: warm, type: 'untrusted', image: 'alpine' });
     await running(cold);
     await running(warm);
@@ -85,7 +80,7 @@ describe('adversary: an untrusted session in a bubblewrap warm pool member (real
 
   it('ends what it left running in the background, even in a session of its own, with the workload', async () => {
     await eventually(() => assert.equal(pool().ready, 1), 20_000);
-    const first = unique('first');
+    const first = uniqueId('first');
     await push({ id: first, type: 'untrusted', image: 'alpine' });
     await running(first);
     await sh(first, `setsid sh -c 'while :; do ls /tmp > /dev/null; sleep 1; done # ${marker}' >/dev/null 2>&1 < /dev/null & echo planted > /tmp/planted`);
@@ -95,7 +90,7 @@ describe('adversary: an untrusted session in a bubblewrap warm pool member (real
     await eventually(() => assert.deepEqual(withMarker(marker), [], 'gone with its workload'), 10_000);
 
     await eventually(() => assert.equal(pool().ready, 1), 20_000);
-    const second = unique('second');
+    const second = uniqueId('second');
     await push({ id: second, type: 'untrusted', image: 'alpine' });
     await running(second);
     assert.equal(await sh(second, 'cat /tmp/planted 2>/dev/null || echo clean; ps -eo args 2>/dev/null | grep -c "l[s] /tmp" || true'), 'clean\n0\n');

@@ -13,6 +13,8 @@ import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 import { eventually } from '../helpers/eventually.js';
 import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
+import { text } from '../helpers/streams.js';
+import { alive } from '../helpers/processes.js';
 
 const servers = useServers();
 const workload = (id: string, extra: Record<string, unknown> = {}) =>
@@ -30,11 +32,6 @@ function runCliWithStdin(args: string[], input: string): Promise<{ code: number 
     child.stdin.end(input);
   });
 }
-const text = async (stream: AsyncIterable<Uint8Array>) => {
-  let out = '';
-  for await (const chunk of stream) out += Buffer.from(chunk).toString();
-  return out;
-};
 
 describe('exec into running workloads through the control plane (Kubernetes runtime on the fake API server, real Redis and NATS)', () => {
   let redis: Redis;
@@ -124,14 +121,6 @@ describe('exec into running workloads through the control plane (Kubernetes runt
     await running(['killable']);
     const lh = await client(config.keyPrefix);
     const scratch = mkdtempSync(join(tmpdir(), 'kexec-kill-'));
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     const pidOf = async (file: string) => {
       await eventually(() => assert.ok(existsSync(file) && readFileSync(file, 'utf8').trim() !== ''));
       return Number(readFileSync(file, 'utf8').trim());

@@ -15,6 +15,8 @@ import type { ExecRequest, ExecResult } from '../../src/runtime/exec.js';
 import { eventually } from '../helpers/eventually.js';
 import { useServers } from '../helpers/servers.js';
 import { localExec } from './local-exec.js';
+import { text } from '../helpers/streams.js';
+import { alive } from '../helpers/processes.js';
 
 const servers = useServers();
 
@@ -41,19 +43,6 @@ const handler: ExecHandler = {
     ),
 };
 
-const text = async (stream: AsyncIterable<Uint8Array>) => {
-  let out = '';
-  for await (const chunk of stream) out += Buffer.from(chunk).toString();
-  return out;
-};
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('exec over NATS: the protocol between an asker and the replica that runs the command', () => {
   let nc: NatsConnection;

@@ -9,6 +9,7 @@ import { eventually } from '../helpers/eventually.js';
 import { redisClient, useServers } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 import { fakeFirecrackerHost } from './firecracker-harness.js';
+import { text } from '../helpers/streams.js';
 
 const servers = useServers();
 
@@ -48,11 +49,6 @@ describe('untrusted work in Firecracker microVMs, through the control plane (API
     const host = fakeFirecrackerHost();
     const tp = await startTestPlane(servers(), { sandbox: 'firecracker', firecracker: { ...host.config(), agentBootMs: 300 } });
     const lh = await Leasehold.connect({ redis: servers().redis.url, nats: servers().nats.url, keyPrefix: tp.config.keyPrefix });
-    const text = async (stream: AsyncIterable<Uint8Array>) => {
-      let out = '';
-      for await (const chunk of stream) out += Buffer.from(chunk).toString();
-      return out;
-    };
     try {
       await redis.lpush(
         tp.plane.keys.queue,

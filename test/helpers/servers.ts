@@ -35,3 +35,8 @@ let counter = 0;
 export function uniquePrefix(): string {
   return `t${process.pid}-${++counter}:`;
 }
+
+/** A workload id no other test uses: `name` and a short unique suffix, a valid DNS label. */
+export function uniqueId(name: string): string {
+  return `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
+}

@@ -9,6 +9,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { runCli, spawnCli, startCliControlPlane } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import { useServers } from '../helpers/servers.js';
+import { alive } from '../helpers/processes.js';
 
 const servers = useServers();
 
@@ -41,14 +42,6 @@ describe('two installations on one Redis and one NATS', () => {
   /** The pid of a local workload, from its installation's own pid file. */
   const pidOf = (installation: string, id: string) =>
     (JSON.parse(readFileSync(join(stateDir, 'installations', installation, 'replicas', 'r1', 'process', 'pids', `${id}.json`), 'utf8')) as { pid: number }).pid;
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
 
   before(async () => {
     stateDir = mkdtempSync(join(tmpdir(), 'leasehold-ns-'));

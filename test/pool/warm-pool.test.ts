@@ -4,59 +4,24 @@ import type { Redis } from 'ioredis';
 import { Leasehold } from '../../src/client/index.js';
 import type { ControlPlaneConfig } from '../../src/config.js';
 import { parsePoolOption } from '../../src/pool/pool-template.js';
-import { bubblewrapLauncher } from '../../src/runtime/process/bubblewrap.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
 import { eventually } from '../helpers/eventually.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, uniquePrefix, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
+import { text } from '../helpers/streams.js';
+import { RUNTIME_FLAVOURS } from '../helpers/runtime-flavours.js';
 
 const servers = useServers();
-const bwrapUnavailable = bubblewrapLauncher().unavailableReason();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
-const text = async (stream: AsyncIterable<Uint8Array>) => {
-  let out = '';
-  for await (const chunk of stream) out += Buffer.from(chunk).toString();
-  return out;
-};
 
-interface Flavour {
-  readonly name: string;
-  readonly type: 'trusted' | 'untrusted';
-  readonly skip: string | false;
-  readonly kube: boolean;
-  config(kube: KubeHarness | null): Partial<ControlPlaneConfig>;
-}
-
-const FLAVOURS: readonly Flavour[] = [
-  { name: 'local processes', type: 'trusted', skip: false, kube: false, config: () => ({}) },
-  {
-    name: 'bubblewrap sandboxes',
-    type: 'untrusted',
-    skip: bwrapUnavailable ? `bubblewrap cannot create a sandbox here: ${bwrapUnavailable}` : false,
-    kube: false,
-    config: () => ({}),
-  },
-  {
-    name: 'Pods (Kubernetes runtime, fake API server)',
-    type: 'untrusted',
-    skip: false,
-    kube: true,
-    config: (kube) => ({
-      runtime: 'kubernetes',
-      kubernetes: { kubeconfig: kube!.kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' },
-    }),
-  },
-];
-
-for (const flavour of FLAVOURS) {
-  describe(`a warm pool of ${flavour.name} (real Redis and NATS)`, { skip: flavour.skip }, () => {
+for (const flavour of RUNTIME_FLAVOURS) {
+  describe(`a warm pool of ${flavour.many} (real Redis and NATS)`, { skip: flavour.skip }, () => {
     let redis: Redis;
     let recorder: TransitionRecorder;
     let kube: KubeHarness | null = null;
     let tp: TestPlane;
     let lh: Leasehold;
-    const replicaId = unique('replica');
+    const replicaId = uniqueId('replica');
 
     const start = async (pool: string, keyPrefix?: string) =>
       startTestPlane(servers(), { ...flavour.config(kube), replicaId, pools: [parsePoolOption(pool)], ...(keyPrefix ? { keyPrefix } : {}) });
@@ -94,7 +59,7 @@ for (const flavour of FLAVOURS) {
     it(flavour.kube ? 'starts a matching run cold, as its own Pod, so that it outlives a replica (restart, shard move), and ends with its exit code and output' : 'runs a matching command in a claimed member, with its env and its own workload id, and ends with its exit code and output', async () => {
       await eventually(() => assert.equal(pool().ready, 2), 20_000);
       const hits = pool().hits;
-      const id = unique('run');
+      const id = uniqueId('run');
       await push({ id, type: flavour.type, image: 'alpine', cmd: ['sh', '-c', 'echo "id=$LEASEHOLD_WORKLOAD_ID greeting=$GREETING"; exit 3'], env: { GREETING: 'hi' } });
       await recorder.untilEnded([id], 20_000);
       if (kube) assert.equal(pool().hits, hits, 'a run on Pods is its own Pod');
@@ -109,7 +74,7 @@ for (const flavour of FLAVOURS) {
 
     it('never hands a used member to the next workload: a second session finds nothing the first left behind', async () => {
       await eventually(() => assert.equal(pool().ready, 2), 20_000);
-      const first = unique('s1');
+      const first = uniqueId('s1');
       await push({ id: first, type: flavour.type, image: 'alpine' });
       await running(first);
       const firstMember = await claimOf(first);
@@ -119,7 +84,7 @@ for (const flavour of FLAVOURS) {
       await recorder.untilEnded([first]);
 
       await eventually(() => assert.equal(pool().ready, 2), 20_000);
-      const second = unique('s2');
+      const second = uniqueId('s2');
       await push({ id: second, type: flavour.type, image: 'alpine' });
       await running(second);
       const secondMember = await claimOf(second);
@@ -135,7 +100,7 @@ for (const flavour of FLAVOURS) {
     it('takes each of a burst larger than the pool from it or cold, counts which, and refills in the background', async () => {
       await eventually(() => assert.equal(pool().ready, 2), 20_000);
       const before = pool();
-      const ids = Array.from({ length: 6 }, (_, i) => unique(`b${i}`));
+      const ids = Array.from({ length: 6 }, (_, i) => uniqueId(`b${i}`));
       await redis.lpush(`${tp.config.keyPrefix}workload_queue`, ...ids.map((id) => JSON.stringify({ id, type: flavour.type, image: 'alpine' })));
       for (const id of ids) await running(id);
       const after = pool();
@@ -157,8 +122,8 @@ for (const flavour of FLAVOURS) {
     it('does not take a workload that asks for something else: another image, or a run that heartbeats itself', async () => {
       await eventually(() => assert.equal(pool().ready, 2), 20_000);
       const before = pool();
-      const other = unique('other');
-      const selfBeat = unique('selfbeat');
+      const other = uniqueId('other');
+      const selfBeat = uniqueId('selfbeat');
       await push({ id: other, type: flavour.type, image: 'busybox' });
       await push({ id: selfBeat, type: flavour.type, image: 'alpine', cmd: ['sleep', '30'], heartbeat: 'self', leaseSeconds: 30 });
       await running(other);
@@ -173,7 +138,7 @@ for (const flavour of FLAVOURS) {
 
     it('is there again after a restart of the control plane', async () => {
       await eventually(() => assert.equal(pool().ready, 2), 20_000);
-      const session = unique('kept');
+      const session = uniqueId('kept');
       // Pods outlive the control plane, and so does a session in one; local processes do not.
       if (kube) {
         await push({ id: session, type: flavour.type, image: 'alpine', leaseSeconds: 30 });
@@ -213,7 +178,7 @@ describe('a warm pool that nobody claims from', () => {
 
   it('shrinks to zero once idle, and grows back to its size on the next demand (a miss, started cold)', async () => {
     await eventually(() => assert.deepEqual(pick(tp.plane.pools()[0]!), { target: 0, ready: 0 }), 20_000);
-    const id = unique('wake');
+    const id = uniqueId('wake');
     await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: 'trusted', image: 'alpine', cmd: ['true'] }));
     await eventually(() => assert.equal(tp.plane.pools()[0]!.misses, 1), 10_000);
     await eventually(() => assert.deepEqual(pick(tp.plane.pools()[0]!), { target: 2, ready: 2 }), 20_000);
@@ -246,8 +211,8 @@ describe('warm pools of several replicas (Kubernetes runtime, fake API server)',
 
   it('each replica holds its own members, and a gone replica’s idle members are removed by one still alive', async () => {
     const keyPrefix = uniquePrefix();
-    const a = await startTestPlane(servers(), config(unique('a'), keyPrefix));
-    const b = await startTestPlane(servers(), config(unique('b'), keyPrefix));
+    const a = await startTestPlane(servers(), config(uniqueId('a'), keyPrefix));
+    const b = await startTestPlane(servers(), config(uniqueId('b'), keyPrefix));
     try {
       await eventually(() => assert.deepEqual([a.plane.pools()[0]!.ready, b.plane.pools()[0]!.ready], [2, 2]), 20_000);
       assert.equal(members().length, 4, 'two each: members are per replica');

@@ -2,55 +2,19 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { Leasehold, SessionEndedError } from '../../src/client/index.js';
-import type { ControlPlaneConfig } from '../../src/config.js';
-import { bubblewrapLauncher } from '../../src/runtime/process/bubblewrap.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestPlane, type TestPlane } from '../helpers/control-plane.js';
-import { redisClient, uniquePrefix, useServers } from '../helpers/servers.js';
+import { redisClient, useServers, uniqueId } from '../helpers/servers.js';
 import { TransitionRecorder } from '../helpers/transitions.js';
 import { startKube, type KubeHarness } from '../kubernetes/kube-harness.js';
+import { text } from '../helpers/streams.js';
+import { RUNTIME_FLAVOURS } from '../helpers/runtime-flavours.js';
 
 const servers = useServers();
-const bwrapUnavailable = bubblewrapLauncher().unavailableReason();
-const unique = (name: string) => `${name}-${uniquePrefix().replace(/[^a-z0-9]/g, '').slice(-8)}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const text = async (stream: AsyncIterable<Uint8Array>) => {
-  let out = '';
-  for await (const chunk of stream) out += Buffer.from(chunk).toString();
-  return out;
-};
 
-interface Flavour {
-  readonly name: string;
-  readonly type: 'trusted' | 'untrusted';
-  readonly skip: string | false;
-  config(kube: KubeHarness | null): Partial<ControlPlaneConfig>;
-  readonly kube: boolean;
-}
-
-const FLAVOURS: readonly Flavour[] = [
-  { name: 'a local process', type: 'trusted', skip: false, kube: false, config: () => ({}) },
-  {
-    name: 'a bubblewrap sandbox',
-    type: 'untrusted',
-    skip: bwrapUnavailable ? `bubblewrap cannot create a sandbox here: ${bwrapUnavailable}` : false,
-    kube: false,
-    config: () => ({}),
-  },
-  {
-    name: 'a Pod (Kubernetes runtime, fake API server)',
-    type: 'untrusted',
-    skip: false,
-    kube: true,
-    config: (kube) => ({
-      runtime: 'kubernetes',
-      kubernetes: { kubeconfig: kube!.kubeconfig, namespace: 'jobs', sandboxNamespace: 'sandbox', runtimeClass: 'gvisor' },
-    }),
-  },
-];
-
-for (const flavour of FLAVOURS) {
-  describe(`a session in ${flavour.name} (real Redis and NATS)`, { skip: flavour.skip }, () => {
+for (const flavour of RUNTIME_FLAVOURS) {
+  describe(`a session in ${flavour.one} (real Redis and NATS)`, { skip: flavour.skip }, () => {
     let redis: Redis;
     let recorder: TransitionRecorder;
     let kube: KubeHarness | null = null;
@@ -75,7 +39,7 @@ for (const flavour of FLAVOURS) {
     const running = (id: string) => recorder.until(() => recorder.of(id).some((m) => m.to === 'running'), 20_000, `${id} running`);
 
     it('submitted without cmd, runs, takes several execs (streamed output, exit codes, files kept between them), lives on heartbeats over NATS, and ends cancelled, not failed', async () => {
-      const id = unique('s');
+      const id = uniqueId('s');
       await push({ id, type: flavour.type, image: 'alpine', leaseSeconds: 2 });
       await running(id);
 
@@ -103,7 +67,7 @@ for (const flavour of FLAVOURS) {
     });
 
     it('without heartbeats, its lease lapses: expiring with reason leaseExpired', async () => {
-      const id = unique('lapse');
+      const id = uniqueId('lapse');
       await push({ id, type: flavour.type, image: 'alpine', leaseSeconds: 1 });
       await running(id);
       await recorder.untilEnded([id], 20_000);
@@ -154,7 +118,7 @@ describe('sessions at intake, on NATS and from the CLI (process runtime)', () =>
   });
 
   it('dead-letters mode session with a cmd, with the reason, and runs nothing', async () => {
-    const id = unique('both');
+    const id = uniqueId('both');
     await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: 'trusted', image: 'alpine', mode: 'session', cmd: ['sh', '-c', 'touch /tmp/never'] }));
     let letters: string[] = [];
     for (let i = 0; i < 100 && letters.length === 0; i++) {
@@ -168,7 +132,7 @@ describe('sessions at intake, on NATS and from the CLI (process runtime)', () =>
 
   it('answers a heartbeat for an unknown workload, and one that is not running, with why', async () => {
     await assert.rejects(lh.heartbeat('no-such-session'), { name: 'WorkloadNotFoundError' });
-    const id = unique('done');
+    const id = uniqueId('done');
     await redis.lpush(`${tp.config.keyPrefix}workload_queue`, JSON.stringify({ id, type: 'trusted', image: 'alpine', cmd: ['true'] }));
     await recorder.untilEnded([id]);
     await assert.rejects(lh.heartbeat(id), (error: unknown) => error instanceof SessionEndedError && /not running/.test(error.message) && error.state === 'tornDown');
