@@ -110,9 +110,14 @@ describe('the Firecracker API double refuses what the real API refuses', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fcd-'));
     const socket = join(dir, 'api.sock');
     const child = spawn(host.config().binary, ['--api-sock', socket, '--id', 'probe'], { stdio: 'ignore' });
-    await eventually(() => assert.ok(existsSync(socket)), 5_000);
+    const api = new FirecrackerApi(socket);
+    // The socket file appears at bind(), a moment before listen(): until then a connect is refused.
+    await eventually(async () => {
+      assert.ok(existsSync(socket));
+      await api.describe();
+    }, 5_000);
     return {
-      api: new FirecrackerApi(socket),
+      api,
       host,
       async close() {
         child.kill('SIGKILL');
