@@ -27,5 +27,6 @@ COPY bin ./bin
 # A numeric user, so that runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001
 EXPOSE 8080
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/leasehold.js"]
+# The control plane's Node flags (src/node-flags.ts): heap settings are read only at start.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=32", "/app/bin/leasehold.js"]
 CMD ["start", "--runtime", "kubernetes", "--http-host", "0.0.0.0", "--http-port", "8080"]

@@ -4,6 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { CONTROL_PLANE_NODE_FLAGS } from '../src/node-flags.js';
 
 export interface Child {
   process: ChildProcess;
@@ -67,5 +68,7 @@ export function startPlane(redisUrl: string, natsUrl: string, prefix: string, ex
   const profile = process.env.LEASEHOLD_BENCH_PROFILE;
   // LEASEHOLD_BENCH_NODE_FLAGS: Node flags for this build's control plane only (not a --baseline's).
   const flags = plane === './plane.js' ? (process.env.LEASEHOLD_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
-  return spawnChild(plane, [JSON.stringify(config)], ['--expose-gc', ...flags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])]);
+  // This build runs with the flags it ships with; a --baseline build with none (it had none).
+  const shipped = plane === './plane.js' ? CONTROL_PLANE_NODE_FLAGS : [];
+  return spawnChild(plane, [JSON.stringify(config)], ['--expose-gc', ...shipped, ...flags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [])]);
 }

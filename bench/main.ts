@@ -102,10 +102,15 @@ async function holdingManyAndReaper(redis: Redis, redisUrl: string, nc: NatsConn
   await allRunning;
   await new Promise((resolve) => setTimeout(resolve, 500)); // let the last snapshot and lease writes land
   plane.send({ type: 'memory' });
-  const loaded = (await plane.next('memory')) as { rss: number; heapUsed: number; live: number };
+  const loaded = (await plane.next('memory')) as { rss: number; heapUsed: number; heapTotal: number; external: number; live: number; spaces: Record<string, [number, number]> };
   const memory = {
     live: loaded.live,
     rss_bytes: loaded.rss,
+    // What the RSS is made of: the JS heap V8 holds (used or not) and memory outside it (Buffers).
+    heap_total_bytes: loaded.heapTotal,
+    heap_used_bytes: loaded.heapUsed,
+    external_bytes: loaded.external,
+    heap_spaces_mib_held_used: loaded.spaces,
     rss_bytes_per_workload: Math.round((loaded.rss - baseline.rss) / n),
     heap_bytes_per_workload: Math.round((loaded.heapUsed - baseline.heapUsed) / n),
   };

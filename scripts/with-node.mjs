@@ -24,5 +24,6 @@ if (isSupported()) {
     process.stderr.write(`leasehold: ${error.message}\n`);
     process.exit(1);
   }
-  runUnder(node, [script, ...args]);
+  // Node flags given to this process (the control plane's heap settings) go to that one too.
+  runUnder(node, [...process.execArgv, script, ...args]);
 }
