@@ -17,9 +17,11 @@ export interface BenchArgs {
   readonly baseline: string | undefined;
   /** The start scenario's burst pool (the burst is three times it); undefined: its default. */
   readonly poolSize: number | undefined;
+  /** The latency scenario's offered load, workloads per second (the target is stated at 1,000). */
+  readonly rate: number;
 }
 
-const VALUE_FLAGS = ['only', 'workloads', 'replicas', 'shard-ttl', 'baseline', 'pool-size'] as const;
+const VALUE_FLAGS = ['only', 'workloads', 'replicas', 'shard-ttl', 'baseline', 'pool-size', 'rate'] as const;
 const BOOLEAN_FLAGS = ['quick', 'json', 'real-processes'] as const;
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
@@ -49,6 +51,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     shardTtlMs: positiveInt(values, 'shard-ttl') ?? 2_000,
     baseline: values.get('baseline'),
     poolSize: positiveInt(values, 'pool-size'),
+    rate: positiveInt(values, 'rate') ?? 1_000,
   };
 }
 

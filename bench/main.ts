@@ -46,7 +46,7 @@ async function latencyAt(s: BenchServers, replicas: number | undefined, build?: 
     if (at !== undefined) samples.push(performance.now() - at);
   });
   await s.nc.flush();
-  const rate = 1000;
+  const rate = args.rate;
   const total = rate * SIZES.latencySeconds;
   const started = performance.now();
   let sent = 0;

@@ -264,7 +264,11 @@ export class Intake {
         const shard = this.keys.shardOf(parsed.spec.id);
         let list = byShard.get(shard);
         if (!list) byShard.set(shard, (list = []));
-        list.push({ spec: parsed.spec, run: nonce.toString('base64url'), ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' } });
+        list.push({
+          spec: parsed.spec,
+          run: nonce.toString('base64url'),
+          ifDuplicate: { raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' },
+        });
       } else {
         invalid.push({ raw, reason: parsed.reason, at, kind: parsed.kind });
       }
@@ -295,10 +299,12 @@ export class Intake {
         });
       }),
     );
-    const refused = [...invalid, ...duplicates];
-    await this.scripts.leaseholdSettle(this.processingKey, this.keys.dead, this.options.maxDeadLetters, ...refused.map(deadLetterJson));
+    // Recorded is durable: the workloads go to work now, not a round trip later. Should the
+    // settle below fail, the replay of the processing list finds them recorded and skips them.
     for (const { workloads, grant } of handed) this.sink.accepted(workloads, grant);
     if (elsewhere.length > 0) this.sink.recordedElsewhere(elsewhere);
+    const refused = [...invalid, ...duplicates];
+    await this.scripts.leaseholdSettle(this.processingKey, this.keys.dead, this.options.maxDeadLetters, ...refused.map(deadLetterJson));
     if (refused.length > 0) this.sink.rejected(refused);
   }
 }

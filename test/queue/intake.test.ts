@@ -29,7 +29,12 @@ describe('intake', () => {
       redis,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: (letters) => rejected.push(...letters), capacity, recordedElsewhere: () => undefined },
+      {
+        accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)),
+        rejected: (letters) => rejected.push(...letters),
+        capacity,
+        recordedElsewhere: () => undefined,
+      },
       systemClock,
       silentLogger,
       soleOwner('c1'),
@@ -52,7 +57,10 @@ describe('intake', () => {
     try {
       await redis.lpush(keys.queue, 'not json', '{"type":"trusted"}', payload('good-1'), payload('good-1'), 'x'.repeat(2000), payload('good-2'));
       await until(() => accepted.length === 2 && rejected.length === 4, 'all six entries');
-      assert.deepEqual(accepted.map((s) => s.id), ['good-1', 'good-2']);
+      assert.deepEqual(
+        accepted.map((s) => s.id),
+        ['good-1', 'good-2'],
+      );
       const dead = (await redis.lrange(keys.dead, 0, -1)).map((line) => JSON.parse(line) as DeadLetter);
       assert.deepEqual(dead.map((d) => d.reason).sort(), [
         'duplicate id good-1',
@@ -136,7 +144,11 @@ describe('intake', () => {
       room = 1000;
       intake.resume();
       await until(() => accepted.length === 1000, 'the rest');
-      assert.deepEqual(accepted.map((s) => s.id), ids, 'FIFO order');
+      assert.deepEqual(
+        accepted.map((s) => s.id),
+        ids,
+        'FIFO order',
+      );
     } finally {
       await intake.stop();
     }
@@ -176,7 +188,12 @@ describe('intake when recording fails', () => {
       flaky,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      { accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)), rejected: () => undefined, capacity: () => 1_000, recordedElsewhere: () => undefined },
+      {
+        accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)),
+        rejected: () => undefined,
+        capacity: () => 1_000,
+        recordedElsewhere: () => undefined,
+      },
       systemClock,
       silentLogger,
       soleOwner('c1'),
@@ -191,6 +208,60 @@ describe('intake when recording fails', () => {
       while (accepted.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       assert.deepEqual(accepted.map((s) => s.id).sort(), ['first', 'second']);
       assert.ok(injected >= 2, 'the failure was injected, then recording went on');
+      assert.equal(await redis.llen(keys.processing('c1')), 0);
+    } finally {
+      await intake.stop();
+      await redis.quit();
+    }
+  });
+  it('hands recorded workloads over once when tidying up after them fails, and tidies on the next pass', async () => {
+    const redis = redisClient(servers().redis.url);
+    const blocking = redisClient(servers().redis.url);
+    const keys = createKeys(uniquePrefix(), 1);
+    const accepted: string[] = [];
+    let processingWhenHanded = -1;
+    // The settle script (dead letters, then the processing list cleared) fails once, after the record landed.
+    let injected = 0;
+    const flaky = new Proxy(redis, {
+      get(target, name, receiver) {
+        if (name === 'leaseholdSettle') {
+          const settle = Reflect.get(target, name, receiver) as (...a: unknown[]) => Promise<unknown>;
+          return (...args: unknown[]) => (injected++ === 0 ? Promise.reject(new Error('injected failure')) : settle.apply(target, args));
+        }
+        return Reflect.get(target, name, receiver) as unknown;
+      },
+    });
+    const intake = new Intake(
+      blocking,
+      flaky,
+      keys,
+      { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
+      {
+        accepted: (workloads) => {
+          accepted.push(...workloads.map((w) => w.spec.id));
+          // Asked before the settle is sent: the workload came straight from its record.
+          if (processingWhenHanded === -1) void redis.llen(keys.processing('c1')).then((n) => (processingWhenHanded = n));
+        },
+        rejected: () => undefined,
+        capacity: () => 1_000,
+        recordedElsewhere: () => undefined,
+      },
+      systemClock,
+      silentLogger,
+      soleOwner('c1'),
+    );
+    await holdShard(redis, keys, 'c1', 0, 1);
+    await intake.start();
+    try {
+      await redis.lpush(keys.queue, payload('first'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await redis.lpush(keys.queue, payload('second'));
+      const deadline = Date.now() + 5_000;
+      while ((accepted.length < 2 || (await redis.llen(keys.processing('c1'))) > 0) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(accepted, ['first', 'second'], 'each handed over once, the first despite its failed settle');
+      assert.ok(injected >= 2, 'the failure was injected, then settling went on');
+      assert.equal(processingWhenHanded, 1, 'handed over while its entry was still in the processing list');
       assert.equal(await redis.llen(keys.processing('c1')), 0);
     } finally {
       await intake.stop();
