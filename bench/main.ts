@@ -226,6 +226,12 @@ async function main(): Promise<void> {
       if (asJson) process.stdout.write(`${JSON.stringify({ baseline: compared })}\n`);
       return;
     }
+    if (only === 'latency') {
+      const latencyResult = await logged(`latency at ${args.rate}/s…`, () => latency(s));
+      printRows(latencyRows(latencyResult));
+      if (asJson) process.stdout.write(`${JSON.stringify({ latency: latencyResult })}\n`);
+      return;
+    }
     if (only === 'takeover') {
       const takeoverResult = await runTakeover(s);
       printRows(takeoverRows(takeoverResult));
