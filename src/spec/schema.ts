@@ -138,8 +138,31 @@ export const workloadSpecSchema = workloadFieldsSchema
   .transform(({ mode, heartbeat, ...fields }) => {
     const settled: WorkloadMode = mode ?? (fields.cmd === undefined ? 'session' : 'run');
     const renewal: 'runtime' | 'self' = heartbeat ?? (settled === 'session' ? 'self' : 'runtime');
-    return { ...fields, mode: settled, heartbeat: renewal };
+    const { id, type, image, cmd, env, resources, leaseSeconds, maxLifetimeSeconds, labels } = fields;
+    // Every field named, so each spec is one object of one shape (a spread made each carry a
+    // separate property store), and the empty maps most specs have shared: with 100,000 live
+    // workloads, a spec is held per workload for as long as it lives.
+    return {
+      id,
+      type,
+      image,
+      ...(cmd === undefined ? {} : { cmd }),
+      env: emptyOr(env),
+      resources: emptyOr(resources),
+      leaseSeconds,
+      maxLifetimeSeconds,
+      labels: emptyOr(labels),
+      mode: settled,
+      heartbeat: renewal,
+    };
   });
+
+const EMPTY = Object.freeze({});
+/** The one frozen empty object for an empty map: never written to, a spec being read-only. */
+function emptyOr<T extends object>(value: T): T {
+  for (const _ in value) return value;
+  return EMPTY as T;
+}
 
 export type WorkloadSpec = z.output<typeof workloadSpecSchema>;
 export type WorkloadSubmission = z.input<typeof workloadSpecSchema>;

@@ -32,7 +32,7 @@ export class RuntimeEffects {
     const entry = this.deps.workloads.get(id);
     if (!entry) return;
     const { actor } = entry;
-    entry.inflight = (async () => {
+    const inflight: Promise<void> = (async () => {
       // A crash must never be followed by a restart that believes this workload is still queued.
       await this.deps.store.whenDurable();
       // Fenced meanwhile: the next owner provisions it (exactly once), not this replica.
@@ -56,6 +56,7 @@ export class RuntimeEffects {
         });
       },
     );
+    settled(entry, inflight);
   }
 
   /**
@@ -69,7 +70,7 @@ export class RuntimeEffects {
     const entry = this.deps.workloads.get(id);
     if (!entry) return;
     const { actor } = entry;
-    entry.inflight = (entry.inflight ?? Promise.resolve())
+    const inflight: Promise<void> = (entry.inflight ?? Promise.resolve())
       .then(async () => {
         await this.deps.store.whenDurable();
         if (!(await this.deps.grants.whileInDoubt(entry.grant)) || this.deps.workloads.get(id) !== entry) return false;
@@ -86,6 +87,7 @@ export class RuntimeEffects {
           actor.send({ type: 'runtime.teardownFailed', error: describeError(error), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
         },
       );
+    settled(entry, inflight);
   }
 
   /**
@@ -125,4 +127,15 @@ export class RuntimeEffects {
   private heartbeatEnv({ spec, run }: WorkloadEntry): Record<string, string> {
     return spec.heartbeat === 'self' && this.deps.heartbeat ? this.deps.heartbeat.envFor(spec.id, run) : {};
   }
+}
+
+/**
+ * Holds `inflight` as the workload's runtime call in flight until it settles, then lets it go: a
+ * running workload would otherwise keep its finished provision, one promise per live workload.
+ */
+function settled(entry: WorkloadEntry, inflight: Promise<void>): void {
+  entry.inflight = inflight;
+  void inflight.then(() => {
+    if (entry.inflight === inflight) entry.inflight = null;
+  });
 }

@@ -166,30 +166,32 @@ describe('intake', () => {
 });
 
 describe('intake when recording fails', () => {
-  it('records on the next pass what a failed record left in the processing list, losing nothing', async () => {
+  /**
+   * An intake on a real Redis whose script `name` fails once, as on a timeout or a failover;
+   * `accepted` sees each hand-over. The scripts are registered on the connection (defineScripts).
+   */
+  async function failingOnce(name: 'leaseholdRecord' | 'leaseholdSettle', accepted: (ids: string[], processing: () => Promise<number>) => void) {
     const redis = redisClient(servers().redis.url);
     const blocking = redisClient(servers().redis.url);
     const keys = createKeys(uniquePrefix(), 1);
-    const accepted: WorkloadSpec[] = [];
-    // A real Redis whose first record script fails, as on a timeout or a failover.
-    let injected = 0;
+    const failure = { injected: 0 };
     const flaky = new Proxy(redis, {
-      get(target, name, receiver) {
-        // The record script, registered on the connection by intake (defineScripts).
-        if (name === 'leaseholdRecord') {
-          const record = Reflect.get(target, name, receiver) as (...a: unknown[]) => Promise<unknown>;
-          return (...args: unknown[]) => (injected++ === 0 ? Promise.reject(new Error('injected failure')) : record.apply(target, args));
+      get(target, property, receiver) {
+        if (property === name) {
+          const script = Reflect.get(target, property, receiver) as (...a: unknown[]) => Promise<unknown>;
+          return (...args: unknown[]) => (failure.injected++ === 0 ? Promise.reject(new Error('injected failure')) : script.apply(target, args));
         }
-        return Reflect.get(target, name, receiver) as unknown;
+        return Reflect.get(target, property, receiver) as unknown;
       },
     });
+    const processing = () => redis.llen(keys.processing('c1'));
     const intake = new Intake(
       blocking,
       flaky,
       keys,
       { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
       {
-        accepted: (workloads) => accepted.push(...workloads.map((w) => w.spec)),
+        accepted: (workloads) => accepted(workloads.map((w) => w.spec.id), processing),
         rejected: () => undefined,
         capacity: () => 1_000,
         recordedElsewhere: () => undefined,
@@ -200,72 +202,54 @@ describe('intake when recording fails', () => {
     );
     await holdShard(redis, keys, 'c1', 0, 1);
     await intake.start();
+    // Two entries, apart: the first meets the failure, the second comes after it.
+    await redis.lpush(keys.queue, payload('first'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await redis.lpush(keys.queue, payload('second'));
+    return {
+      failure,
+      processing,
+      async stop() {
+        await intake.stop();
+        await redis.quit();
+      },
+    };
+  }
+
+  async function until(check: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (!(await check()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  it('records on the next pass what a failed record left in the processing list, losing nothing', async () => {
+    const accepted: string[] = [];
+    const run = await failingOnce('leaseholdRecord', (ids) => accepted.push(...ids));
     try {
-      await redis.lpush(keys.queue, payload('first'));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      await redis.lpush(keys.queue, payload('second'));
-      const deadline = Date.now() + 5_000;
-      while (accepted.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.deepEqual(accepted.map((s) => s.id).sort(), ['first', 'second']);
-      assert.ok(injected >= 2, 'the failure was injected, then recording went on');
-      assert.equal(await redis.llen(keys.processing('c1')), 0);
+      await until(async () => accepted.length >= 2);
+      assert.deepEqual(accepted.sort(), ['first', 'second']);
+      assert.ok(run.failure.injected >= 2, 'the failure was injected, then recording went on');
+      assert.equal(await run.processing(), 0);
     } finally {
-      await intake.stop();
-      await redis.quit();
+      await run.stop();
     }
   });
+
   it('hands recorded workloads over once when tidying up after them fails, and tidies on the next pass', async () => {
-    const redis = redisClient(servers().redis.url);
-    const blocking = redisClient(servers().redis.url);
-    const keys = createKeys(uniquePrefix(), 1);
     const accepted: string[] = [];
     let processingWhenHanded = -1;
-    // The settle script (dead letters, then the processing list cleared) fails once, after the record landed.
-    let injected = 0;
-    const flaky = new Proxy(redis, {
-      get(target, name, receiver) {
-        if (name === 'leaseholdSettle') {
-          const settle = Reflect.get(target, name, receiver) as (...a: unknown[]) => Promise<unknown>;
-          return (...args: unknown[]) => (injected++ === 0 ? Promise.reject(new Error('injected failure')) : settle.apply(target, args));
-        }
-        return Reflect.get(target, name, receiver) as unknown;
-      },
+    const run = await failingOnce('leaseholdSettle', (ids, processing) => {
+      accepted.push(...ids);
+      // Asked before the settle is sent: the workload came straight from its record.
+      if (processingWhenHanded === -1) void processing().then((n) => (processingWhenHanded = n));
     });
-    const intake = new Intake(
-      blocking,
-      flaky,
-      keys,
-      { consumer: 'c1', batch: 100, blockTimeoutSeconds: 1, maxPayloadBytes: 1024, maxDeadLetters: 5 },
-      {
-        accepted: (workloads) => {
-          accepted.push(...workloads.map((w) => w.spec.id));
-          // Asked before the settle is sent: the workload came straight from its record.
-          if (processingWhenHanded === -1) void redis.llen(keys.processing('c1')).then((n) => (processingWhenHanded = n));
-        },
-        rejected: () => undefined,
-        capacity: () => 1_000,
-        recordedElsewhere: () => undefined,
-      },
-      systemClock,
-      silentLogger,
-      soleOwner('c1'),
-    );
-    await holdShard(redis, keys, 'c1', 0, 1);
-    await intake.start();
     try {
-      await redis.lpush(keys.queue, payload('first'));
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      await redis.lpush(keys.queue, payload('second'));
-      const deadline = Date.now() + 5_000;
-      while ((accepted.length < 2 || (await redis.llen(keys.processing('c1'))) > 0) && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      await until(async () => accepted.length >= 2 && (await run.processing()) === 0);
       assert.deepEqual(accepted, ['first', 'second'], 'each handed over once, the first despite its failed settle');
-      assert.ok(injected >= 2, 'the failure was injected, then settling went on');
+      assert.ok(run.failure.injected >= 2, 'the failure was injected, then settling went on');
       assert.equal(processingWhenHanded, 1, 'handed over while its entry was still in the processing list');
-      assert.equal(await redis.llen(keys.processing('c1')), 0);
+      assert.equal(await run.processing(), 0);
     } finally {
-      await intake.stop();
-      await redis.quit();
+      await run.stop();
     }
   });
 });
