@@ -138,10 +138,11 @@ export const workloadSpecSchema = workloadFieldsSchema
   .transform(({ mode, heartbeat, ...fields }) => {
     const settled: WorkloadMode = mode ?? (fields.cmd === undefined ? 'session' : 'run');
     const renewal: 'runtime' | 'self' = heartbeat ?? (settled === 'session' ? 'self' : 'runtime');
-    const { id, type, image, cmd, env, resources, leaseSeconds, maxLifetimeSeconds, labels } = fields;
-    // Every field named, so each spec is one object of one shape (a spread made each carry a
-    // separate property store), and the empty maps most specs have shared: with 100,000 live
-    // workloads, a spec is held per workload for as long as it lives.
+    const { id, type, image, cmd, env, resources, leaseSeconds, maxLifetimeSeconds, labels, ...rest } = fields;
+    // A field added to the schema must be named here too, or the spec would drop it.
+    void (rest satisfies Record<string, never>);
+    // Named field by field rather than spread from zod's output, and the empty maps most specs
+    // have shared: a spec is held per live workload for as long as it lives (100,000 at a time).
     return {
       id,
       type,
