@@ -8,7 +8,8 @@ export interface WorkloadView {
   reason?: string;
   exitCode?: number;
   updatedAt: string;
-  readonly timeline: TransitionMessage[];
+  /** Replaced, not only appended to: see `apply`. */
+  timeline: TransitionMessage[];
 }
 
 /** A workload moves through five states; more than this many transitions is not one run's story. */
@@ -59,24 +60,27 @@ export class InspectorModel {
     if (view && message.seq <= (view.timeline.at(-1)?.seq ?? 0)) return; // a replayed or out-of-order message
     if (!view) {
       if (this.workloads.size - this.finished.size >= this.maxUnfinished) return;
-      view = { id: message.id, type: message.type, state: message.to, updatedAt: message.at, timeline: [] };
+      // A literal of one: an array grown by push() reserves 17 slots, 130 bytes more per view,
+      // and most views keep one message (below).
+      view = { id: message.id, type: message.type, state: message.to, updatedAt: message.at, timeline: [message] };
       this.workloads.set(message.id, view);
     } else {
       this.bump(view.state, view.type, -1);
+      view.timeline.push(message);
+      if (view.timeline.length > MAX_TIMELINE) view.timeline.shift();
     }
     view.state = message.to;
     view.updatedAt = message.at;
     if (message.reason) view.reason = message.reason;
     if (message.exitCode !== undefined) view.exitCode = message.exitCode;
-    view.timeline.push(message);
-    if (view.timeline.length > MAX_TIMELINE) view.timeline.shift();
     this.withTimeline.delete(message.id);
     this.withTimeline.add(message.id);
     if (this.withTimeline.size > this.maxTimelines) {
       const [oldest] = this.withTimeline;
       this.withTimeline.delete(oldest!);
       const stale = this.workloads.get(oldest!);
-      if (stale && stale.timeline.length > 1) stale.timeline.splice(0, stale.timeline.length - 1);
+      // A new array of one, not a splice, which keeps the grown array's room.
+      if (stale && stale.timeline.length > 1) stale.timeline = [stale.timeline.at(-1)!];
     }
     this.bump(view.state, view.type, +1);
     if (message.to === 'tornDown') {
