@@ -43,9 +43,11 @@ export class RuntimeEffects {
       return entry.runtime.provision(id, entry.spec, { env: this.heartbeatEnv(entry), ...owner });
     })().then(
       (result) => {
+        letGo(entry, inflight);
         if (result) actor.send({ type: 'runtime.provisioned', result });
       },
       (error: unknown) => {
+        letGo(entry, inflight);
         this.countRuntimeError(entry);
         const wait = retryAfterMs(error);
         actor.send({
@@ -56,7 +58,7 @@ export class RuntimeEffects {
         });
       },
     );
-    settled(entry, inflight);
+    entry.inflight = inflight;
   }
 
   /**
@@ -79,15 +81,17 @@ export class RuntimeEffects {
       })
       .then(
         (done) => {
+          letGo(entry, inflight);
           if (done) actor.send({ type: 'runtime.tornDown' });
         },
         (error: unknown) => {
+          letGo(entry, inflight);
           this.countRuntimeError(entry);
           const wait = retryAfterMs(error);
           actor.send({ type: 'runtime.teardownFailed', error: describeError(error), ...(wait !== undefined ? { retryAfterMs: wait } : {}) });
         },
       );
-    settled(entry, inflight);
+    entry.inflight = inflight;
   }
 
   /**
@@ -130,12 +134,10 @@ export class RuntimeEffects {
 }
 
 /**
- * Holds `inflight` as the workload's runtime call in flight until it settles, then lets it go: a
- * running workload would otherwise keep its finished provision, one promise per live workload.
+ * The runtime call `inflight` has settled: the workload no longer holds it, unless a later call
+ * took its place. A running workload would otherwise keep its finished provision, one promise per
+ * live workload. Called from the call's own handlers, so settling costs no promise of its own.
  */
-function settled(entry: WorkloadEntry, inflight: Promise<void>): void {
-  entry.inflight = inflight;
-  void inflight.then(() => {
-    if (entry.inflight === inflight) entry.inflight = null;
-  });
+function letGo(entry: WorkloadEntry, inflight: Promise<void>): void {
+  if (entry.inflight === inflight) entry.inflight = null;
 }
