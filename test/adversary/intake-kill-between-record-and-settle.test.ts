@@ -105,7 +105,7 @@ describe('intake: a replica dies between record and settle', () => {
     return keys;
   }
 
-  it('restarted under the same consumer id, it runs nothing twice and writes the invalid entry\'s dead letter once', async () => {
+  it("restarted under the same consumer id, it runs nothing twice and writes the invalid entry's dead letter once", async () => {
     const keys = await setUp();
     const a = idIn(0, 'a');
     const b = idIn(1, 'b');
@@ -133,7 +133,7 @@ describe('intake: a replica dies between record and settle', () => {
     }
   });
 
-  it('a survivor adopting the dead replica\'s list runs nothing twice and writes the dead letter once', async () => {
+  it("a survivor adopting the dead replica's list runs nothing twice and writes the dead letter once", async () => {
     const keys = await setUp();
     const a = idIn(0, 'a');
     const first = replica(keys, 'c1', owner('c1'), (name) => (name === 'leaseholdSettle' ? 'hang' : 'pass'));
@@ -146,7 +146,10 @@ describe('intake: a replica dies between record and settle', () => {
     const survivor = replica(keys, 'c2', owner('c2'), () => 'pass');
     try {
       await survivor.intake.start();
-      await until(async () => (await redis.exists(keys.processing('c1'))) === 0 && (await redis.llen(keys.processing('c2'))) === 0, 'adoption and its settle');
+      await until(
+        async () => (await redis.exists(keys.processing('c1'))) === 0 && (await redis.llen(keys.processing('c2'))) === 0,
+        'adoption and its settle',
+      );
       assert.deepEqual(survivor.accepted, [], 'nothing the dead replica handed over runs again');
       assert.equal((await deadLetters(keys)).length, 1, 'the invalid entry is dead-lettered exactly once');
     } finally {
@@ -156,7 +159,9 @@ describe('intake: a replica dies between record and settle', () => {
 
   it(
     'a duplicate pushed in the same batch as its original is dead-lettered even when the replica dies before settling',
-    { todo: 'FAILS: on replay record.lua answers 3 ("already recorded") for BOTH copies (same id, same spec), so the duplicate is never dead-lettered: the refusal the producer should see is lost' },
+    {
+      todo: 'FAILS: on replay record.lua answers 3 ("already recorded") for BOTH copies (same id, same spec), so the duplicate is never dead-lettered: the refusal the producer should see is lost',
+    },
     async () => {
       const keys = await setUp();
       const a = idIn(0, 'dup');
@@ -186,7 +191,9 @@ describe('intake: a replica dies between record and settle', () => {
 
   it(
     'a workload recorded in one shard of a batch reaches the supervisor even when the record of another shard of the batch fails',
-    { todo: 'FAILS: Promise.all rejects on shard 1, so shard 0\'s workload (recorded, in the active set, no inbox entry) is never handed over; the replay answers 3 for it and skips it, leaving it queued until the shard changes hands' },
+    {
+      todo: "FAILS: Promise.all rejects on shard 1, so shard 0's workload (recorded, in the active set, no inbox entry) is never handed over; the replay answers 3 for it and skips it, leaving it queued until the shard changes hands",
+    },
     async () => {
       const keys = await setUp();
       const a = idIn(0, 'kept');

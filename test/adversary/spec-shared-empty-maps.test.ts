@@ -17,7 +17,7 @@ import { listen, spec } from '../runtime/conformance.js';
  * at the next workload.
  */
 describe('adversary: specs sharing the empty env, labels and resources', () => {
-  it('a local process given a heartbeat token leaves nothing in the next workload\'s environment', async () => {
+  it("a local process given a heartbeat token leaves nothing in the next workload's environment", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-adv13-'));
     const runtime = new ProcessRuntime({ stateDir, graceMs: 500 });
     const events = listen(runtime);
@@ -29,7 +29,7 @@ describe('adversary: specs sharing the empty env, labels and resources', () => {
       await events.exitOf('second');
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal((await runtime.logs('first'))?.trim(), 'token=first-secret id=first');
-      assert.equal((await runtime.logs('second'))?.trim(), 'token=none id=second', 'the first workload\'s token reached the second');
+      assert.equal((await runtime.logs('second'))?.trim(), 'token=none id=second', "the first workload's token reached the second");
       assert.deepEqual(Object.keys(spec('third', 'true').env), [], 'a fresh spec still has an empty env');
     } finally {
       for (const id of await runtime.list()) await runtime.teardown(id);
