@@ -258,9 +258,17 @@ export class Intake {
     // draw of random bytes for the whole batch, not one call into the CSPRNG per entry.
     const nonces = randomBytes(16 * parsedBatch.length);
     let index = 0;
+    const duplicates: Refusal[] = [];
+    // A second copy of an id in the same batch is refused here, not by record.lua: replaying a
+    // batch (after a crash before its settle), record.lua answers "already recorded" for every
+    // copy alike, and the copy's dead letter was lost.
+    const ids = new Set<string>();
     for (const { raw, parsed } of parsedBatch) {
       const nonce = nonces.subarray(16 * index, 16 * ++index);
-      if (parsed.ok) {
+      if (parsed.ok && ids.has(parsed.spec.id)) {
+        duplicates.push({ raw, reason: `duplicate id ${parsed.spec.id}`, at, kind: 'duplicate' });
+      } else if (parsed.ok) {
+        ids.add(parsed.spec.id);
         const shard = this.keys.shardOf(parsed.spec.id);
         let list = byShard.get(shard);
         if (!list) byShard.set(shard, (list = []));
@@ -275,8 +283,7 @@ export class Intake {
     }
     const handed: { workloads: AcceptedWorkload[]; grant: ShardGrant }[] = [];
     const elsewhere: number[] = [];
-    const duplicates: Refusal[] = [];
-    await Promise.all(
+    const recorded = await Promise.allSettled(
       [...byShard].map(async ([shard, valid]) => {
         const epoch = this.ownership.epochOf(shard) ?? 0;
         const keys = this.keys.shard(shard);
@@ -299,10 +306,13 @@ export class Intake {
         });
       }),
     );
-    // Recorded is durable: the workloads go to work now, not a round trip later. Should the
-    // settle below fail, the replay of the processing list finds them recorded and skips them.
+    // Recorded is durable: the workloads go to work now, not a round trip later. Should a
+    // shard's record or the settle below fail, the replay of the processing list finds these
+    // recorded and skips them, so they are handed over here or never.
     for (const { workloads, grant } of handed) this.sink.accepted(workloads, grant);
     if (elsewhere.length > 0) this.sink.recordedElsewhere(elsewhere);
+    const failed = recorded.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
     const refused = [...invalid, ...duplicates];
     await this.scripts.leaseholdSettle(this.processingKey, this.keys.dead, this.options.maxDeadLetters, ...refused.map(deadLetterJson));
     if (refused.length > 0) this.sink.rejected(refused);

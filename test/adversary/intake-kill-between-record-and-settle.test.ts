@@ -157,64 +157,52 @@ describe('intake: a replica dies between record and settle', () => {
     }
   });
 
-  it(
-    'a duplicate pushed in the same batch as its original is dead-lettered even when the replica dies before settling',
-    {
-      todo: 'FAILS: on replay record.lua answers 3 ("already recorded") for BOTH copies (same id, same spec), so the duplicate is never dead-lettered: the refusal the producer should see is lost',
-    },
-    async () => {
-      const keys = await setUp();
-      const a = idIn(0, 'dup');
-      const first = replica(keys, 'c1', owner('c1'), (name) => (name === 'leaseholdSettle' ? 'hang' : 'pass'));
-      // The producer pushed the same entry twice (a retry after a timeout): one runs, one is refused.
-      await redis.lpush(keys.queue, payload(a), payload(a));
-      await first.intake.start();
-      await until(() => first.accepted.length === 1, 'the original to be handed over');
-      await first.kill();
+  it('a duplicate pushed in the same batch as its original is dead-lettered even when the replica dies before settling', async () => {
+    const keys = await setUp();
+    const a = idIn(0, 'dup');
+    const first = replica(keys, 'c1', owner('c1'), (name) => (name === 'leaseholdSettle' ? 'hang' : 'pass'));
+    // The producer pushed the same entry twice (a retry after a timeout): one runs, one is refused.
+    await redis.lpush(keys.queue, payload(a), payload(a));
+    await first.intake.start();
+    await until(() => first.accepted.length === 1, 'the original to be handed over');
+    await first.kill();
 
-      const second = replica(keys, 'c1', owner('c1'), () => 'pass');
-      try {
-        await second.intake.start();
-        await until(async () => (await redis.llen(keys.processing('c1'))) === 0, 'the replay to settle');
-        assert.deepEqual(second.accepted, [], 'the original is not run again');
-        const letters = await deadLetters(keys);
-        assert.deepEqual(
-          letters.map((l) => l.reason),
-          [`duplicate id ${a}`],
-          'the second copy is dead-lettered once, as it would have been without the crash',
-        );
-      } finally {
-        await second.stop();
-      }
-    },
-  );
-
-  it(
-    'a workload recorded in one shard of a batch reaches the supervisor even when the record of another shard of the batch fails',
-    {
-      todo: "FAILS: Promise.all rejects on shard 1, so shard 0's workload (recorded, in the active set, no inbox entry) is never handed over; the replay answers 3 for it and skips it, leaving it queued until the shard changes hands",
-    },
-    async () => {
-      const keys = await setUp();
-      const a = idIn(0, 'kept');
-      const b = idIn(1, 'flaky');
-      let failed = 0;
-      const shardOneOwner = keys.shard(1).owner;
-      // One timeout on shard 1's record (as on a failover of its slot); shard 0's goes through.
-      const only = replica(keys, 'c1', owner('c1'), (name, args) =>
-        name === 'leaseholdRecord' && args[1] === shardOneOwner && failed++ === 0 ? 'fail' : 'pass',
+    const second = replica(keys, 'c1', owner('c1'), () => 'pass');
+    try {
+      await second.intake.start();
+      await until(async () => (await redis.llen(keys.processing('c1'))) === 0, 'the replay to settle');
+      assert.deepEqual(second.accepted, [], 'the original is not run again');
+      const letters = await deadLetters(keys);
+      assert.deepEqual(
+        letters.map((l) => l.reason),
+        [`duplicate id ${a}`],
+        'the second copy is dead-lettered once, as it would have been without the crash',
       );
-      try {
-        await redis.lpush(keys.queue, payload(a), payload(b));
-        await only.intake.start();
-        await until(async () => failed >= 1 && (await redis.llen(keys.processing('c1'))) === 0, 'the retry to settle the batch');
-        assert.equal(await redis.hget(keys.workload(a), 'state'), 'queued', `${a} is recorded`);
-        assert.equal(await redis.llen(keys.shard(0).inbox), 0, 'and not in any inbox: only the in-process hand-over can start it');
-        await until(() => only.accepted.length >= 2, 'both workloads handed over').catch(() => undefined);
-        assert.deepEqual([...only.accepted].sort(), [a, b].sort(), 'each workload of the batch reaches the supervisor once');
-      } finally {
-        await only.stop();
-      }
-    },
-  );
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('a workload recorded in one shard of a batch reaches the supervisor even when the record of another shard of the batch fails', async () => {
+    const keys = await setUp();
+    const a = idIn(0, 'kept');
+    const b = idIn(1, 'flaky');
+    let failed = 0;
+    const shardOneOwner = keys.shard(1).owner;
+    // One timeout on shard 1's record (as on a failover of its slot); shard 0's goes through.
+    const only = replica(keys, 'c1', owner('c1'), (name, args) =>
+      name === 'leaseholdRecord' && args[1] === shardOneOwner && failed++ === 0 ? 'fail' : 'pass',
+    );
+    try {
+      await redis.lpush(keys.queue, payload(a), payload(b));
+      await only.intake.start();
+      await until(async () => failed >= 1 && (await redis.llen(keys.processing('c1'))) === 0, 'the retry to settle the batch');
+      assert.equal(await redis.hget(keys.workload(a), 'state'), 'queued', `${a} is recorded`);
+      assert.equal(await redis.llen(keys.shard(0).inbox), 0, 'and not in any inbox: only the in-process hand-over can start it');
+      await until(() => only.accepted.length >= 2, 'both workloads handed over').catch(() => undefined);
+      assert.deepEqual([...only.accepted].sort(), [a, b].sort(), 'each workload of the batch reaches the supervisor once');
+    } finally {
+      await only.stop();
+    }
+  });
 });
