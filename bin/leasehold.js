@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The CLI runs the compiled output; `npm run build` (run by `npm run dev` and `npm test`) makes it.
 import { existsSync } from 'node:fs';
-import module from 'node:module';
 
 // Checked before anything of ours loads, so that an old Node says why in one line rather than
 // with a stack trace from a dependency. Keep in step with `engines` in package.json.
@@ -10,10 +9,6 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.stderr.write(`leasehold: Node.js ${process.version} is too old; Leasehold needs Node.js 22.19 or newer (24 LTS recommended)\n`);
   process.exit(2);
 }
-// Compiled code cached on disk between runs (in the OS temp directory): a short command spends
-// most of its start compiling the modules it loads. Best effort: where the cache cannot be
-// written, Node says so in the return value and runs as before.
-module.enableCompileCache?.();
 const entry = new URL('../dist/src/cli/main.js', import.meta.url);
 if (!existsSync(entry)) {
   process.stderr.write('leasehold: not built yet; run `npm run build` first\n');
